@@ -1,0 +1,33 @@
+"""Short training schedules as mixins, for CPU tests and demos (nnU-Net's default is 1000 x 250)."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["ShortSchedule", "SmokeSchedule"]
+
+
+class ShortSchedule:
+    """Mixin that overrides nnU-Net's epoch and iteration counts after ``nnUNetTrainer.__init__``.
+
+    Put it first in the bases: ``class MyTrainer(SmokeSchedule, nnUNetTrainerFlatUNet)``.
+    """
+
+    schedule_epochs: int = 1000
+    schedule_iterations: int = 250
+    schedule_val_iterations: int = 50
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = self.schedule_epochs
+        self.num_iterations_per_epoch = self.schedule_iterations
+        self.num_val_iterations_per_epoch = self.schedule_val_iterations
+
+
+class SmokeSchedule(ShortSchedule):
+    """1 epoch of 2 iterations and 1 validation iteration: proves the plumbing, learns nothing."""
+
+    schedule_epochs = 1
+    schedule_iterations = 2
+    schedule_val_iterations = 1
