@@ -25,7 +25,8 @@ class ArchitectureSpec:
 
 
 def unet_spec(architecture: str = "plain", dim: int = 3, n_stages: int = 4, base_width: int = 32,
-              max_width: int = 320, features: list[int] | None = None) -> ArchitectureSpec:
+              max_width: int = 320, features: list[int] | None = None, strides: list | None = None,
+              norm: str = "instance") -> ArchitectureSpec:
     """An architecture like nnU-Net's default (``plain``) or ResEnc (``resenc``) planner would write.
 
     Args:
@@ -34,6 +35,8 @@ def unet_spec(architecture: str = "plain", dim: int = 3, n_stages: int = 4, base
         n_stages: resolution stages, the first at stride 1, then stride 2.
         base_width: stage-0 filters; each stage doubles up to ``max_width``.
         features: explicit filters per stage (overrides base/max width).
+        strides: per-stage strides (default: 1, then 2 on every axis).
+        norm: ``instance`` (nnU-Net's default) or ``batch`` (has running statistics).
     """
     if architecture not in ("plain", "resenc"):
         raise ValueError(f"architecture must be 'plain' or 'resenc', not {architecture!r}")
@@ -44,10 +47,11 @@ def unet_spec(architecture: str = "plain", dim: int = 3, n_stages: int = 4, base
         "features_per_stage": list(features),
         "conv_op": f"torch.nn.modules.conv.Conv{dim}d",
         "kernel_sizes": [list(kernel) for _ in range(n_stages)],
-        "strides": [[1] * dim] + [[2] * dim for _ in range(n_stages - 1)],
+        "strides": strides or [[1] * dim] + [[2] * dim for _ in range(n_stages - 1)],
         "n_conv_per_stage_decoder": [2 if architecture == "plain" else 1] * (n_stages - 1),
         "conv_bias": True,
-        "norm_op": f"torch.nn.modules.instancenorm.InstanceNorm{dim}d",
+        "norm_op": f"torch.nn.modules.instancenorm.InstanceNorm{dim}d" if norm == "instance" else
+                   f"torch.nn.modules.batchnorm.BatchNorm{dim}d",
         "norm_op_kwargs": {"eps": 1e-05, "affine": True},
         "dropout_op": None,
         "dropout_op_kwargs": None,

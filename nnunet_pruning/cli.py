@@ -102,7 +102,7 @@ def _cmd_count(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(args.output, minutes=args.minutes)
+    return run_demo(args.output)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,7 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="synthetic dataset -> plan -> train -> predict -> evaluate -> report")
     p.add_argument("--output", default="demo_output", help="folder for data, models and the report")
-    p.add_argument("--minutes", type=float, default=None, help="override the training budget (minutes)")
     p.set_defaults(func=_cmd_demo)
     return parser
 

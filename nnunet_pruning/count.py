@@ -16,7 +16,7 @@ def count_plans(plans_file: str, configuration: str, trainer_name: str = "nnUNet
     network, patch_size = build_from_plans(plans_file, configuration, trainer_name, dataset_json_file)
     result = {"source": os.path.abspath(plans_file), "configuration": configuration, "trainer": trainer_name,
               "gflops_unit": GFLOPS_UNIT, "networks": {}}
-    result["networks"]["plans"] = dict(measure_network(network, patch_size), architecture=type(network).__name__)
+    result["networks"]["plans"] = measure_network(network, patch_size)
     return result
 
 
@@ -29,8 +29,7 @@ def count_model_folder(model_folder: str, checkpoint_name: str | None = None) ->
         result["configuration"] = checkpoint["init_args"]["configuration"]
         result["trainer"] = checkpoint["trainer_name"]
         result["networks"][f"fold_{fold}"] = dict(
-            measure_network(network, patch_size), architecture=type(network).__name__,
-            checkpoint=os.path.basename(path), checkpoint_bytes=file_bytes(path))
+            measure_network(network, patch_size), checkpoint=os.path.basename(path), checkpoint_bytes=file_bytes(path))
     return result
 
 

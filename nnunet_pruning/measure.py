@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["GFLOPS_UNIT", "count_params", "count_gflops", "conv_widths", "measure_network", "file_bytes"]
+__all__ = ["GFLOPS_UNIT", "architecture_name", "count_params", "count_gflops", "conv_widths", "measure_network", "file_bytes"]
 
 GFLOPS_UNIT = "GFLOPs per forward pass, batch 1 (torch FlopCounterMode; 1 multiply-add = 2 FLOPs)"
 
@@ -67,9 +67,16 @@ def input_channels_of(model: nn.Module) -> int:
     raise ValueError("model has no convolution")
 
 
+def architecture_name(model: nn.Module) -> str:
+    """The network's class name, without the ``Resizable`` prefix of resizable networks."""
+    name = type(model).__name__
+    return name[len("Resizable"):] if name.startswith("Resizable") else name
+
+
 def measure_network(model: nn.Module, spatial_size: Sequence[int]) -> dict:
     """Everything :mod:`count <nnunet_pruning.cli>` reports for one network."""
     return {
+        "architecture": architecture_name(model),
         "params": count_params(model),
         "gflops": count_gflops(model, input_channels_of(model), spatial_size),
         "patch_size": [int(s) for s in spatial_size],

@@ -116,10 +116,19 @@ def load_checkpoint_file(path: str) -> dict:
 
 
 def build_from_checkpoint(model_folder: str, checkpoint: dict):
-    """The network stored in a checkpoint of ``model_folder``, built and loaded as the predictor does."""
+    """The network stored in a checkpoint of ``model_folder``, built and loaded as the predictor does.
+
+    The network is made resizable first, so pruned checkpoints load whatever trainer wrote them.
+    """
+    from .resizable import make_resizable
+
     plans_manager, configuration_manager, dataset_json = load_plans(
         os.path.join(model_folder, "plans.json"), checkpoint["init_args"]["configuration"])
     network = build_network(resolve_trainer(checkpoint["trainer_name"]), plans_manager, configuration_manager,
                             dataset_json, deep_supervision=False)
+    try:
+        network = make_resizable(network)
+    except PruningError:
+        pass  # an architecture we cannot prune: it loads exactly as nnU-Net loads it
     network.load_state_dict(checkpoint["network_weights"])
     return network, list(configuration_manager.patch_size)

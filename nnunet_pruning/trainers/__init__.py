@@ -4,14 +4,10 @@
 the folder ``nnUNet_extTrainer`` points at (``nnunet-pruning env`` prints the line).
 """
 
-from .flat_unet import (nnUNetTrainerFlatUNet, nnUNetTrainerFlatUNet16, nnUNetTrainerFlatUNet16_smoke,
-                        nnUNetTrainerFlatUNet64, nnUNetTrainerFlatUNet_smoke)
-from .stock import nnUNetTrainerStock_smoke
+from . import flat_unet, stock
+from .flat_unet import *  # noqa: F401,F403
+from .stock import *  # noqa: F401,F403
 
-__all__ = ["TRAINERS", "nnUNetTrainerFlatUNet", "nnUNetTrainerFlatUNet16", "nnUNetTrainerFlatUNet64",
-           "nnUNetTrainerFlatUNet_smoke", "nnUNetTrainerFlatUNet16_smoke", "nnUNetTrainerStock_smoke"]
+__all__ = ["TRAINERS"] + flat_unet.__all__ + stock.__all__
 
-TRAINERS = {cls.__name__: cls for cls in (
-    nnUNetTrainerFlatUNet, nnUNetTrainerFlatUNet16, nnUNetTrainerFlatUNet64,
-    nnUNetTrainerFlatUNet_smoke, nnUNetTrainerFlatUNet16_smoke, nnUNetTrainerStock_smoke,
-)}
+TRAINERS = {name: getattr(module, name) for module in (flat_unet, stock) for name in module.__all__}

@@ -6,10 +6,11 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
 from ..flat import flat_arch_kwargs
-from .schedules import SmokeSchedule
+from ..resizable import make_resizable
+from .schedules import DemoSchedule, SmokeSchedule
 
 __all__ = ["nnUNetTrainerFlatUNet", "nnUNetTrainerFlatUNet16", "nnUNetTrainerFlatUNet64",
-           "nnUNetTrainerFlatUNet_smoke", "nnUNetTrainerFlatUNet16_smoke"]
+           "nnUNetTrainerFlatUNet_smoke", "nnUNetTrainerFlatUNet16_smoke", "nnUNetTrainerFlatUNet_demo"]
 
 
 class nnUNetTrainerFlatUNet(nnUNetTrainer):
@@ -21,12 +22,13 @@ class nnUNetTrainerFlatUNet(nnUNetTrainer):
     def build_network_architecture(cls, plans_manager, configuration_manager, num_input_channels: int,
                                    num_output_channels: int, enable_deep_supervision: bool = True):
         # A classmethod so variants only change ``flat_width``; nnU-Net calls it on the class at predict
-        # time with the same arguments, so predict rebuilds exactly the trained network.
+        # time with the same arguments, so predict rebuilds exactly the trained network. Resizable, so a
+        # flat net that was pruned afterwards loads too.
         class_name = configuration_manager.network_arch_class_name
         kwargs = flat_arch_kwargs(class_name, configuration_manager.network_arch_init_kwargs, cls.flat_width)
-        return get_network_from_plans(class_name, kwargs, configuration_manager.network_arch_init_kwargs_req_import,
-                                      num_input_channels, num_output_channels, allow_init=True,
-                                      deep_supervision=enable_deep_supervision)
+        return make_resizable(get_network_from_plans(
+            class_name, kwargs, configuration_manager.network_arch_init_kwargs_req_import, num_input_channels,
+            num_output_channels, allow_init=True, deep_supervision=enable_deep_supervision))
 
 
 class nnUNetTrainerFlatUNet16(nnUNetTrainerFlatUNet):
@@ -43,3 +45,7 @@ class nnUNetTrainerFlatUNet_smoke(SmokeSchedule, nnUNetTrainerFlatUNet):
 
 class nnUNetTrainerFlatUNet16_smoke(SmokeSchedule, nnUNetTrainerFlatUNet16):
     """Flat-16 U-Net, 1 epoch x 2 iterations: for tests."""
+
+
+class nnUNetTrainerFlatUNet_demo(DemoSchedule, nnUNetTrainerFlatUNet):
+    """Flat U-Net on the demo schedule."""

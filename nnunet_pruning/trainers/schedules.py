@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["ShortSchedule", "SmokeSchedule"]
+__all__ = ["ShortSchedule", "SmokeSchedule", "DemoSchedule"]
 
 
 class ShortSchedule:
@@ -31,3 +31,11 @@ class SmokeSchedule(ShortSchedule):
     schedule_epochs = 1
     schedule_iterations = 2
     schedule_val_iterations = 1
+
+
+class DemoSchedule(ShortSchedule):
+    """4 epochs of 25 iterations (100 SGD steps): the demo's budget on a 2-core CPU."""
+
+    schedule_epochs = 4
+    schedule_iterations = 25
+    schedule_val_iterations = 5

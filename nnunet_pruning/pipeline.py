@@ -1,0 +1,74 @@
+"""Drive the stock ``nnUNetv2_*`` commands in subprocesses inside one self-contained nnU-Net folder.
+
+Used by the demo and by the end-to-end tests, so both exercise exactly what a user types.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from .environment import ext_trainer_folder
+from .errors import PruningError
+
+__all__ = ["NnUNetWorkspace"]
+
+
+class NnUNetWorkspace:
+    """``root/nnUNet_raw``, ``root/nnUNet_preprocessed``, ``root/nnUNet_results`` and a CPU-friendly env.
+
+    Args:
+        root: folder that holds everything.
+        threads: torch threads per process (and ``nnUNet_def_n_proc``).
+    """
+
+    def __init__(self, root: str, threads: int = 2):
+        self.root = os.path.abspath(root)
+        self.raw, self.preprocessed, self.results = (
+            os.path.join(self.root, n) for n in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"))
+        for folder in (self.raw, self.preprocessed, self.results):
+            os.makedirs(folder, exist_ok=True)
+        self.env = dict(os.environ, nnUNet_raw=self.raw, nnUNet_preprocessed=self.preprocessed,
+                        nnUNet_results=self.results, nnUNet_extTrainer=ext_trainer_folder(),
+                        nnUNet_n_proc_DA="0", nnUNet_def_n_proc=str(threads), nnUNet_compile="false",
+                        OMP_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore")
+
+    @staticmethod
+    def executable(name: str) -> str:
+        """A console script of the running interpreter's environment (the venv's ``bin``)."""
+        path = os.path.join(os.path.dirname(sys.executable), name)
+        if not os.path.exists(path):
+            raise PruningError(f"{name} not found beside {sys.executable}; install nnunetv2 and nnunet_pruning "
+                               f"into this environment (./run test does it)")
+        return path
+
+    def run(self, *command: str, timeout: float = 3600, extra_env: dict | None = None,
+            log: str | None = None) -> str:
+        """Run a console script; return its output, or raise with its last lines when it fails.
+
+        With ``log``, the output also goes to that file (useful for long training runs).
+        """
+        env = dict(self.env, **(extra_env or {}))
+        started = time.time()
+        result = subprocess.run([self.executable(command[0]), *command[1:]], env=env, capture_output=True,
+                                text=True, timeout=timeout, cwd=self.root)
+        output = result.stdout + result.stderr
+        if log:
+            with open(log, "a") as f:
+                f.write(f"$ {' '.join(command)}\n{output}\n[{time.time() - started:.1f} s, exit "
+                        f"{result.returncode}]\n")
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed with exit {result.returncode}:\n{output[-4000:]}")
+        return output
+
+    def dataset_name(self, dataset_id: int) -> str:
+        matches = [d for d in os.listdir(self.raw) if d.startswith(f"Dataset{dataset_id:03d}_")]
+        if not matches:
+            raise PruningError(f"dataset {dataset_id} not in {self.raw}; make it first")
+        return matches[0]
+
+    def model_folder(self, dataset_id: int, trainer: str, plans: str = "nnUNetPlans",
+                     configuration: str = "3d_fullres") -> str:
+        return os.path.join(self.results, self.dataset_name(dataset_id), f"{trainer}__{plans}__{configuration}")
