@@ -43,3 +43,13 @@ def planned_dataset(tmp_path_factory) -> E2EWorkspace:
     ws.run("nnUNetv2_plan_and_preprocess", "-d", str(DATASET_ID), "-c", "3d_fullres", "-np", "1", "-npfp", "1",
            "--verify_dataset_integrity", extra_env={"nnUNet_n_proc_DA": "1"})
     return ws
+
+
+FLAT_TRAINER = "nnUNetTrainerFlatUNet16_smoke"
+
+
+@pytest.fixture(scope="session")
+def trained_flat(planned_dataset) -> E2EWorkspace:
+    """Fold 0 of a Flat-16 U-Net trained for 2 iterations with the real nnUNetv2_train."""
+    planned_dataset.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", FLAT_TRAINER, "-device", "cpu")
+    return planned_dataset

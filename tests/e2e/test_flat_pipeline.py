@@ -6,18 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from .conftest import DATASET_ID
+from .conftest import DATASET_ID, FLAT_TRAINER as TRAINER
 
 pytestmark = pytest.mark.e2e
-
-TRAINER = "nnUNetTrainerFlatUNet16_smoke"
-
-
-@pytest.fixture(scope="module")
-def trained_flat(planned_dataset):
-    env = planned_dataset
-    env.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", TRAINER, "-device", "cpu")
-    return env
 
 
 def test_trained_network_is_flat(trained_flat):
