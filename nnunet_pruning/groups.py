@@ -68,20 +68,20 @@ class ChannelGroup:
         level: resolution level of the channels (0 = full resolution).
         producers: convs writing these channels (more than one for a residual stream).
         consumers: convs reading them.
+        activations: modules whose *outputs* carry these channels as the network computes them (conv
+            blocks after their nonlinearity, transposed convs, residual blocks after the addition): where
+            importance scores are measured and channel dropout is applied.
     """
 
     name: str
     level: int
     producers: list[Producer] = field(default_factory=list)
     consumers: list[Consumer] = field(default_factory=list)
+    activations: list[nn.Module] = field(default_factory=list)
 
     @property
     def width(self) -> int:
         return out_channels(self.producers[0].conv)
-
-    def merge(self, other: "ChannelGroup") -> None:
-        self.producers += other.producers
-        self.consumers += other.consumers
 
     def __repr__(self) -> str:
         return f"ChannelGroup({self.name!r}, width={self.width}, producers={len(self.producers)}, " \
@@ -118,7 +118,8 @@ class _Builder:
         if current is not None:
             current.consumers.append(Consumer(conv_block.conv))
         group = ChannelGroup(name or self.names[conv_block], level,
-                             [Producer(conv_block.conv, getattr(conv_block, "norm", None))])
+                             [Producer(conv_block.conv, getattr(conv_block, "norm", None))],
+                             activations=[conv_block])
         self.groups.append(group)
         return group
 
@@ -143,7 +144,9 @@ def _residual_blocks(builder: _Builder, current: ChannelGroup | None, stage: nn.
         else:
             stream = builder.chain(current, projection, level, name=f"{prefix}.stream")
             stream.producers.append(Producer(block.conv2.conv, block.conv2.norm))
+            stream.activations = []  # the projection is added inside the block: the block output carries it
             current = stream
+        current.activations.append(block)
     return current
 
 
@@ -174,7 +177,7 @@ def find_groups(network: nn.Module) -> list[ChannelGroup]:
     for d, (transpconv, stage) in enumerate(zip(decoder.transpconvs, decoder.stages)):
         level = n_stages - 2 - d
         below.consumers.append(Consumer(transpconv))
-        up = ChannelGroup(builder.names[transpconv], level, [Producer(transpconv, None)])
+        up = ChannelGroup(builder.names[transpconv], level, [Producer(transpconv, None)], activations=[transpconv])
         builder.groups.append(up)
         up.consumers.append(Consumer(stage.convs[0].conv))
         skips[level].consumers.append(Consumer(stage.convs[0].conv, offset=lambda t=transpconv: out_channels(t)))

@@ -4,10 +4,12 @@
 the folder ``nnUNet_extTrainer`` points at (``nnunet-pruning env`` prints the line).
 """
 
-from . import flat_unet, stock
+from . import flat_unet, stamp, stock
 from .flat_unet import *  # noqa: F401,F403
+from .stamp import *  # noqa: F401,F403
 from .stock import *  # noqa: F401,F403
 
-__all__ = ["TRAINERS"] + flat_unet.__all__ + stock.__all__
+_MODULES = (flat_unet, stamp, stock)
+__all__ = ["TRAINERS"] + [name for module in _MODULES for name in module.__all__]
 
-TRAINERS = {name: getattr(module, name) for module in (flat_unet, stock) for name in module.__all__}
+TRAINERS = {name: getattr(module, name) for module in _MODULES for name in module.__all__}

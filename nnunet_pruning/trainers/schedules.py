@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["ShortSchedule", "SmokeSchedule", "DemoSchedule"]
+__all__ = ["ShortSchedule", "SmokeSchedule", "PruningSmokeSchedule", "DemoSchedule"]
 
 
 class ShortSchedule:
@@ -16,6 +16,7 @@ class ShortSchedule:
     schedule_epochs: int = 1000
     schedule_iterations: int = 250
     schedule_val_iterations: int = 50
+    schedule_save_every: int = 50  # checkpoint_latest.pth every this many epochs
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
@@ -23,6 +24,7 @@ class ShortSchedule:
         self.num_epochs = self.schedule_epochs
         self.num_iterations_per_epoch = self.schedule_iterations
         self.num_val_iterations_per_epoch = self.schedule_val_iterations
+        self.save_every = self.schedule_save_every
 
 
 class SmokeSchedule(ShortSchedule):
@@ -31,6 +33,13 @@ class SmokeSchedule(ShortSchedule):
     schedule_epochs = 1
     schedule_iterations = 2
     schedule_val_iterations = 1
+    schedule_save_every = 1
+
+
+class PruningSmokeSchedule(SmokeSchedule):
+    """4 epochs of 2 iterations, a checkpoint every epoch: room for pruning steps, for tests."""
+
+    schedule_epochs = 4
 
 
 class DemoSchedule(ShortSchedule):

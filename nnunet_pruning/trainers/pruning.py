@@ -1,0 +1,152 @@
+"""STAMP and random-largest pruning trainers: nnU-Net's trainer with a :class:`~nnunet_pruning.pruner.Pruner`.
+
+They change only what pruning needs: the network is resizable (so every checkpoint loads), pruning runs
+at epoch ends, checkpoints carry the pruning state and are written atomically, and each fold folder gets
+``pruning_log.json`` and ``pruning_progress.png``. Data, augmentation, loss, SGD + poly LR, validation and
+checkpoint names are nnU-Net's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+
+import torch
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from torch._dynamo import OptimizedModule
+
+from ..checkpoints import atomic_torch_save, atomic_write_text
+from ..errors import PruningError
+from ..networks import load_checkpoint_file
+from ..plots import plot_pruning_progress
+from ..pruner import Pruner
+from ..resizable import make_resizable
+from ..schedule import PruningSchedule
+
+__all__ = ["nnUNetTrainerPruningBase", "STOP_AFTER_EPOCH_VARIABLE"]
+
+#: Set to an epoch number to make a pruning trainer exit right after that epoch's checkpoint (tests
+#: use it to interrupt a run deterministically and resume it with --c).
+STOP_AFTER_EPOCH_VARIABLE = "nnUNet_pruning_stop_after_epoch"
+
+
+class nnUNetTrainerPruningBase(nnUNetTrainer):
+    """Base of the pruning trainers; subclasses set ``pruning_schedule`` (see docs/methods.md)."""
+
+    pruning_schedule = PruningSchedule()
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.pruning_schedule.validate()
+        self.pruner: Pruner | None = None
+        self._loaded_pruning_state: dict | None = None
+
+    @staticmethod
+    def build_network_architecture(plans_manager, configuration_manager, num_input_channels, num_output_channels,
+                                   enable_deep_supervision: bool = True):
+        network = nnUNetTrainer.build_network_architecture(plans_manager, configuration_manager, num_input_channels,
+                                                           num_output_channels, enable_deep_supervision)
+        return make_resizable(network)
+
+    def _do_i_compile(self):
+        # torch.compile traces fixed shapes and our hooks; pruning changes both, so it stays off.
+        return False
+
+    def initialize(self):
+        if self.is_ddp:
+            raise PruningError("multi-GPU (DDP) pruning is not supported yet; train pruning trainers with "
+                               "-num_gpus 1")
+        super().initialize()
+
+    # -- training -----------------------------------------------------------------------------------------
+    def _pruning_seed(self) -> int:
+        return zlib.crc32(f"fold-{self.fold}".encode())
+
+    def on_train_start(self):
+        super().on_train_start()
+        shape = (self.num_input_channels, *self.configuration_manager.patch_size)
+        self.pruner = Pruner(self.network, self.pruning_schedule, shape, seed=self._pruning_seed())
+        if self._loaded_pruning_state is not None:
+            self.pruner.load_state_dict(self._loaded_pruning_state)
+        else:
+            self.pruner.check_reachable()
+        if self.pruner.scorer is not None and self.grad_scaler is not None:
+            self.pruner.scorer.grad_scale = self.grad_scaler.get_scale
+        self.pruner.attach()
+        s = self.pruning_schedule
+        self.print_to_log_file(
+            f"pruning: method {s.method}, target keep <= {s.keep_fraction:.0%} of {s.target_metric}, warm-up "
+            f"{s.warmup_epochs} epochs, a step every {s.every_epochs} epochs removing {s.step_fraction:.0%} of the "
+            f"original {s.target_metric}; unpruned network {self.pruner.original['params']:,} params, "
+            f"{self.pruner.original['gflops']:.2f} GFLOPs at the patch size")
+        if s.last_pruning_epoch() >= self.num_epochs:
+            self.print_to_log_file(f"WARNING: the schedule needs {s.last_pruning_epoch() + 1} epochs to reach its "
+                                   f"target but training has {self.num_epochs}")
+        self._write_pruning_files()
+
+    def on_epoch_end(self):
+        ema = self.logger.get_value("ema_fg_dice", step=-1)
+        record = self.pruner.maybe_step(self.current_epoch, self.optimizer, ema_pseudo_dice=float(ema))
+        if record is not None:
+            self.print_to_log_file(
+                f"pruning step {record['step']} after epoch {record['epoch']}: removed {record['channels_removed']} "
+                f"channels from {len(record['groups'])} groups -> {record['params']:,} params "
+                f"({record['params_fraction']:.1%}), {record['gflops']:.2f} GFLOPs ({record['gflops_fraction']:.1%})"
+                f"{', target reached' if record['target_reached'] else ''}")
+            self._write_pruning_files()
+        super().on_epoch_end()
+        stop = os.environ.get(STOP_AFTER_EPOCH_VARIABLE)
+        if stop is not None and self.current_epoch - 1 == int(stop):
+            self.print_to_log_file(f"{STOP_AFTER_EPOCH_VARIABLE}={stop}: stopping as if interrupted")
+            raise SystemExit(f"stopped after epoch {stop} ({STOP_AFTER_EPOCH_VARIABLE})")
+
+    def on_train_end(self):
+        super().on_train_end()
+        if self.pruner is not None:
+            self.pruner.detach()
+            self._write_pruning_files()
+
+    def _write_pruning_files(self) -> None:
+        if self.local_rank != 0 or self.pruner is None:
+            return
+        summary = {"schedule": self.pruning_schedule.as_dict(), "original": self.pruner.original,
+                   "target_reached": self.pruner.finished, "steps": self.pruner.log}
+        atomic_write_text(json.dumps(summary, indent=2), os.path.join(self.output_folder, "pruning_log.json"))
+        plot_pruning_progress(self.pruner.log, os.path.join(self.output_folder, "pruning_progress.png"),
+                              self.num_epochs)
+
+    # -- checkpoints --------------------------------------------------------------------------------------
+    def save_checkpoint(self, filename: str) -> None:
+        """nnU-Net's checkpoint plus ``pruning`` (the pruner's state), written atomically."""
+        if self.local_rank != 0:
+            return
+        if self.disable_checkpointing:
+            self.print_to_log_file("No checkpoint written, checkpointing is disabled")
+            return
+        module = self.network.module if self.is_ddp else self.network
+        if isinstance(module, OptimizedModule):
+            module = module._orig_mod
+        checkpoint = {
+            "network_weights": module.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "grad_scaler_state": self.grad_scaler.state_dict() if self.grad_scaler is not None else None,
+            "logging": self.logger.get_checkpoint(),
+            "_best_ema": self._best_ema,
+            "current_epoch": self.current_epoch + 1,
+            "init_args": self.my_init_kwargs,
+            "trainer_name": self.__class__.__name__,
+            "inference_allowed_mirroring_axes": self.inference_allowed_mirroring_axes,
+            "pruning": self.pruner.state_dict() if self.pruner is not None else self._loaded_pruning_state,
+        }
+        atomic_torch_save(checkpoint, filename)
+
+    def load_checkpoint(self, filename_or_checkpoint) -> None:
+        """nnU-Net's load (the resizable network takes the checkpoint's shapes), then the pruning state."""
+        checkpoint = load_checkpoint_file(filename_or_checkpoint) if isinstance(filename_or_checkpoint, str) \
+            else filename_or_checkpoint
+        super().load_checkpoint(filename_or_checkpoint)
+        self._loaded_pruning_state = checkpoint.get("pruning")
+        if self.pruner is not None and self._loaded_pruning_state is not None:
+            self.pruner.load_state_dict(self._loaded_pruning_state)

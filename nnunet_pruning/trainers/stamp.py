@@ -1,0 +1,54 @@
+"""The pruning trainers users ask for by name, and their short variants (settings: docs/methods.md)."""
+
+from __future__ import annotations
+
+from ..schedule import PruningSchedule
+from .pruning import nnUNetTrainerPruningBase
+from .schedules import PruningSmokeSchedule
+
+__all__ = ["nnUNetTrainerSTAMP", "nnUNetTrainerSTAMPFlops", "nnUNetTrainerRandomLargest",
+           "nnUNetTrainerSTAMPRandomChannel", "nnUNetTrainerSTAMP_smoke", "nnUNetTrainerSTAMPFlops_smoke",
+           "nnUNetTrainerRandomLargest_smoke", "nnUNetTrainerSTAMPRandomChannel_smoke"]
+
+#: the smoke variants prune after epochs 0 and 1, 25% of the original size per step, down to 50%
+SMOKE = dict(keep_fraction=0.5, warmup_epochs=1, every_epochs=1, step_fraction=0.25)
+
+
+class nnUNetTrainerSTAMP(nnUNetTrainerPruningBase):
+    """STAMP: Taylor scores + targeted dropout; keep <= 20% of the parameters."""
+
+    pruning_schedule = PruningSchedule(method="taylor")
+
+
+class nnUNetTrainerSTAMPFlops(nnUNetTrainerPruningBase):
+    """STAMP with FLOPs-weighted scores; keep <= 50% of the GFLOPs at the patch size."""
+
+    pruning_schedule = PruningSchedule(method="taylor_flops", target_metric="gflops", keep_fraction=0.5)
+
+
+class nnUNetTrainerRandomLargest(nnUNetTrainerPruningBase):
+    """Random channels, always from the currently widest group; keep <= 20% of the parameters."""
+
+    pruning_schedule = PruningSchedule(method="random_largest")
+
+
+class nnUNetTrainerSTAMPRandomChannel(nnUNetTrainerPruningBase):
+    """STAMP chooses the group, the channel in it is random; keep <= 20% of the parameters."""
+
+    pruning_schedule = PruningSchedule(method="taylor_layer_random")
+
+
+class nnUNetTrainerSTAMP_smoke(PruningSmokeSchedule, nnUNetTrainerSTAMP):
+    pruning_schedule = PruningSchedule(method="taylor", **SMOKE)
+
+
+class nnUNetTrainerSTAMPFlops_smoke(PruningSmokeSchedule, nnUNetTrainerSTAMPFlops):
+    pruning_schedule = PruningSchedule(method="taylor_flops", target_metric="gflops", **SMOKE)
+
+
+class nnUNetTrainerRandomLargest_smoke(PruningSmokeSchedule, nnUNetTrainerRandomLargest):
+    pruning_schedule = PruningSchedule(method="random_largest", **SMOKE)
+
+
+class nnUNetTrainerSTAMPRandomChannel_smoke(PruningSmokeSchedule, nnUNetTrainerSTAMPRandomChannel):
+    pruning_schedule = PruningSchedule(method="taylor_layer_random", **SMOKE)
