@@ -86,12 +86,13 @@ def normalise(scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def conv_voxels(network: nn.Module, input_shape: Sequence[int]) -> dict[nn.Module, int]:
     """Per conv: voxels of its output (transposed convs: of its input), for one sample of ``input_shape``.
 
-    ``input_shape`` is ``(channels, *spatial)``. Runs on the meta device: free at any patch size.
+    ``input_shape`` is ``(channels, *spatial)``. Runs on the meta device as the network predicts (deep
+    supervision off, so the unused segmentation heads are absent: they cost nothing at inference).
     """
-    import copy
+    from .measure import inference_copy_on_meta
 
     voxels: dict[nn.Module, int] = {}
-    meta = copy.deepcopy(network).to("meta").eval()
+    meta = inference_copy_on_meta(network)
     originals = dict(zip(meta.modules(), network.modules()))
     handles = []
     for module in meta.modules():
@@ -122,9 +123,9 @@ def channel_costs(group: ChannelGroup, voxels: dict[nn.Module, int] | None = Non
             if producer.norm is not None and getattr(producer.norm, "weight", None) is not None:
                 total += 2
         else:
-            total += 2 * per_channel * voxels[conv]
+            total += 2 * per_channel * voxels.get(conv, 0)
     for consumer in group.consumers:
         conv = consumer.conv
         per_channel = conv.weight.numel() / in_channels(conv)
-        total += per_channel if voxels is None else 2 * per_channel * voxels[conv]
+        total += per_channel if voxels is None else 2 * per_channel * voxels.get(conv, 0)  # 0: not run
     return total

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["GFLOPS_UNIT", "architecture_name", "count_params", "count_gflops", "conv_widths", "measure_network", "file_bytes"]
+__all__ = ["GFLOPS_UNIT", "architecture_name", "inference_copy_on_meta", "count_params", "count_gflops", "conv_widths", "measure_network", "file_bytes"]
 
 GFLOPS_UNIT = "GFLOPs per forward pass, batch 1 (torch FlopCounterMode; 1 multiply-add = 2 FLOPs)"
 
@@ -36,9 +36,19 @@ def count_params(model: nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
-def count_gflops(model: nn.Module, input_channels: int, spatial_size: Sequence[int]) -> float:
-    """GFLOPs of one batch-1 forward pass at ``spatial_size`` (see module docstring for the unit)."""
+def inference_copy_on_meta(model: nn.Module) -> nn.Module:
+    """A copy on the meta device in eval mode with deep supervision off: the network as it predicts."""
     meta_model = copy.deepcopy(model).to("meta").eval()
+    decoder = getattr(meta_model, "decoder", None)
+    if decoder is not None and hasattr(decoder, "deep_supervision"):
+        decoder.deep_supervision = False
+    return meta_model
+
+
+def count_gflops(model: nn.Module, input_channels: int, spatial_size: Sequence[int]) -> float:
+    """GFLOPs of one batch-1 inference forward pass at ``spatial_size`` (deep supervision off; see the
+    module docstring for the unit)."""
+    meta_model = inference_copy_on_meta(model)
     x = torch.zeros((1, input_channels, *spatial_size), device="meta")
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         meta_model(x)

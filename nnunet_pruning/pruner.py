@@ -161,8 +161,10 @@ class Pruner:
         return self.step(epoch, optimizer, **extra)
 
     def _costs(self) -> dict[str, float]:
-        voxels = self.voxels() if self.schedule.target_metric == "gflops" else None
-        return {g.name: channel_costs(g, voxels) for g in self.groups}
+        """Estimated saving per channel, in the target metric's unit (parameters, or GFLOPs)."""
+        if self.schedule.target_metric == "gflops":
+            return {g.name: channel_costs(g, self.voxels()) / 1e9 for g in self.groups}
+        return {g.name: channel_costs(g) for g in self.groups}
 
     def _flops_weights(self) -> dict[str, float]:
         flops = {g.name: channel_costs(g, self.voxels()) for g in self.groups}
@@ -195,7 +197,8 @@ class Pruner:
                     normalised[group.name] = normalised[group.name][kept]
         self.steps += 1
         measured = self.measure()
-        if measured[schedule.target_metric] <= self.target_value * (1 + 1e-9) or not removed:
+        at_minimum = all(g.width <= schedule.min_width for g in self.groups)
+        if measured[schedule.target_metric] <= self.target_value * (1 + 1e-9) or not removed or at_minimum:
             self.finished = True
         if self.scorer:
             self.dropout.update(normalised)

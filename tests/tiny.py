@@ -44,9 +44,16 @@ def tiny_input_shape(dim: int, n_stages: int, batch: int = 2, channels: int = 2)
 
 def tiny_net(architecture="plain", dim=2, n_stages=3, deep_supervision=False, seed=0, norm="instance",
              dtype=torch.float64):
+    """A tiny U-Net with He-initialised convs and *randomised* norm affine parameters: nnU-Net zeroes the
+    last norm of every residual block at init, which would hide errors behind exact zeros."""
     torch.manual_seed(seed)
     net = build_unet(tiny_spec(architecture, dim, n_stages, norm), input_channels=2, num_classes=3,
                      deep_supervision=deep_supervision)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._NormBase) and module.weight is not None:
+                module.weight.copy_(1 + 0.2 * torch.randn_like(module.weight))
+                module.bias.copy_(0.2 * torch.randn_like(module.bias))
     return net.to(dtype)
 
 

@@ -1,0 +1,137 @@
+"""STAMP and random-largest pruning through the stock nnUNetv2_* commands (short CPU variants)."""
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+
+from nnunet_pruning.networks import build_from_checkpoint
+from nnunet_pruning.trainers.pruning import STOP_AFTER_EPOCH_VARIABLE
+
+from .conftest import DATASET_ID
+
+pytestmark = pytest.mark.e2e
+
+PRUNING_TRAINERS = ["nnUNetTrainerSTAMP_smoke", "nnUNetTrainerSTAMPFlops_smoke", "nnUNetTrainerRandomLargest_smoke"]
+_trained = {}
+
+
+@pytest.fixture(scope="module")
+def train(planned_dataset):
+    """train(trainer, fold) runs nnUNetv2_train once per (trainer, fold) and returns the fold folder."""
+    ws = planned_dataset
+
+    def run(trainer, fold=0, *extra):
+        key = (trainer, fold, extra)
+        if key not in _trained:
+            ws.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", str(fold), "-tr", trainer, "-device", "cpu",
+                   *extra)
+            _trained[key] = os.path.join(ws.model_folder(DATASET_ID, trainer), f"fold_{fold}")
+        return _trained[key]
+    return run
+
+
+@pytest.mark.parametrize("trainer", PRUNING_TRAINERS)
+def test_pruned_to_target_and_log_agrees_with_checkpoint(planned_dataset, train, trainer):
+    fold_dir = train(trainer)
+    log = json.load(open(os.path.join(fold_dir, "pruning_log.json")))
+    metric = log["schedule"]["target_metric"]
+    assert log["target_reached"] and len(log["steps"]) == 2
+    assert [s["epoch"] for s in log["steps"]] == [0, 1]
+    last = log["steps"][-1]
+    assert last[f"{metric}_fraction"] <= log["schedule"]["keep_fraction"] + 1e-9
+    assert all(isinstance(s["ema_pseudo_dice"], float) for s in log["steps"])
+    counted = planned_dataset.count_json(os.path.dirname(fold_dir), "--checkpoint", "checkpoint_final.pth")
+    fold = counted["networks"]["fold_0"]
+    assert fold["params"] == last["params"]
+    assert fold["gflops"] == pytest.approx(last["gflops"])
+    assert fold["params"] < log["original"]["params"]
+    assert os.path.getsize(os.path.join(fold_dir, "pruning_progress.png")) > 10_000
+    training_log = open(next(os.path.join(fold_dir, f) for f in os.listdir(fold_dir)
+                             if f.startswith("training_log"))).read()
+    assert training_log.count("pruning step") == 2
+    checkpoint = torch.load(os.path.join(fold_dir, "checkpoint_final.pth"), map_location="cpu", weights_only=False)
+    assert checkpoint["pruning"]["steps"] == 2 and checkpoint["pruning"]["log"] == log["steps"]
+
+
+def test_val_reproduces_the_validation_of_training(planned_dataset, train):
+    fold_dir = train("nnUNetTrainerSTAMP_smoke")
+    summary = os.path.join(fold_dir, "validation", "summary.json")
+    before = json.load(open(summary))
+    os.remove(summary)
+    planned_dataset.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", "nnUNetTrainerSTAMP_smoke",
+                        "-device", "cpu", "--val", "--npz")
+    after = json.load(open(summary))
+    assert after["foreground_mean"]["Dice"] == pytest.approx(before["foreground_mean"]["Dice"], abs=1e-6)
+    assert any(f.endswith(".npz") for f in os.listdir(os.path.join(fold_dir, "validation")))
+
+
+def test_predict_with_two_folds_pruned_differently(planned_dataset, train, tmp_path):
+    ws = planned_dataset
+    trainer = "nnUNetTrainerRandomLargest_smoke"
+    train(trainer, 0)
+    train(trainer, 1)
+    networks = ws.count_json(ws.model_folder(DATASET_ID, trainer))["networks"]
+    assert networks["fold_0"]["widths"] != networks["fold_1"]["widths"]  # seeded from the fold
+    out = str(tmp_path / "pred")
+    ws.run("nnUNetv2_predict", "-i", os.path.join(ws.raw_dataset, "imagesTs"), "-o", out, "-d", str(DATASET_ID),
+           "-c", "3d_fullres", "-tr", trainer, "-f", "0", "1", "-device", "cpu", "--disable_tta", "-npp", "1",
+           "-nps", "1")
+    assert len([f for f in os.listdir(out) if f.endswith(".nii.gz")]) == 2
+
+
+def test_resume_mid_pruning_ends_with_the_same_architecture(planned_dataset, train, tmp_path):
+    """Interrupted after the first pruning step, resumed with --c: same result as an uninterrupted run."""
+    ws = planned_dataset
+    trainer = "nnUNetTrainerRandomLargest_smoke"
+    straight = train(trainer, 0)
+    results = str(tmp_path / "results")
+    env = {"nnUNet_results": results}
+    command = ["nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", trainer, "-device", "cpu"]
+    with pytest.raises(pytest.fail.Exception, match="stopped after epoch 0"):
+        ws.run(*command, extra_env=dict(env, **{STOP_AFTER_EPOCH_VARIABLE: "0"}))
+    fold_dir = os.path.join(results, ws.dataset_name(DATASET_ID), f"{trainer}__nnUNetPlans__3d_fullres", "fold_0")
+    assert os.path.isfile(os.path.join(fold_dir, "checkpoint_latest.pth"))
+    assert not os.path.isfile(os.path.join(fold_dir, "checkpoint_final.pth"))
+    assert len(json.load(open(os.path.join(fold_dir, "pruning_log.json")))["steps"]) == 1
+    ws.run(*command, "--c", extra_env=env)
+    resumed = torch.load(os.path.join(fold_dir, "checkpoint_final.pth"), map_location="cpu", weights_only=False)
+    reference = torch.load(os.path.join(straight, "checkpoint_final.pth"), map_location="cpu", weights_only=False)
+    shapes = lambda c: {k: tuple(v.shape) for k, v in c["network_weights"].items()}  # noqa: E731
+    assert shapes(resumed) == shapes(reference)
+    strip = lambda log: [{k: v for k, v in s.items() if k != "ema_pseudo_dice"} for s in log]  # noqa: E731
+    assert strip(resumed["pruning"]["log"]) == strip(reference["pruning"]["log"])
+    # the momentum buffers were carried through the interruption with the pruned shapes
+    network, _ = build_from_checkpoint(os.path.dirname(fold_dir), resumed)
+    state = resumed["optimizer_state"]["state"]
+    parameters = list(network.parameters())
+    assert len(state) >= len(parameters) - 2  # the lowest deep-supervision head has loss weight 0: no state
+    assert all(state[i]["momentum_buffer"].shape == parameters[i].shape for i in state)
+
+
+def test_pretrained_stock_model_is_pruned(planned_dataset, train):
+    """-pretrained_weights from a stock nnU-Net model: the pruning trainer starts from it and prunes it."""
+    stock = train("nnUNetTrainerStock_smoke")
+    fold_dir = train("nnUNetTrainerSTAMPRandomChannel_smoke", 0, "-pretrained_weights",
+                     os.path.join(stock, "checkpoint_final.pth"))
+    log = json.load(open(os.path.join(fold_dir, "pruning_log.json")))
+    assert log["original"]["params"] == planned_dataset.count_json(os.path.dirname(stock))["networks"]["fold_0"][
+        "params"]
+    assert log["target_reached"]
+
+
+def test_export_and_find_best_configuration(planned_dataset, train, tmp_path):
+    ws = planned_dataset
+    trainer = "nnUNetTrainerSTAMP_smoke"
+    train(trainer)
+    archive = str(tmp_path / "model.zip")
+    ws.run("nnUNetv2_export_model_to_zip", "-d", str(DATASET_ID), "-o", archive, "-c", "3d_fullres", "-tr", trainer,
+           "-f", "0")
+    assert os.path.getsize(archive) > 0
+    ws.run("nnUNetv2_find_best_configuration", str(DATASET_ID), "-c", "3d_fullres", "-tr", trainer, "-f", "0",
+           "--disable_ensembling", "-np", "1")
+    inference = os.path.join(ws.results, ws.dataset_name(DATASET_ID), "inference_information.json")
+    assert trainer in open(inference).read()
+    shutil.rmtree(tmp_path, ignore_errors=True)
