@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-from .groups import ChannelGroup
+from .groups import ChannelGroup, GroupHooks
 
 __all__ = ["INITIAL_P", "BASE_P", "TargetedDropout", "targeted_probabilities"]
 
@@ -45,24 +45,12 @@ def targeted_probabilities(normalised: dict[str, torch.Tensor], base: float = BA
     return {name: (base * avg / top if top > 0 else 0.0) for name, avg in averages.items()}
 
 
-class TargetedDropout:
+class TargetedDropout(GroupHooks):
     """Channel dropout hooks on every group's activation modules, with per-group probabilities."""
 
     def __init__(self, groups: Sequence[ChannelGroup], initial: float = INITIAL_P):
-        self.groups = list(groups)
+        super().__init__(groups)
         self.probabilities = {g.name: float(initial) for g in self.groups}
-        self._handles = []
-
-    def attach(self) -> None:
-        self.detach()
-        for group in self.groups:
-            for module in group.activations:
-                self._handles.append(module.register_forward_hook(self._hook(group.name)))
-
-    def detach(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
 
     def _hook(self, name: str):
         def hook(module, inputs, output):

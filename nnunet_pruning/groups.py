@@ -17,7 +17,7 @@ from torch import nn
 
 from .errors import PruningError
 
-__all__ = ["Producer", "Consumer", "ChannelGroup", "find_groups", "is_transposed", "out_channels",
+__all__ = ["Producer", "Consumer", "ChannelGroup", "GroupHooks", "find_groups", "is_transposed", "out_channels",
            "in_channels", "sync_cached_channels", "supported_network"]
 
 
@@ -86,6 +86,28 @@ class ChannelGroup:
     def __repr__(self) -> str:
         return f"ChannelGroup({self.name!r}, width={self.width}, producers={len(self.producers)}, " \
                f"consumers={len(self.consumers)})"
+
+
+class GroupHooks:
+    """Forward hooks on every group's activation modules; subclasses define ``_hook(group_name)``."""
+
+    def __init__(self, groups: list[ChannelGroup]):
+        self.groups = list(groups)
+        self._handles = []
+
+    def _hook(self, name: str):
+        raise NotImplementedError
+
+    def attach(self) -> None:
+        self.detach()
+        for group in self.groups:
+            for module in group.activations:
+                self._handles.append(module.register_forward_hook(self._hook(group.name)))
+
+    def detach(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
 
 
 def supported_network(network: nn.Module) -> str:

@@ -13,12 +13,12 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .groups import ChannelGroup, in_channels, is_transposed, out_channels
+from .groups import ChannelGroup, GroupHooks, in_channels, is_transposed, out_channels
 
 __all__ = ["TaylorScorer", "normalise", "conv_voxels", "channel_costs"]
 
 
-class TaylorScorer:
+class TaylorScorer(GroupHooks):
     """Accumulates first-order Taylor scores for every group while the network trains.
 
     Args:
@@ -27,27 +27,15 @@ class TaylorScorer:
     """
 
     def __init__(self, groups: Sequence[ChannelGroup], grad_scale: Callable[[], float] = lambda: 1.0):
-        self.groups = list(groups)
+        super().__init__(groups)
         self.grad_scale = grad_scale
         self.scores: dict[str, torch.Tensor] = {}
-        self._handles = []
         self.reset()
 
     def reset(self) -> None:
         self.scores = {g.name: torch.zeros(g.width, dtype=torch.float64) for g in self.groups}
 
-    def attach(self) -> None:
-        self.detach()
-        for group in self.groups:
-            for module in group.activations:
-                self._handles.append(module.register_forward_hook(self._forward_hook(group.name)))
-
-    def detach(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-
-    def _forward_hook(self, name: str):
+    def _hook(self, name: str):
         def hook(module, inputs, output):
             if not (torch.is_grad_enabled() and module.training and output.requires_grad):
                 return

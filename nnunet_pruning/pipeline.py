@@ -6,6 +6,7 @@ Used by the demo and by the end-to-end tests, so both exercise exactly what a us
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -33,7 +34,7 @@ class NnUNetWorkspace:
         self.env = dict(os.environ, nnUNet_raw=self.raw, nnUNet_preprocessed=self.preprocessed,
                         nnUNet_results=self.results, nnUNet_extTrainer=ext_trainer_folder(),
                         nnUNet_n_proc_DA="0", nnUNet_def_n_proc=str(threads), nnUNet_compile="false",
-                        OMP_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore")
+                        OMP_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1")
 
     @staticmethod
     def executable(name: str) -> str:
@@ -45,22 +46,32 @@ class NnUNetWorkspace:
         return path
 
     def run(self, *command: str, timeout: float = 3600, extra_env: dict | None = None,
-            log: str | None = None) -> str:
+            log: str | None = None, progress: re.Pattern | None = None) -> str:
         """Run a console script; return its output, or raise with its last lines when it fails.
 
-        With ``log``, the output also goes to that file (useful for long training runs).
+        Args:
+            log: also append the command and its output to this file.
+            progress: print output lines matching this pattern as they come (for long training runs).
         """
         env = dict(self.env, **(extra_env or {}))
         started = time.time()
-        result = subprocess.run([self.executable(command[0]), *command[1:]], env=env, capture_output=True,
-                                text=True, timeout=timeout, cwd=self.root)
-        output = result.stdout + result.stderr
+        lines = []
+        with subprocess.Popen([self.executable(command[0]), *command[1:]], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, cwd=self.root) as process:
+            for line in process.stdout:
+                lines.append(line)
+                if progress is not None and progress.search(line):
+                    print(f"    {line.rstrip()}", flush=True)
+                if time.time() - started > timeout:
+                    process.kill()
+                    raise RuntimeError(f"{' '.join(command)} ran longer than {timeout:.0f} s and was stopped")
+            returncode = process.wait()
+        output = "".join(lines)
         if log:
             with open(log, "a") as f:
-                f.write(f"$ {' '.join(command)}\n{output}\n[{time.time() - started:.1f} s, exit "
-                        f"{result.returncode}]\n")
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed with exit {result.returncode}:\n{output[-4000:]}")
+                f.write(f"$ {' '.join(command)}\n{output}\n[{time.time() - started:.1f} s, exit {returncode}]\n")
+        if returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed with exit {returncode}:\n{output[-4000:]}")
         return output
 
     def dataset_name(self, dataset_id: int) -> str:

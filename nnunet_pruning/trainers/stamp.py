@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from ..schedule import PruningSchedule
 from .pruning import nnUNetTrainerPruningBase
-from .schedules import PruningSmokeSchedule
+from .schedules import DemoSchedule, PruningSmokeSchedule
 
 __all__ = ["nnUNetTrainerSTAMP", "nnUNetTrainerSTAMPFlops", "nnUNetTrainerRandomLargest",
            "nnUNetTrainerSTAMPRandomChannel", "nnUNetTrainerSTAMP_smoke", "nnUNetTrainerSTAMPFlops_smoke",
-           "nnUNetTrainerRandomLargest_smoke", "nnUNetTrainerSTAMPRandomChannel_smoke"]
+           "nnUNetTrainerRandomLargest_smoke", "nnUNetTrainerSTAMPRandomChannel_smoke", "nnUNetTrainerSTAMP_demo",
+           "nnUNetTrainerRandomLargest_demo"]
 
 #: the smoke variants prune after epochs 0 and 1, 25% of the original size per step, down to 50%
 SMOKE = dict(keep_fraction=0.5, warmup_epochs=1, every_epochs=1, step_fraction=0.25)
+#: the demo variants prune after epochs 0, 1 and 2 (30% of the original parameters per step) down to 20%,
+#: then recover for 2 epochs
+DEMO = dict(keep_fraction=0.2, warmup_epochs=1, every_epochs=1, step_fraction=0.3)
 
 
 class nnUNetTrainerSTAMP(nnUNetTrainerPruningBase):
@@ -52,3 +56,11 @@ class nnUNetTrainerRandomLargest_smoke(PruningSmokeSchedule, nnUNetTrainerRandom
 
 class nnUNetTrainerSTAMPRandomChannel_smoke(PruningSmokeSchedule, nnUNetTrainerSTAMPRandomChannel):
     pruning_schedule = PruningSchedule(method="taylor_layer_random", **SMOKE)
+
+
+class nnUNetTrainerSTAMP_demo(DemoSchedule, nnUNetTrainerSTAMP):
+    pruning_schedule = PruningSchedule(method="taylor", **DEMO)
+
+
+class nnUNetTrainerRandomLargest_demo(DemoSchedule, nnUNetTrainerRandomLargest):
+    pruning_schedule = PruningSchedule(method="random_largest", **DEMO)

@@ -1,0 +1,39 @@
+"""Every trainer the package offers, tested the moment it exists (parametrized over the registry)."""
+
+import pytest
+import torch
+
+from nnunet_pruning.architectures import unet_spec
+from nnunet_pruning.resizable import ResizableMixin
+from nnunet_pruning.trainers import TRAINERS
+from nnunet_pruning.trainers.pruning import nnUNetTrainerPruningBase
+
+PRUNING = {name: cls for name, cls in TRAINERS.items() if issubclass(cls, nnUNetTrainerPruningBase)}
+
+
+@pytest.mark.parametrize("name", sorted(TRAINERS))
+@pytest.mark.parametrize("architecture", ["plain", "resenc"])
+def test_builds_a_network_nnunet_can_predict_with(name, architecture):
+    spec = unet_spec(architecture, dim=2, n_stages=3, base_width=4)
+    net = TRAINERS[name].build_network_architecture(None, spec, 1, 3, enable_deep_supervision=False)
+    assert net(torch.zeros(1, 1, 16, 16)).shape == (1, 3, 16, 16)
+    if name in PRUNING or "FlatUNet" in name:
+        assert isinstance(net, ResizableMixin)  # pruned checkpoints load into it
+
+
+@pytest.mark.parametrize("name", sorted(PRUNING))
+def test_pruning_schedules_are_valid_and_fit_their_training(name):
+    cls = PRUNING[name]
+    cls.pruning_schedule.validate()
+    epochs = getattr(cls, "schedule_epochs", 1000)
+    assert cls.pruning_schedule.last_pruning_epoch() < epochs
+
+
+def test_names_do_not_collide_with_nnunet():
+    from nnunetv2.utilities.find_objects import recursive_find_python_class
+    import nnunetv2
+    import os
+
+    folder = os.path.join(nnunetv2.__path__[0], "training", "nnUNetTrainer")
+    for name in TRAINERS:
+        assert recursive_find_python_class(folder, name, "nnunetv2.training.nnUNetTrainer") is None, name
