@@ -90,10 +90,14 @@ class Pruner:
         schedule: what, when and how much.
         input_shape: ``(channels, *patch_size)``, for GFLOPs and FLOPs costs.
         seed: seeds the random choices (the trainers use the fold).
+        sync: a :class:`~nnunet_pruning.distributed.RankSync` under multi-GPU training: scores are averaged
+            over ranks, rank 0's random state is used, and ranks that disagree stop with an error.
     """
 
-    def __init__(self, network: nn.Module, schedule: PruningSchedule, input_shape: Sequence[int], seed: int = 0):
+    def __init__(self, network: nn.Module, schedule: PruningSchedule, input_shape: Sequence[int], seed: int = 0,
+                 sync=None):
         schedule.validate()
+        self.sync = sync
         self.network = network
         self.schedule = schedule
         self.input_shape = tuple(int(s) for s in input_shape)
@@ -107,6 +111,8 @@ class Pruner:
         self.finished = False
         self.log: list[dict] = []
         self._voxels = None
+        if sync is not None:
+            sync.broadcast_rng(self.rng)
 
     # -- measurements -------------------------------------------------------------------------------------
     def measure(self) -> dict:
@@ -176,6 +182,10 @@ class Pruner:
         schedule = self.schedule
         goal = max(self.target_value, self._metric() - schedule.step_fraction * self.original[schedule.target_metric])
         removed: dict[str, int] = {}
+        if self.sync is not None:
+            self.sync.check_widths({g.name: g.width for g in self.groups})
+            if self.scorer:
+                self.scorer.scores = self.sync.average_scores(self.scorer.scores)
         normalised = normalise(self.scorer.scores) if self.scorer else None
         weights = self._flops_weights() if schedule.method == "taylor_flops" else None
         for _ in range(100):  # estimates are per channel; re-select until the measured metric is at the goal
@@ -184,6 +194,8 @@ class Pruner:
                 break
             selection = select_channels(self.groups, schedule.method, current - goal, self._costs(),
                                         schedule.min_width, self.rng, normalised, weights)
+            if self.sync is not None:
+                self.sync.check_selection(selection)
             if not selection:
                 break
             for group in self.groups:
@@ -226,6 +238,8 @@ class Pruner:
         self.finished = state["finished"]
         self.log = list(state["log"])
         self.rng.setstate(state["rng"])
+        if self.sync is not None:
+            self.sync.broadcast_rng(self.rng)
         if self.scorer and state.get("scores") is not None:
             self.scorer.load_state_dict(state["scores"])
         if self.dropout and state.get("dropout") is not None:

@@ -17,7 +17,6 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch._dynamo import OptimizedModule
 
 from ..checkpoints import atomic_torch_save, atomic_write_text
-from ..errors import PruningError
 from ..networks import load_checkpoint_file
 from ..plots import plot_pruning_progress
 from ..pruner import Pruner
@@ -54,11 +53,20 @@ class nnUNetTrainerPruningBase(nnUNetTrainer):
         # torch.compile traces fixed shapes and our hooks; pruning changes both, so it stays off.
         return False
 
-    def initialize(self):
-        if self.is_ddp:
-            raise PruningError("multi-GPU (DDP) pruning is not supported yet; train pruning trainers with "
-                               "-num_gpus 1")
-        super().initialize()
+    def _module(self):
+        """The network itself, inside the DDP wrapper when training on several GPUs."""
+        return self.network.module if self.is_ddp else self.network
+
+    def _rewrap_ddp(self) -> None:
+        """After surgery the DDP reducer still holds the old tensors: free it, then wrap again."""
+        import gc
+
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        module = self.network.module
+        self.network = None
+        gc.collect()
+        self.network = DDP(module, device_ids=[self.local_rank])
 
     # -- training -----------------------------------------------------------------------------------------
     def _pruning_seed(self) -> int:
@@ -67,7 +75,12 @@ class nnUNetTrainerPruningBase(nnUNetTrainer):
     def on_train_start(self):
         super().on_train_start()
         shape = (self.num_input_channels, *self.configuration_manager.patch_size)
-        self.pruner = Pruner(self.network, self.pruning_schedule, shape, seed=self._pruning_seed())
+        sync = None
+        if self.is_ddp:
+            from ..distributed import RankSync
+
+            sync = RankSync()
+        self.pruner = Pruner(self._module(), self.pruning_schedule, shape, seed=self._pruning_seed(), sync=sync)
         if self._loaded_pruning_state is not None:
             self.pruner.load_state_dict(self._loaded_pruning_state)
         else:
@@ -89,6 +102,8 @@ class nnUNetTrainerPruningBase(nnUNetTrainer):
     def on_epoch_end(self):
         ema = self.logger.get_value("ema_fg_dice", step=-1)
         record = self.pruner.maybe_step(self.current_epoch, self.optimizer, ema_pseudo_dice=float(ema))
+        if record is not None and self.is_ddp:
+            self._rewrap_ddp()
         if record is not None:
             self.print_to_log_file(
                 f"pruning step {record['step']} after epoch {record['epoch']}: removed {record['channels_removed']} "
@@ -125,7 +140,7 @@ class nnUNetTrainerPruningBase(nnUNetTrainer):
         if self.disable_checkpointing:
             self.print_to_log_file("No checkpoint written, checkpointing is disabled")
             return
-        module = self.network.module if self.is_ddp else self.network
+        module = self._module()
         if isinstance(module, OptimizedModule):
             module = module._orig_mod
         checkpoint = {
