@@ -22,7 +22,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["GFLOPS_UNIT", "architecture_name", "inference_copy_on_meta", "count_params", "count_gflops", "conv_widths", "measure_network", "file_bytes"]
+__all__ = ["GFLOPS_UNIT", "architecture_name", "inference_copy_on_meta", "count_params", "count_gflops",
+           "conv_widths", "measure_network", "file_bytes"]
 
 GFLOPS_UNIT = "GFLOPs per forward pass, batch 1 (torch FlopCounterMode; 1 multiply-add = 2 FLOPs)"
 

@@ -51,7 +51,7 @@ def check(architecture: str, inplace: bool) -> tuple[int, dict]:
 
 def main() -> int:
     try:
-        import torch_pruning as tp
+        import torch_pruning  # noqa: F401  (only to check it is installed)
     except ImportError:
         print("pip install torch-pruning first", file=sys.stderr)
         return 2

@@ -1,7 +1,6 @@
 """Channel groups cover every conv exactly once, for every architecture in the table."""
 
 import pytest
-import torch
 from torch import nn
 
 from nnunet_pruning.errors import PruningError

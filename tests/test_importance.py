@@ -1,5 +1,8 @@
 """Taylor scores, their normalisation, and per-channel costs."""
 
+import copy
+import random
+
 import pytest
 import torch
 
@@ -64,10 +67,8 @@ def test_channel_costs_match_measured_savings(architecture, use_flops):
     """Removing one channel saves what channel_costs says (exactly, for one channel alone)."""
     net = tiny_net(architecture, 3, 3, dtype=torch.float32)
     shape = (2, 8, 8, 8)
-    voxels = conv_voxels(net, shape) if use_flops else None
     measure = (lambda n: count_gflops(n, 2, shape[1:]) * 1e9) if use_flops else count_params
     for index, group in enumerate(find_groups(net)):
-        import copy
         clone = copy.deepcopy(net)
         clone_group = find_groups(clone)[index]
         before = measure(clone)
@@ -79,8 +80,6 @@ def test_channel_costs_match_measured_savings(architecture, use_flops):
 def test_flops_weighting_prunes_high_resolution_stages():
     """Plain STAMP takes the wide low-resolution layers first; the FLOPs-weighted variant also takes
     full-resolution channels, where the compute is."""
-    import random
-
     net = tiny_net("plain", 3, 4, dtype=torch.float32)
     groups = find_groups(net)
     equal = normalise({g.name: torch.ones(g.width, dtype=torch.float64) for g in groups})

@@ -1,5 +1,4 @@
 import pytest
-import torch
 from torch import nn
 
 from nnunet_pruning.architectures import build_unet, unet_spec
