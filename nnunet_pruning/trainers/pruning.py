@@ -159,6 +159,8 @@ class nnUNetTrainerPruningBase(nnUNetTrainer):
 
     def load_checkpoint(self, filename_or_checkpoint) -> None:
         """nnU-Net's load (the resizable network takes the checkpoint's shapes), then the pruning state."""
+        # Read once here for a one-line error on a corrupt file and for the pruning state; nnU-Net's own load
+        # reads the path again (passing it our dict instead fails in nnunetv2 2.8.1: `checkpoint` unbound).
         checkpoint = load_checkpoint_file(filename_or_checkpoint) if isinstance(filename_or_checkpoint, str) \
             else filename_or_checkpoint
         super().load_checkpoint(filename_or_checkpoint)
