@@ -119,10 +119,12 @@ class Pruner:
         return {"params": count_params(self.network),
                 "gflops": count_gflops(self.network, self.input_shape[0], self.input_shape[1:])}
 
-    def _metric(self) -> float:
+    def _metric(self, network: nn.Module | None = None) -> float:
+        """The target metric of ``network`` (default: the pruned one)."""
+        network = self.network if network is None else network
         if self.schedule.target_metric == "params":
-            return float(count_params(self.network))
-        return count_gflops(self.network, self.input_shape[0], self.input_shape[1:])
+            return float(count_params(network))
+        return count_gflops(network, self.input_shape[0], self.input_shape[1:])
 
     @property
     def target_value(self) -> float:
@@ -140,8 +142,7 @@ class Pruner:
             if group.width > self.schedule.min_width:
                 remove_channels(smallest, group, range(group.width - self.schedule.min_width))
         metric = self.schedule.target_metric
-        value = count_params(smallest) if metric == "params" else \
-            count_gflops(smallest, self.input_shape[0], self.input_shape[1:])
+        value = self._metric(smallest)
         if value > self.target_value:
             raise PruningError(
                 f"target unreachable: keeping {self.schedule.keep_fraction:.0%} of the {metric} needs widths below "
