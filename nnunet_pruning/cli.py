@@ -1,4 +1,4 @@
-"""``nnunet-pruning``: env | make-dataset | flat-plans | count | demo.
+"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | demo.
 
 Every misuse ends in one line on stderr, ``nnunet-pruning: error: ...``, and exit status 2.
 """
@@ -99,6 +99,30 @@ def _cmd_count(args) -> int:
     return 0
 
 
+def _stdout_line(line: str) -> None:
+    print(line, file=sys.__stdout__, flush=True)
+
+
+def _cmd_compare(args) -> int:
+    from .compare import run_compare
+    from .environment import ext_trainer_problem, require_nnunet_version
+    from .inference_timing import TimingSettings
+
+    require_nnunet_version()
+    if args.time is not None:  # nnU-Net's predictor looks the trainers up through nnUNet_extTrainer
+        problem = ext_trainer_problem()
+        if problem:
+            raise PruningError(problem)
+    settings = TimingSettings(tile_step_size=args.step_size, use_mirroring=not args.disable_tta, device=args.device,
+                              threads=args.threads, warmup=args.warmup, repeats=args.repeats)
+    command = "nnunet-pruning " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["compare"] else "nnunet-pruning compare"
+    with contextlib.redirect_stdout(sys.stderr):  # nnU-Net prints; our progress goes to stderr too
+        run_compare(args.models, args.output, dataset=args.dataset, configuration=args.configuration,
+                    folds=args.folds, labels=args.labels, time_images=args.time, max_cases=args.max_cases,
+                    settings=settings, checkpoint_name=args.checkpoint, command=command, progress=_stdout_line)
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -142,6 +166,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="checkpoint file name in each fold (default: final, else best, latest)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_count)
+
+    p = sub.add_parser("compare", help="models side by side with the first (baseline): Dice, size, FLOPs, time")
+    p.add_argument("models", nargs="+", help="model folders (TRAINER__PLANS__CONFIGURATION), or trainer names "
+                                             "(TRAINER or TRAINER__PLANS) with -d and -c; the first is the baseline")
+    p.add_argument("-d", "--dataset", help="dataset id or name (needed for trainer names; checked otherwise)")
+    p.add_argument("-c", "--configuration", help="configuration (needed for trainer names; checked otherwise)")
+    p.add_argument("-f", "--folds", nargs="+", help="folds to use (default: every fold with a checkpoint)")
+    p.add_argument("--labels", nargs="+", help="a display name per model")
+    p.add_argument("-o", "--output", default="compare_output", help="folder for report.md, CSV, JSON, plots")
+    p.add_argument("--time", nargs="?", const="auto", metavar="IMAGES",
+                   help="also time nnU-Net's predictor on these images (default: the dataset's imagesTs, else "
+                        "imagesTr)")
+    p.add_argument("--max-cases", type=int, help="time at most this many cases")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per model and case (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs per model first (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--step-size", type=float, default=0.5, help="sliding-window tile step (default 0.5)")
+    p.add_argument("--disable-tta", action="store_true", default=True,
+                   help="mirroring off (the default, as nnUNetv2_predict --disable_tta)")
+    p.add_argument("--tta", dest="disable_tta", action="store_false", help="mirroring (test-time augmentation) on")
+    p.add_argument("--checkpoint", help="checkpoint file of every fold (default: final, else best, else latest)")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("demo", help="synthetic dataset -> plan -> train -> predict -> evaluate -> report")
     p.add_argument("--output", default="demo_output", help="folder for data, models and the report")
