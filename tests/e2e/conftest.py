@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -53,3 +54,21 @@ def trained_flat(planned_dataset) -> E2EWorkspace:
     """Fold 0 of a Flat-16 U-Net trained for 2 iterations with the real nnUNetv2_train."""
     planned_dataset.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", FLAT_TRAINER, "-device", "cpu")
     return planned_dataset
+
+
+_trained = {}
+
+
+@pytest.fixture(scope="session")
+def train(planned_dataset):
+    """train(trainer, fold, *extra) runs nnUNetv2_train once per session and returns the fold folder."""
+    ws = planned_dataset
+
+    def run(trainer, fold=0, *extra):
+        key = (trainer, fold, extra)
+        if key not in _trained:
+            ws.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", str(fold), "-tr", trainer, "-device", "cpu",
+                   *extra)
+            _trained[key] = os.path.join(ws.model_folder(DATASET_ID, trainer), f"fold_{fold}")
+        return _trained[key]
+    return run

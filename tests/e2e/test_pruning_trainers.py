@@ -15,22 +15,6 @@ from .conftest import DATASET_ID
 pytestmark = pytest.mark.e2e
 
 PRUNING_TRAINERS = ["nnUNetTrainerSTAMP_smoke", "nnUNetTrainerSTAMPFlops_smoke", "nnUNetTrainerRandomLargest_smoke"]
-_trained = {}
-
-
-@pytest.fixture(scope="module")
-def train(planned_dataset):
-    """train(trainer, fold) runs nnUNetv2_train once per (trainer, fold) and returns the fold folder."""
-    ws = planned_dataset
-
-    def run(trainer, fold=0, *extra):
-        key = (trainer, fold, extra)
-        if key not in _trained:
-            ws.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", str(fold), "-tr", trainer, "-device", "cpu",
-                   *extra)
-            _trained[key] = os.path.join(ws.model_folder(DATASET_ID, trainer), f"fold_{fold}")
-        return _trained[key]
-    return run
 
 
 @pytest.mark.parametrize("trainer", PRUNING_TRAINERS)
