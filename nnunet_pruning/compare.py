@@ -177,7 +177,8 @@ def default_images_folder(dataset_name: str) -> str:
 
 def run_compare(models: list[str], output: str, dataset: str | None = None, configuration: str | None = None,
                 folds: list[str] | None = None, labels: list[str] | None = None, time_images: str | None = None,
-                max_cases: int | None = None, settings=None, checkpoint_name: str | None = None, command: str = "nnunet-pruning compare",
+                max_cases: int | None = None, settings=None, checkpoint_name: str | None = None,
+                command: str = "nnunet-pruning compare",
                 notes: list[str] | None = None, title: str = "nnunet_pruning comparison", preamble: str = "",
                 progress=print) -> dict:
     """Collect, check, optionally time, and write the comparison; returns ``{kind: path}`` of the outputs.

@@ -25,7 +25,8 @@ def ratios(models: list[dict]) -> list[dict]:
     for m in models:
         s = m["summary"]
         r = {"params_ratio": base["params"] / s["params"], "gflops_ratio": base["gflops"] / s["gflops"],
-             "checkpoint_ratio": base["checkpoint_bytes"] / s["checkpoint_bytes"], "dice_delta": s["dice"] - base["dice"]}
+             "checkpoint_ratio": base["checkpoint_bytes"] / s["checkpoint_bytes"],
+             "dice_delta": s["dice"] - base["dice"]}
         timing = (m.get("inference") or {}).get("median")
         if base_time and timing:
             r["speedup_total"] = base_time["total"] / timing["total"]
@@ -139,7 +140,8 @@ def write_outputs(models: list[dict], timing: dict | None, output: str, label_na
     written["report"] = report
     atomic_write_text(_csv(models), os.path.join(output, "results.csv"))
     written["csv"] = os.path.join(output, "results.csv")
-    payload = {"command": command, "title": title, "preamble": preamble, "gflops_unit": GFLOPS_UNIT, "baseline": base["label"], "models": models,
+    payload = {"command": command, "title": title, "preamble": preamble, "gflops_unit": GFLOPS_UNIT,
+               "baseline": base["label"], "models": models,
                "ratios_to_baseline": dict(zip([m["label"] for m in models], ratios(models))), "inference": timing}
     atomic_write_text(json.dumps(payload, indent=2), os.path.join(output, "results.json"))
     written["json"] = os.path.join(output, "results.json")

@@ -7,13 +7,14 @@ from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
 from ..flat import flat_arch_kwargs
 from ..resizable import make_resizable
+from .guards import TrainerGuards
 from .schedules import DemoSchedule, SmokeSchedule
 
 __all__ = ["nnUNetTrainerFlatUNet", "nnUNetTrainerFlatUNet16", "nnUNetTrainerFlatUNet64",
            "nnUNetTrainerFlatUNet_smoke", "nnUNetTrainerFlatUNet16_smoke", "nnUNetTrainerFlatUNet_demo"]
 
 
-class nnUNetTrainerFlatUNet(nnUNetTrainer):
+class nnUNetTrainerFlatUNet(TrainerGuards, nnUNetTrainer):
     """Every stage at the plans' stage-0 width (32 for nnU-Net's default plans)."""
 
     flat_width: int | None = None  # None: the width of stage 0 in the plans

@@ -17,11 +17,11 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch._dynamo import OptimizedModule
 
 from ..checkpoints import atomic_torch_save, atomic_write_text
-from ..networks import load_checkpoint_file
 from ..plots import plot_pruning_progress
 from ..pruner import Pruner
 from ..resizable import make_resizable
 from ..schedule import PruningSchedule
+from .guards import TrainerGuards
 
 __all__ = ["nnUNetTrainerPruningBase", "STOP_AFTER_EPOCH_VARIABLE"]
 
@@ -30,17 +30,19 @@ __all__ = ["nnUNetTrainerPruningBase", "STOP_AFTER_EPOCH_VARIABLE"]
 STOP_AFTER_EPOCH_VARIABLE = "nnUNet_pruning_stop_after_epoch"
 
 
-class nnUNetTrainerPruningBase(nnUNetTrainer):
+class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
     """Base of the pruning trainers; subclasses set ``pruning_schedule`` (see docs/methods.md)."""
 
     pruning_schedule = PruningSchedule()
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.pruning_schedule.validate()
         self.pruner: Pruner | None = None
         self._loaded_pruning_state: dict | None = None
+        super().__init__(plans, configuration, fold, dataset_json, device)
+
+    def check_settings(self) -> None:
+        self.pruning_schedule.validate()
 
     @staticmethod
     def build_network_architecture(plans_manager, configuration_manager, num_input_channels, num_output_channels,
@@ -48,6 +50,11 @@ class nnUNetTrainerPruningBase(nnUNetTrainer):
         network = nnUNetTrainer.build_network_architecture(plans_manager, configuration_manager, num_input_channels,
                                                            num_output_channels, enable_deep_supervision)
         return make_resizable(network)
+
+    def check_network(self) -> None:
+        """A U-Net this package can prune, and a target that ``min_width`` leaves reachable."""
+        shape = (self.num_input_channels, *self.configuration_manager.patch_size)
+        Pruner(self._module(), self.pruning_schedule, shape).check_reachable()
 
     def _do_i_compile(self):
         # torch.compile traces fixed shapes and our hooks; pruning changes both, so it stays off.
@@ -83,8 +90,6 @@ class nnUNetTrainerPruningBase(nnUNetTrainer):
         self.pruner = Pruner(self._module(), self.pruning_schedule, shape, seed=self._pruning_seed(), sync=sync)
         if self._loaded_pruning_state is not None:
             self.pruner.load_state_dict(self._loaded_pruning_state)
-        else:
-            self.pruner.check_reachable()
         if self.pruner.scorer is not None and self.grad_scaler is not None:
             self.pruner.scorer.grad_scale = self.grad_scaler.get_scale
         self.pruner.attach()
@@ -159,11 +164,7 @@ class nnUNetTrainerPruningBase(nnUNetTrainer):
 
     def load_checkpoint(self, filename_or_checkpoint) -> None:
         """nnU-Net's load (the resizable network takes the checkpoint's shapes), then the pruning state."""
-        # Read once here for a one-line error on a corrupt file and for the pruning state; nnU-Net's own load
-        # reads the path again (passing it our dict instead fails in nnunetv2 2.8.1: `checkpoint` unbound).
-        checkpoint = load_checkpoint_file(filename_or_checkpoint) if isinstance(filename_or_checkpoint, str) \
-            else filename_or_checkpoint
         super().load_checkpoint(filename_or_checkpoint)
-        self._loaded_pruning_state = checkpoint.get("pruning")
+        self._loaded_pruning_state = self.loaded_checkpoint.get("pruning")
         if self.pruner is not None and self._loaded_pruning_state is not None:
             self.pruner.load_state_dict(self._loaded_pruning_state)

@@ -49,7 +49,8 @@ def test_numbers_match_count_and_summary(compared):
         assert f"{counted['params']:,}" in output  # the table is printed too
     stock, flat, stamp = results["models"]
     ratios = results["ratios_to_baseline"]
-    assert ratios[flat["label"]]["params_ratio"] == pytest.approx(stock["summary"]["params"] / flat["summary"]["params"])
+    expected = stock["summary"]["params"] / flat["summary"]["params"]
+    assert ratios[flat["label"]]["params_ratio"] == pytest.approx(expected)
     assert stamp["folds"]["0"]["pruning_log"]["target_reached"] and stock["folds"]["0"]["pruning_log"] is None
 
 

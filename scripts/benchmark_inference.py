@@ -1,0 +1,193 @@
+#!/usr/bin/env python
+"""Full-volume inference time through nnU-Net's sliding-window predictor: stock vs Flat vs pruned U-Nets.
+
+The networks come from one plans file: the stock U-Net (``nnUNetTrainer``), the Flat U-Net
+(``nnUNetTrainerFlatUNet``) and the stock U-Net pruned by random-largest to ``--keep`` of its
+parameters; ``--models`` adds trained model folders (e.g. the demo's STAMP model, pruned in training).
+Every network goes into an ``nnUNetPredictor`` (``manual_initialization``, as nnU-Net's own validation
+does) and predicts the same full volume(s) with ``predict_logits_from_preprocessed_data``: sliding
+window, Gaussian weighting, mirroring off unless ``--tta``. Warm-up runs first, then timed runs
+interleaved across networks; medians are reported, and the measured speedup is printed beside the FLOPs
+ratio (FLOPs of one patch forward pass, which is also the ratio over all tiles) -- the limit to aim for.
+One forward pass of one patch is timed too, so the share of the prediction spent in the network shows
+how much of the time pruning can remove at all.
+
+    python scripts/benchmark_inference.py --plans demo_output/nnUNet_preprocessed/Dataset900_SyntheticShapes/nnUNetPlans.json \\
+        --models demo_output/nnUNet_results/Dataset900_SyntheticShapes/nnUNetTrainerSTAMP_demo__nnUNetPlans__3d_fullres \\
+        --json benchmark_inference.json
+
+Runs on the CPU, and on CUDA too when torch sees a GPU (``--device`` picks one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+
+from nnunet_pruning.errors import PruningError
+from nnunet_pruning.measure import count_gflops, count_params
+from nnunet_pruning.networks import build_from_checkpoint, build_network, load_checkpoint_file, load_plans, \
+    model_folder_folds, resolve_trainer
+from nnunet_pruning.pruner import Pruner
+from nnunet_pruning.schedule import PruningSchedule
+
+
+def build_networks(plans_file: str, configuration: str, keep: float, model_folders: list[str]) -> dict:
+    """``{name: network}``: stock, Flat, random-largest pruned, and any trained model folders."""
+    plans_manager, cm, dataset_json = load_plans(plans_file, configuration)
+    networks = {}
+    for name, trainer in (("stock nnU-Net", "nnUNetTrainer"), ("Flat U-Net", "nnUNetTrainerFlatUNet")):
+        networks[name] = build_network(resolve_trainer(trainer), plans_manager, cm, dataset_json)
+    pruned = build_network(resolve_trainer("nnUNetTrainer"), plans_manager, cm, dataset_json)
+    channels = len(dataset_json["channel_names"])
+    pruner = Pruner(pruned, PruningSchedule(method="random_largest", keep_fraction=keep, step_fraction=0.5),
+                    (channels, *cm.patch_size))
+    while not pruner.finished:
+        pruner.step(0)
+    networks[f"random-largest (keep {keep:.0%} params)"] = pruned
+    for folder in model_folders:
+        fold, path = model_folder_folds(folder)[0]
+        checkpoint = load_checkpoint_file(path)
+        network, _ = build_from_checkpoint(folder, checkpoint)
+        networks[f"{checkpoint['trainer_name']} fold {fold}"] = network
+    return networks
+
+
+def make_predictor(network, plans_file: str, configuration: str, device: torch.device, use_mirroring: bool,
+                   step_size: float):
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    plans_manager, cm, dataset_json = load_plans(plans_file, configuration)
+    with contextlib.redirect_stdout(io.StringIO()):
+        predictor = nnUNetPredictor(tile_step_size=step_size, use_gaussian=True, use_mirroring=use_mirroring,
+                                    perform_everything_on_device=device.type == "cuda", device=device,
+                                    allow_tqdm=False)
+    network = network.to(device).eval()
+    predictor.manual_initialization(network, plans_manager, cm, [network.state_dict()], dataset_json,
+                                    "benchmark", tuple(range(len(cm.patch_size))))
+    return predictor
+
+
+def time_device(networks: dict, plans_file: str, configuration: str, volumes: list[torch.Tensor],
+                device: torch.device, args) -> dict:
+    predictors = {name: make_predictor(net, plans_file, configuration, device, args.tta, args.step_size)
+                  for name, net in networks.items()}
+    for name, predictor in predictors.items():
+        for _ in range(args.warmup):
+            predictor.predict_logits_from_preprocessed_data(volumes[0])
+    times = {name: [] for name in predictors}
+    for repeat in range(args.repeats):
+        for v, volume in enumerate(volumes):
+            for name, predictor in predictors.items():
+                start = time.perf_counter()
+                predictor.predict_logits_from_preprocessed_data(volume)  # returns on the CPU: waits for the GPU
+                times[name].append(time.perf_counter() - start)
+                print(f"[benchmark {device.type}] repeat {repeat + 1}/{args.repeats}, volume {v + 1}: {name} "
+                      f"{times[name][-1]:.3f} s", flush=True)
+    # the network alone: one forward pass of one patch, times the number of tiles the predictor runs
+    first = next(iter(predictors.values()))
+    tiles = len(first._internal_get_sliding_window_slicers(
+        [max(s, p) for s, p in zip(volumes[0].shape[1:], first.configuration_manager.patch_size)]))
+    patch = torch.randn((1, volumes[0].shape[0], *first.configuration_manager.patch_size), device=device)
+    forward = {name: [] for name in predictors}
+    with torch.inference_mode():
+        for i in range(args.warmup + args.repeats):
+            for name, predictor in predictors.items():
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                predictor.network(patch)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                if i >= args.warmup:
+                    forward[name].append(time.perf_counter() - start)
+    return {name: {"median_s": statistics.median(t), "runs_s": t, "tiles": tiles,
+                   "forward_per_tile_median_s": statistics.median(forward[name]),
+                   "network_share": tiles * statistics.median(forward[name]) / statistics.median(t)}
+            for name, t in times.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plans", required=True, help="a plans .json (dataset.json beside it)")
+    parser.add_argument("-c", "--configuration", default="3d_fullres")
+    parser.add_argument("--shape", type=int, nargs="+", help="full-volume size in voxels (default: the plans' "
+                                                             "median image size of the configuration)")
+    parser.add_argument("--volumes", type=int, default=2, help="different random volumes (default 2)")
+    parser.add_argument("--keep", type=float, default=0.2, help="random-largest keeps this share of params")
+    parser.add_argument("--models", nargs="*", default=[], help="trained model folders to add (first fold)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto: the CPU, and CUDA too when available")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--step-size", type=float, default=0.5, help="sliding-window tile step (nnU-Net: 0.5)")
+    parser.add_argument("--tta", action="store_true", help="mirroring on (nnU-Net's default at predict time)")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+    if not 0 < args.keep < 1:
+        parser.error(f"--keep must be in (0, 1), got {args.keep}")
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("nnUNet_def_n_proc", str(args.threads))  # the predictor caps its threads with it
+    try:
+        _, cm, dataset_json = load_plans(args.plans, args.configuration)
+        networks = build_networks(args.plans, args.configuration, args.keep, args.models)
+    except PruningError as e:
+        print(f"benchmark_inference: error: {e}", file=sys.stderr)
+        return 2
+    shape = args.shape or [int(s) for s in cm.median_image_size_in_voxels]
+    channels = len(dataset_json["channel_names"])
+    generator = torch.Generator().manual_seed(0)
+    volumes = [torch.randn((channels, *shape), generator=generator) for _ in range(args.volumes)]
+    patch = list(cm.patch_size)
+    stats = {name: {"params": count_params(net), "gflops_patch": count_gflops(net, channels, patch)}
+             for name, net in networks.items()}
+    devices = [torch.device("cpu")] if args.device == "cpu" else [torch.device("cuda")] if args.device == "cuda" \
+        else [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    results = {"plans": os.path.abspath(args.plans), "configuration": args.configuration, "volume_shape": shape,
+               "patch_size": patch, "volumes": args.volumes, "tile_step_size": args.step_size, "tta": args.tta,
+               "warmup": args.warmup, "repeats": args.repeats, "threads": args.threads,
+               "torch": torch.__version__, "platform": platform.platform(), "processor": platform.processor(),
+               "cpu_count": os.cpu_count(), "networks": stats, "devices": {}}
+    stock = "stock nnU-Net"
+    for device in devices:
+        if device.type == "cuda":
+            results["gpu"] = torch.cuda.get_device_name(0)
+        timed = time_device(networks, args.plans, args.configuration, volumes, device, args)
+        for name, t in timed.items():
+            t["speedup_vs_stock"] = timed[stock]["median_s"] / t["median_s"]
+            t["flops_ratio_vs_stock"] = stats[stock]["gflops_patch"] / stats[name]["gflops_patch"]
+            t["forward_speedup_vs_stock"] = timed[stock]["forward_per_tile_median_s"] / t["forward_per_tile_median_s"]
+        results["devices"][device.type] = timed
+    print(f"\nfull volume {'x'.join(map(str, shape))} (patch {'x'.join(map(str, patch))}), tile step {args.step_size}, "
+          f"TTA {'on' if args.tta else 'off'}, {args.threads} CPU threads, median of {args.repeats} x {args.volumes}")
+    header = f"{'network':<44} {'device':<6} {'params':>11} {'GFLOPs/patch':>12} {'median s':>9} {'speedup':>8} " \
+             f"{'FLOPs ratio':>11} {'fwd/tile s':>10} {'fwd speedup':>11} {'net share':>9}"
+    print(header + "\n" + "-" * len(header))
+    for device, timed in results["devices"].items():
+        for name, t in timed.items():
+            print(f"{name[:44]:<44} {device:<6} {stats[name]['params']:>11,} {stats[name]['gflops_patch']:>12.2f} "
+                  f"{t['median_s']:>9.3f} {t['speedup_vs_stock']:>7.2f}x {t['flops_ratio_vs_stock']:>10.2f}x "
+                  f"{t['forward_per_tile_median_s']:>10.3f} {t['forward_speedup_vs_stock']:>10.2f}x "
+                  f"{100 * t['network_share']:>8.0f}%")
+    print("speedup: whole sliding-window prediction; fwd/tile: one network forward pass of one patch; net share: "
+          "tiles x fwd/tile as a share of the prediction time (the rest is tiling, Gaussian weighting and "
+          "aggregation, the same for every network)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

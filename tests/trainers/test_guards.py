@@ -1,0 +1,150 @@
+"""Every bad input to a trainer ends in one line (``nnunet-pruning: error: ...``) and changes no file.
+
+The trainers run in-process on fake plans (tests/trainers/fake_task.py), exactly as nnUNetv2_train
+constructs, initialises and loads them; tests/e2e/test_extremes.py checks the same through the real CLI.
+"""
+
+import hashlib
+import os
+
+import pytest
+import torch
+
+from nnunet_pruning.groups import find_groups
+from nnunet_pruning.schedule import PruningSchedule
+from nnunet_pruning.surgery import remove_channels
+from nnunet_pruning.trainers import nnUNetTrainerFlatUNet_smoke, nnUNetTrainerSTAMP, nnUNetTrainerSTAMP_smoke
+
+from .fake_task import make_plans, make_trainer, prepare_folders
+
+
+def _one_line(excinfo) -> str:
+    message = str(excinfo.value)
+    assert message.startswith("nnunet-pruning: error: ") and "\n" not in message
+    return message
+
+
+def _digests(folder) -> dict:
+    """sha256 of every file but nnU-Net's training logs (append-only: a new trainer appends its banner)."""
+    return {os.path.join(d, f): hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest()
+            for d, _, files in os.walk(folder) for f in files if not f.startswith("training_log")}
+
+
+def _assert_unchanged(root, existing: dict) -> None:
+    """Every file that existed is still there, byte for byte (new files, e.g. a training log, may appear)."""
+    now = _digests(root)
+    assert {k: now.get(k) for k in existing} == existing
+
+
+@pytest.fixture
+def task(tmp_path, monkeypatch):
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, "")
+    plans = make_plans("plain", dim=3, n_stages=3)
+    prepare_folders(tmp_path, plans)
+    return tmp_path, plans
+
+
+@pytest.fixture
+def pruned_checkpoint(task):
+    """checkpoint_latest.pth of a STAMP run whose network lost half of two groups."""
+    root, plans = task
+    trainer = make_trainer(nnUNetTrainerSTAMP_smoke, plans)
+    for group in find_groups(trainer.network)[:2]:
+        remove_channels(trainer.network, group, range(group.width // 2), trainer.optimizer)
+    path = os.path.join(trainer.output_folder, "checkpoint_latest.pth")
+    trainer.save_checkpoint(path)
+    return path
+
+
+@pytest.mark.parametrize("keep", [0.0, 1.0, 1.5, -0.2])
+def test_target_outside_zero_one(task, keep):
+    root, plans = task
+    existing = _digests(root)
+
+    class BadTarget(nnUNetTrainerSTAMP):
+        pruning_schedule = PruningSchedule(keep_fraction=keep)
+
+    with pytest.raises(SystemExit) as excinfo:
+        make_trainer(BadTarget, plans)
+    assert "keep_fraction" in _one_line(excinfo) and "(0, 1)" in _one_line(excinfo)
+    _assert_unchanged(root, existing)
+
+
+def test_min_width_makes_target_unreachable(task, pruned_checkpoint):
+    root, plans = task
+    existing = _digests(root)
+
+    class TooWide(nnUNetTrainerSTAMP):
+        pruning_schedule = PruningSchedule(keep_fraction=0.2, min_width=8)
+
+    with pytest.raises(SystemExit) as excinfo:
+        make_trainer(TooWide, plans)
+    message = _one_line(excinfo)
+    assert "target unreachable" in message and "lower min_width or raise keep_fraction" in message
+    _assert_unchanged(root, existing)
+
+
+@pytest.mark.parametrize("other", [dict(n_stages=4), dict(architecture="resenc")],
+                         ids=["different-stage-count", "different-architecture-class"])
+def test_checkpoint_of_another_architecture(task, pruned_checkpoint, other):
+    root, plans = task
+    existing = _digests(root)
+    trainer = make_trainer(nnUNetTrainerSTAMP_smoke, make_plans(**dict(dict(architecture="plain", dim=3,
+                                                                            n_stages=3), **other)))
+    before = {k: v.clone() for k, v in trainer.network.state_dict().items()}
+    with pytest.raises(SystemExit) as excinfo:
+        trainer.load_checkpoint(pruned_checkpoint)
+    message = _one_line(excinfo)
+    assert "checkpoint does not match this Resizable" in message and "use the matching -p/-tr/-c" in message
+    _assert_unchanged(root, existing)
+    after = trainer.network.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_pruned_checkpoint_loads_into_its_own_trainer(task, pruned_checkpoint):
+    """The counterpart of the refusals above: the right trainer takes the pruned shapes."""
+    _, plans = task
+    trainer = make_trainer(nnUNetTrainerSTAMP_smoke, plans)
+    trainer.load_checkpoint(pruned_checkpoint)
+    saved = torch.load(pruned_checkpoint, map_location="cpu", weights_only=False)["network_weights"]
+    assert {k: v.shape for k, v in trainer.network.state_dict().items()} == {k: v.shape for k, v in saved.items()}
+
+
+@pytest.mark.parametrize("trainer_class", [nnUNetTrainerSTAMP_smoke, nnUNetTrainerFlatUNet_smoke])
+def test_truncated_checkpoint(task, pruned_checkpoint, trainer_class):
+    root, plans = task
+    with open(pruned_checkpoint, "rb") as f:
+        data = f.read()
+    with open(pruned_checkpoint, "wb") as f:
+        f.write(data[: len(data) // 3])
+    existing = _digests(root)
+    trainer = make_trainer(trainer_class, plans)
+    with pytest.raises(SystemExit) as excinfo:
+        trainer.load_checkpoint(pruned_checkpoint)
+    assert "corrupt or truncated" in _one_line(excinfo)
+    _assert_unchanged(root, existing)
+
+
+def test_fewer_than_five_cases_for_folds(task):
+    root, plans = task  # prepare_folders made 3 cases
+    existing = _digests(root)
+    trainer = make_trainer(nnUNetTrainerFlatUNet_smoke, plans, fold=2)
+    with pytest.raises(SystemExit) as excinfo:
+        trainer.run_training()
+    message = _one_line(excinfo)
+    assert "has 3 training cases, too few for nnU-Net's 5-fold split (fold 2)" in message
+    assert "splits_final.json" in message
+    _assert_unchanged(root, existing)
+    assert not any(name.endswith("splits_final.json") for name in _digests(root))
+
+
+def test_plans_with_an_architecture_we_cannot_prune(task):
+    root, plans = task
+    existing = _digests(root)
+    other = make_plans("resenc", class_name="dynamic_network_architectures.architectures.unet.ResidualUNet")
+    for trainer_class in (nnUNetTrainerSTAMP_smoke, nnUNetTrainerFlatUNet_smoke):
+        with pytest.raises(SystemExit) as excinfo:
+            make_trainer(trainer_class, other)
+        assert "ResidualUNet" in _one_line(excinfo)
+    _assert_unchanged(root, existing)
