@@ -88,18 +88,19 @@ def collect_model(folder: str, folds: list[str] | None = None, label: str | None
 
     folder = os.path.abspath(folder)
     available = dict(model_folder_folds(folder, checkpoint_name))
-    counted = count_model_folder(folder, checkpoint_name)
     plans = _read_json(os.path.join(folder, "plans.json"))
-    trainer = counted["trainer"]
-    configuration = counted["configuration"]
     plans_name = plans.get("plans_name", "?")
-    label = label or (trainer if plans_name == "nnUNetPlans" else f"{trainer} ({plans_name})")
     if folds:
         missing = [f for f in folds if f not in available]
         if missing:
-            raise PruningError(f"model {label} has no checkpoint for fold {', '.join(missing)} (it has fold "
+            name = label or os.path.basename(folder.rstrip(os.sep)).split("__")[0]
+            raise PruningError(f"model {name} has no checkpoint for fold {', '.join(missing)} (it has fold "
                                f"{', '.join(available)}); train it or choose other folds with -f")
     chosen = folds or list(available)
+    counted = count_model_folder(folder, checkpoint_name, chosen)
+    trainer = counted["trainer"]
+    configuration = counted["configuration"]
+    label = label or (trainer if plans_name == "nnUNetPlans" else f"{trainer} ({plans_name})")
     entry = ModelEntry(label=label, folder=folder, trainer=trainer, plans=plans_name,
                        configuration=configuration, dataset=plans.get("dataset_name", "?"))
     for fold in chosen:

@@ -20,10 +20,12 @@ def count_plans(plans_file: str, configuration: str, trainer_name: str = "nnUNet
     return result
 
 
-def count_model_folder(model_folder: str, checkpoint_name: str | None = None) -> dict:
-    """Measurements of every fold's trained network, plus each checkpoint's size on disk."""
+def count_model_folder(model_folder: str, checkpoint_name: str | None = None, folds: list[str] | None = None) -> dict:
+    """Measurements of every fold's (or only ``folds``') trained network, plus each checkpoint's size."""
     result = {"source": os.path.abspath(model_folder), "gflops_unit": GFLOPS_UNIT, "networks": {}}
     for fold, path in model_folder_folds(model_folder, checkpoint_name):
+        if folds and fold not in folds:
+            continue
         checkpoint = load_checkpoint_file(path)
         network, patch_size = build_from_checkpoint(model_folder, checkpoint)
         result["configuration"] = checkpoint["init_args"]["configuration"]

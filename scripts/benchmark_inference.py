@@ -12,9 +12,10 @@ ratio (FLOPs of one patch forward pass, which is also the ratio over all tiles) 
 One forward pass of one patch is timed too, so the share of the prediction spent in the network shows
 how much of the time pruning can remove at all.
 
-    python scripts/benchmark_inference.py --plans demo_output/nnUNet_preprocessed/Dataset900_SyntheticShapes/nnUNetPlans.json \\
-        --models demo_output/nnUNet_results/Dataset900_SyntheticShapes/nnUNetTrainerSTAMP_demo__nnUNetPlans__3d_fullres \\
-        --json benchmark_inference.json
+    D=demo_output; N=Dataset900_SyntheticShapes
+    python scripts/benchmark_inference.py --plans $D/nnUNet_preprocessed/$N/nnUNetPlans.json \\
+        --models $D/nnUNet_results/$N/nnUNetTrainerSTAMP_demo__nnUNetPlans__3d_fullres \\
+        --shape 64 64 64 --json benchmark_inference.json
 
 Runs on the CPU, and on CUDA too when torch sees a GPU (``--device`` picks one).
 """

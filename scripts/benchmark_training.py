@@ -9,8 +9,8 @@ Pruner attached exactly as in ``on_train_start`` (STAMP: Taylor-score and target
 prune after the epochs their schedule says. Data loading and validation are left out: they are the same
 for every trainer. All trainers run in this one process, one after the other, same threads.
 
-    python scripts/benchmark_training.py --plans demo_output/nnUNet_preprocessed/Dataset900_SyntheticShapes/nnUNetPlans.json \\
-        --json benchmark_training.json
+    python scripts/benchmark_training.py \\
+        --plans demo_output/nnUNet_preprocessed/Dataset900_SyntheticShapes/nnUNetPlans.json --json training.json
 
 The default trainers are the demo's (5 epochs x 25 iterations, pruning after epochs 0-2).
 """

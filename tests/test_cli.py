@@ -122,3 +122,24 @@ def test_env_check_reports_missing(monkeypatch, capsys):
     err = capsys.readouterr().err
     for name in environment.PATH_VARIABLES + ("nnUNet_extTrainer",):
         assert f"{name} is not set" in err
+
+
+@pytest.mark.parametrize("value, message", [(None, "nnUNet_extTrainer is not set"),
+                                            ("/somewhere/else", "nnUNet_extTrainer=/somewhere/else does not include")])
+def test_compare_timing_needs_ext_trainer(monkeypatch, tmp_path, capsys, value, message):
+    """nnU-Net's predictor finds our trainers only through nnUNet_extTrainer: say so before doing anything."""
+    if value is None:
+        monkeypatch.delenv("nnUNet_extTrainer", raising=False)
+    else:
+        monkeypatch.setenv("nnUNet_extTrainer", value)
+    out = tmp_path / "out"
+    assert cli.main(["compare", "nnUNetTrainer", "nnUNetTrainerSTAMP", "-d", "4", "-c", "3d_fullres", "--time",
+                     "-o", str(out)]) == 2
+    error = _error(capsys)
+    assert message in error and f"export nnUNet_extTrainer={environment.ext_trainer_folder()}" in error
+    assert not out.exists()
+
+
+def test_compare_needs_two_models(capsys, tmp_path):
+    assert cli.main(["compare", str(tmp_path)]) == 2
+    assert "at least two models" in _error(capsys)

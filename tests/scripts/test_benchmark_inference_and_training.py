@@ -1,0 +1,63 @@
+"""The inference and training benchmarks run on tiny fake plans and report consistent numbers (no timing
+is asserted: speed claims come from running the scripts, see docs/results.md)."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+from ..trainers.fake_task import DATASET_JSON, make_plans, prepare_folders
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "..", "scripts")
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(SCRIPTS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def plans_file(tmp_path, monkeypatch):
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, "")
+    plans = make_plans("plain", dim=3, n_stages=3)
+    base = prepare_folders(tmp_path, plans)
+    json.dump(plans, open(os.path.join(base, "nnUNetPlans.json"), "w"))
+    json.dump(DATASET_JSON, open(os.path.join(base, "dataset.json"), "w"))
+    return os.path.join(base, "nnUNetPlans.json")
+
+
+def test_inference_benchmark(plans_file, tmp_path, capsys):
+    out = tmp_path / "inference.json"
+    assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "12", "12", "12", "--volumes", "1",
+                                              "--warmup", "0", "--repeats", "1", "--device", "cpu", "--json",
+                                              str(out)]) == 0
+    result = json.loads(out.read_text())
+    stats, timed = result["networks"], result["devices"]["cpu"]
+    assert list(stats) == ["stock nnU-Net", "Flat U-Net", "random-largest (keep 20% params)"]
+    assert stats["random-largest (keep 20% params)"]["params"] <= 0.2 * stats["stock nnU-Net"]["params"]
+    for name, t in timed.items():
+        assert t["flops_ratio_vs_stock"] == pytest.approx(stats["stock nnU-Net"]["gflops_patch"] /
+                                                          stats[name]["gflops_patch"])
+        assert t["speedup_vs_stock"] == pytest.approx(timed["stock nnU-Net"]["median_s"] / t["median_s"])
+        assert t["tiles"] == 8  # 12^3 volume, 8^3 patch, step 0.5: 2 x 2 x 2 tiles
+    assert "FLOPs ratio" in capsys.readouterr().out
+
+
+def test_training_benchmark(plans_file, tmp_path, capsys):
+    out = tmp_path / "training.json"
+    assert _load("benchmark_training").main(["--plans", plans_file, "--trainers", "nnUNetTrainerStock_smoke",
+                                             "nnUNetTrainerRandomLargest_smoke", "nnUNetTrainerSTAMP_smoke",
+                                             "--epochs", "3", "--iterations", "2", "--json", str(out)]) == 0
+    runs = json.loads(out.read_text())["runs"]
+    stock, random_largest, stamp = runs
+    assert len(stock["per_epoch"]) == 3 and stock["per_epoch"][0]["params"] == stock["per_epoch"][-1]["params"]
+    for run in (random_largest, stamp):  # the smoke schedule prunes after epochs 0 and 1, down to 50%
+        params = [e["params"] for e in run["per_epoch"]]
+        assert params[0] == stock["per_epoch"][0]["params"] and params[-1] <= 0.5 * params[0] + 1
+        assert run["per_epoch"][0]["pruning_step_s"] > 0 and run["per_epoch"][2]["pruning_step_s"] == 0
+        assert run["total_vs_reference"] == pytest.approx(run["total_s"] / stock["total_s"])
+    assert "s/it first epoch" in capsys.readouterr().out
