@@ -56,9 +56,10 @@ def run_trainer(name: str, plans: dict, dataset_json: dict, configuration: str, 
     cls = resolve_trainer(name)
     with contextlib.redirect_stdout(io.StringIO()):
         trainer = cls(dict(plans, continue_training=False), configuration, 0, dataset_json, torch.device("cpu"))
+        trainer.num_epochs = epochs or trainer.num_epochs  # before initialize(): the poly LR schedule uses it
+        trainer.num_iterations_per_epoch = iterations or trainer.num_iterations_per_epoch
         trainer.initialize()
-    epochs = epochs or trainer.num_epochs
-    iterations = iterations or trainer.num_iterations_per_epoch
+    epochs, iterations = trainer.num_epochs, trainer.num_iterations_per_epoch
     pruner = None
     if hasattr(trainer, "pruning_schedule"):
         pruner = Pruner(trainer.network, trainer.pruning_schedule,
