@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -51,8 +52,6 @@ class TimingSettings:
 
 def case_files(images_folder: str, dataset_json: dict, max_cases: int | None = None) -> list[tuple[str, list[str]]]:
     """``[(case_id, [channel files])]`` of an nnU-Net images folder (``CASE_0000.nii.gz`` naming)."""
-    import os
-
     from nnunetv2.utilities.utils import create_lists_from_splitted_dataset_folder, \
         get_identifiers_from_splitted_dataset_folder
 
@@ -67,9 +66,9 @@ def case_files(images_folder: str, dataset_json: dict, max_cases: int | None = N
     identifiers = identifiers[:max_cases] if max_cases else identifiers
     files = create_lists_from_splitted_dataset_folder(images_folder, ending, identifiers, num_processes=1)
     channels = len(dataset_json["channel_names"])
-    for case, case_files_ in zip(identifiers, files):
-        if len(case_files_) != channels:
-            raise PruningError(f"case {case} in {images_folder} has {len(case_files_)} channel files, the dataset "
+    for case, channel_files in zip(identifiers, files):
+        if len(channel_files) != channels:
+            raise PruningError(f"case {case} in {images_folder} has {len(channel_files)} channel files, the dataset "
                                f"has {channels} channels")
     return list(zip(identifiers, files))
 

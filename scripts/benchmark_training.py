@@ -31,27 +31,12 @@ import time
 DEFAULT_TRAINERS = ["nnUNetTrainerStock_demo", "nnUNetTrainerRandomLargest_demo", "nnUNetTrainerSTAMP_demo"]
 
 
-def synthetic_batch(trainer, generator):
-    import torch
-    import torch.nn.functional as F
-
-    patch = list(trainer.configuration_manager.patch_size)
-    batch = trainer.configuration_manager.batch_size
-    data = torch.randn((batch, trainer.num_input_channels, *patch), generator=generator)
-    classes = trainer.label_manager.num_segmentation_heads
-    seg = torch.randint(0, classes, (batch, 1, *patch), generator=generator).float()
-    scales = trainer._get_deep_supervision_scales() or [[1.0] * len(patch)]
-    target = [F.interpolate(seg, size=[round(p * s) for p, s in zip(patch, scale)], mode="nearest")
-              for scale in scales]
-    return {"data": data, "target": target if trainer.enable_deep_supervision else target[0]}
-
-
 def run_trainer(name: str, plans: dict, dataset_json: dict, configuration: str, epochs: int | None,
                 iterations: int | None) -> dict:
     import torch
 
     from nnunet_pruning.networks import resolve_trainer
-    from nnunet_pruning.pruner import Pruner
+    from nnunet_pruning.trainers.batches import synthetic_batch
 
     cls = resolve_trainer(name)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -60,13 +45,10 @@ def run_trainer(name: str, plans: dict, dataset_json: dict, configuration: str, 
         trainer.num_iterations_per_epoch = iterations or trainer.num_iterations_per_epoch
         trainer.initialize()
     epochs, iterations = trainer.num_epochs, trainer.num_iterations_per_epoch
-    pruner = None
-    if hasattr(trainer, "pruning_schedule"):
-        pruner = Pruner(trainer.network, trainer.pruning_schedule,
-                        (trainer.num_input_channels, *trainer.configuration_manager.patch_size), seed=0)
+    pruner = trainer.make_pruner() if hasattr(trainer, "make_pruner") else None  # as on_train_start does
+    if pruner is not None:
         pruner.attach()
-    generator = torch.Generator().manual_seed(0)
-    batch = synthetic_batch(trainer, generator)
+    batch = synthetic_batch(trainer)
     trainer.network.train()
     result = {"trainer": name, "epochs": epochs, "iterations_per_epoch": iterations,
               "batch_size": trainer.configuration_manager.batch_size,

@@ -51,10 +51,14 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
                                                            num_output_channels, enable_deep_supervision)
         return make_resizable(network)
 
+    def make_pruner(self, sync=None) -> Pruner:
+        """The pruner of this run: the trainer's network, schedule, patch shape, and a seed from the fold."""
+        shape = (self.num_input_channels, *self.configuration_manager.patch_size)
+        return Pruner(self._module(), self.pruning_schedule, shape, seed=self._pruning_seed(), sync=sync)
+
     def check_network(self) -> None:
         """A U-Net this package can prune, and a target that ``min_width`` leaves reachable."""
-        shape = (self.num_input_channels, *self.configuration_manager.patch_size)
-        Pruner(self._module(), self.pruning_schedule, shape).check_reachable()
+        self.make_pruner().check_reachable()
 
     def _do_i_compile(self):
         # torch.compile traces fixed shapes and our hooks; pruning changes both, so it stays off.
@@ -81,13 +85,12 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
 
     def on_train_start(self):
         super().on_train_start()
-        shape = (self.num_input_channels, *self.configuration_manager.patch_size)
         sync = None
         if self.is_ddp:
             from ..distributed import RankSync
 
             sync = RankSync()
-        self.pruner = Pruner(self._module(), self.pruning_schedule, shape, seed=self._pruning_seed(), sync=sync)
+        self.pruner = self.make_pruner(sync)
         if self._loaded_pruning_state is not None:
             self.pruner.load_state_dict(self._loaded_pruning_state)
         if self.pruner.scorer is not None and self.grad_scaler is not None:

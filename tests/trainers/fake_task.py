@@ -11,7 +11,6 @@ import copy
 import os
 
 import torch
-import torch.nn.functional as F
 
 from nnunet_pruning.architectures import unet_spec
 
@@ -80,15 +79,3 @@ def make_trainer(cls, plans: dict, fold=0, deep_supervision: bool = True):
     trainer.enable_deep_supervision = deep_supervision
     trainer.initialize()
     return trainer
-
-
-def synthetic_batch(trainer, seed=0) -> dict:
-    """A batch of the plans' size with deep-supervision targets at nnU-Net's scales."""
-    generator = torch.Generator().manual_seed(seed)
-    patch = list(trainer.configuration_manager.patch_size)
-    data = torch.randn((2, trainer.num_input_channels, *patch), generator=generator)
-    seg = torch.randint(0, 3, (2, 1, *patch), generator=generator).float()
-    scales = trainer._get_deep_supervision_scales() or [[1.0] * len(patch)]
-    target = [F.interpolate(seg, size=[round(p * s) for p, s in zip(patch, scale)], mode="nearest")
-              for scale in scales]
-    return {"data": data, "target": target if trainer.enable_deep_supervision else target[0]}

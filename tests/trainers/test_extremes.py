@@ -7,11 +7,11 @@ import torch
 
 from nnunet_pruning.groups import find_groups
 from nnunet_pruning.measure import count_params
-from nnunet_pruning.pruner import Pruner
 from nnunet_pruning.surgery import remove_channels
 from nnunet_pruning.trainers import nnUNetTrainerRandomLargest_smoke, nnUNetTrainerSTAMP_smoke
+from nnunet_pruning.trainers.batches import synthetic_batch
 
-from .fake_task import make_plans, make_trainer, prepare_folders, synthetic_batch
+from .fake_task import make_plans, make_trainer, prepare_folders
 
 
 @pytest.fixture(autouse=True)
@@ -57,8 +57,7 @@ def test_prune_then_train_and_predict(paths, architecture, dim, deep_supervision
     plans = make_plans(architecture, dim=dim, n_stages=4 if dim == 2 else 3)
     prepare_folders(paths, plans)
     trainer = make_trainer(trainer_class, plans, deep_supervision=deep_supervision)
-    shape = (trainer.num_input_channels, *trainer.configuration_manager.patch_size)
-    pruner = Pruner(trainer.network, trainer.pruning_schedule, shape)  # as on_train_start does
+    pruner = trainer.make_pruner()  # as on_train_start does
     pruner.attach()
     _train_steps(trainer)
     before = count_params(trainer.network)
