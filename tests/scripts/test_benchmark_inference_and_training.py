@@ -61,3 +61,12 @@ def test_training_benchmark(plans_file, tmp_path, capsys):
         assert run["per_epoch"][0]["pruning_step_s"] > 0 and run["per_epoch"][2]["pruning_step_s"] == 0
         assert run["total_vs_reference"] == pytest.approx(run["total_s"] / stock["total_s"])
     assert "s/it first epoch" in capsys.readouterr().out
+
+
+def test_conv_channel_benchmark(tmp_path, capsys):
+    out = tmp_path / "conv.json"
+    assert _load("benchmark_conv_channels").main(["--channels", "4", "8", "--shapes", "8x8x8", "--warmup", "0",
+                                                  "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["median_ms"]["8x8x8"]) == {"4", "8"} and all(v > 0 for v in result["median_ms"]["8x8x8"].values())
+    assert "FLOPs ratio 0.25" in capsys.readouterr().out
