@@ -54,8 +54,17 @@ try:
     result["log"] = [{k: v for k, v in r.items() if k != "ema_pseudo_dice"} for r in pruner.log]
 except PruningError as e:
     result["error"] = str(e)
-json.dump(result, open(out, "w"))
+with open(out, "w") as f:
+    json.dump(result, f)
+# Tear down in order: gloo's worker threads still hold work items and the DDP reducer holds the process group;
+# left to interpreter finalisation they can abort the process ("terminate called without an active exception")
+model = None
+gc.collect()
+dist.barrier()
 dist.destroy_process_group()
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)  # skip finalisation: nothing of torch.distributed is destroyed while Python is torn down
 '''
 
 
