@@ -126,7 +126,7 @@ def _cmd_compare(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(args.output)
+    return run_demo(args.output, [(t, t) for t in args.trainers] if args.trainers else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="synthetic dataset -> plan -> train -> predict -> evaluate -> report")
     p.add_argument("--output", default="demo_output", help="folder for data, models and the report")
+    p.add_argument("--trainers", nargs="+", metavar="TRAINER",
+                   help="train and compare these trainers instead (the first is the baseline; default: "
+                        "nnUNetTrainerStock_demo, nnUNetTrainerFlatUNet_demo, nnUNetTrainerRandomLargest_demo, "
+                        "nnUNetTrainerSTAMP_demo)")
     p.set_defaults(func=_cmd_demo)
     return parser
 

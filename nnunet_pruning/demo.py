@@ -15,7 +15,7 @@ import time
 from .compare import run_compare
 from .pipeline import NnUNetWorkspace
 
-__all__ = ["DEMO_TRAINERS", "run_demo", "chance_dice"]
+__all__ = ["DEMO_TRAINERS", "run_demo", "chance_dice", "budget_text"]
 
 DATASET_ID = 900
 #: (label in the report, trainer name). Each trains the demo schedule (see trainers/schedules.py).
@@ -39,8 +39,12 @@ def _evaluate(ws: NnUNetWorkspace, model_folder: str, predictions: str, labels: 
         return json.load(f)
 
 
-def run_demo(output: str) -> int:
-    """Run the whole demo into ``output`` and write ``output/report.md``. Returns an exit status."""
+def run_demo(output: str, trainers: list[tuple[str, str]] | None = None) -> int:
+    """Run the whole demo into ``output`` and write ``output/report.md``. Returns an exit status.
+
+    ``trainers``: (label, trainer name) pairs, the first is the baseline; default :data:`DEMO_TRAINERS`.
+    """
+    trainers = list(trainers or DEMO_TRAINERS)
     started = time.time()
     ws = NnUNetWorkspace(output)
     log = os.path.join(ws.root, "commands.log")
@@ -57,7 +61,7 @@ def run_demo(output: str) -> int:
 
     rows = []
     labels_ts = os.path.join(ws.raw, name, "labelsTs")
-    for label, trainer in DEMO_TRAINERS:
+    for label, trainer in trainers:
         folder = ws.model_folder(DATASET_ID, trainer)
         if not os.path.isfile(os.path.join(folder, "fold_0", "checkpoint_final.pth")):
             _progress(started, f"training {label} ({trainer}, fold 0) ...")
@@ -80,16 +84,18 @@ def run_demo(output: str) -> int:
     chance = {names.get(k, k): v for k, v in chance_dice(labels_ts).items()}
     for r in rows:
         r["test_dice_per_class"] = {names.get(k, k): v for k, v in r["test_dice_per_class"].items()}
-    preamble = _preamble(rows, chance)
-    command = shlex.join(["nnunet-pruning", "compare", *(t for _, t in DEMO_TRAINERS), "-d", str(DATASET_ID), "-c",
-                          "3d_fullres", "-f", "0", "--labels", *(lb for lb, _ in DEMO_TRAINERS), "--time",
+    with open(os.path.join(ws.preprocessed, name, "nnUNetPlans.json")) as f:
+        batch_size = json.load(f)["configurations"]["3d_fullres"]["batch_size"]
+    preamble = _preamble(rows, chance, [t for _, t in trainers], batch_size)
+    command = shlex.join(["nnunet-pruning", "compare", *(t for _, t in trainers), "-d", str(DATASET_ID), "-c",
+                          "3d_fullres", "-f", "0", "--labels", *(lb for lb, _ in trainers), "--time",
                           os.path.join(ws.raw, name, "imagesTs"), "-o", ws.root])
     env_before = {k: os.environ.get(k) for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results",
                                                  "nnUNet_extTrainer")}
     os.environ.update({k: ws.env[k] for k in env_before})  # the predictor looks trainers up in-process
     try:
-        written = run_compare([t for _, t in DEMO_TRAINERS], ws.root, dataset=str(DATASET_ID),
-                              configuration="3d_fullres", folds=["0"], labels=[lb for lb, _ in DEMO_TRAINERS],
+        written = run_compare([t for _, t in trainers], ws.root, dataset=str(DATASET_ID),
+                              configuration="3d_fullres", folds=["0"], labels=[lb for lb, _ in trainers],
                               time_images=os.path.join(ws.raw, name, "imagesTs"), command=command,
                               title="nnunet_pruning demo", preamble=preamble,
                               progress=lambda line: _progress(started, line))
@@ -119,15 +125,50 @@ def chance_dice(labels_folder: str) -> dict:
     return {str(c): sum(v) / len(v) for c, v in per_class.items()}
 
 
-def _preamble(rows: list[dict], chance: dict) -> str:
+def budget_text(trainers: list[str], batch_size: int) -> str:
+    """The training budget of ``trainers``, read from their classes (epochs, iterations, pruning schedule)."""
+    from .networks import resolve_trainer
+
+    budgets, pruning = {}, {}
+    for name in trainers:
+        cls = resolve_trainer(name)
+        epochs, iterations = getattr(cls, "schedule_epochs", 1000), getattr(cls, "schedule_iterations", 250)
+        budgets.setdefault((epochs, iterations), []).append(name)
+        schedule = getattr(cls, "pruning_schedule", None)
+        if schedule is not None:
+            steps = [e for e in range(epochs) if schedule.is_pruning_epoch(e)][:schedule.steps_needed()]
+            metric = "parameters" if schedule.target_metric == "params" else "GFLOPs"
+            pruning.setdefault((tuple(steps), schedule.keep_fraction, metric, epochs - 1 - max(steps, default=-1)),
+                               []).append(name)
+    def _n(count: int, word: str) -> str:
+        return f"{count} {word}{'' if count == 1 else 's'}"
+
+    def _who(names: list[str], everyone: str, verb: str) -> str:
+        if everyone:
+            return f"{everyone} {verb}"
+        return f"{', '.join(f'`{n}`' for n in names)} {verb + 's' if len(names) == 1 else verb}"
+
+    parts = []
+    for (epochs, iterations), names in budgets.items():
+        who = _who(names, "Every model" if len(budgets) == 1 else "", "train")
+        who = who.replace("Every model train", "Every model trains")
+        parts.append(f"{who} {_n(epochs, 'epoch')} x {_n(iterations, 'iteration')} ({epochs * iterations} SGD steps, "
+                     f"batch {batch_size}; nnU-Net's default is 1000 x 250).")
+    for (steps, keep, metric, recover), names in pruning.items():
+        who = _who(names, "The pruning trainers" if len(pruning) == 1 else "", "prune")
+        when = (f"after epoch{'s' if len(steps) > 1 else ''} {', '.join(map(str, steps))}" if len(steps) <= 4 else
+                f"{len(steps)} times, after epochs {steps[0]}, {steps[1]}, ... {steps[-1]}")
+        parts.append(f"{who} {when} (to {keep:.0%} of the {metric}); {_n(recover, 'epoch')} of recovery follow{'s' if recover == 1 else ''}.")
+    return "**Budget.** " + " ".join(parts)
+
+
+def _preamble(rows: list[dict], chance: dict, trainers: list[str], batch_size: int) -> str:
     base = rows[0]
     chance_mean = sum(chance.values()) / len(chance)
     lines = [f"Synthetic dataset {DATASET_ID} (10 training / 4 test cases, 32^3, two classes with overlapping "
              f"intensities), 3d_fullres, fold 0, CPU, every command a stock `nnUNetv2_*` one (see commands.log).", "",
-             "**Budget.** Every model trains 5 epochs x 25 iterations (125 SGD steps, batch 2; nnU-Net's default is "
-             "1000 x 250). The pruning trainers prune after epochs 0, 1 and 2 (to 20% of the parameters) and recover "
-             "for two epochs. These are CPU-sized runs that show the mechanics and the sizes, not converged "
-             "accuracy; Dice differences of a few points between single short runs are within run-to-run noise.", "",
+             budget_text(trainers, batch_size) + " These are CPU-sized runs that show the mechanics and the sizes, "
+             "not converged accuracy; Dice differences of a few points between single short runs are within run-to-run noise.", "",
              f"**Did the stock model learn the task?** Its test Dice is {base['test_dice']:.3f}; labelling every "
              f"voxel as the class gives {chance_mean:.3f} (per class: "
              f"{', '.join(f'{k}: {v:.3f}' for k, v in chance.items())}), and no single intensity threshold reaches "
