@@ -158,7 +158,8 @@ def budget_text(trainers: list[str], batch_size: int) -> str:
         who = _who(names, "The pruning trainers" if len(pruning) == 1 else "", "prune")
         when = (f"after epoch{'s' if len(steps) > 1 else ''} {', '.join(map(str, steps))}" if len(steps) <= 4 else
                 f"{len(steps)} times, after epochs {steps[0]}, {steps[1]}, ... {steps[-1]}")
-        parts.append(f"{who} {when} (to {keep:.0%} of the {metric}); {_n(recover, 'epoch')} of recovery follow{'s' if recover == 1 else ''}.")
+        follow = "follows" if recover == 1 else "follow"
+        parts.append(f"{who} {when} (to {keep:.0%} of the {metric}); {_n(recover, 'epoch')} of recovery {follow}.")
     return "**Budget.** " + " ".join(parts)
 
 
@@ -168,7 +169,8 @@ def _preamble(rows: list[dict], chance: dict, trainers: list[str], batch_size: i
     lines = [f"Synthetic dataset {DATASET_ID} (10 training / 4 test cases, 32^3, two classes with overlapping "
              f"intensities), 3d_fullres, fold 0, CPU, every command a stock `nnUNetv2_*` one (see commands.log).", "",
              budget_text(trainers, batch_size) + " These are CPU-sized runs that show the mechanics and the sizes, "
-             "not converged accuracy; Dice differences of a few points between single short runs are within run-to-run noise.", "",
+             "not converged accuracy; Dice differences of a few points between single short runs are within "
+             "run-to-run noise.", "",
              f"**Did the stock model learn the task?** Its test Dice is {base['test_dice']:.3f}; labelling every "
              f"voxel as the class gives {chance_mean:.3f} (per class: "
              f"{', '.join(f'{k}: {v:.3f}' for k, v in chance.items())}), and no single intensity threshold reaches "
