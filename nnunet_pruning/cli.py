@@ -125,8 +125,13 @@ def _cmd_compare(args) -> int:
 
 def _cmd_demo(args) -> int:
     from .demo import run_demo
+    from .pipeline import CommandFailed
 
-    return run_demo(args.output, [(t, t) for t in args.trainers] if args.trainers else None)
+    try:
+        return run_demo(args.output, [(t, t) for t in args.trainers] if args.trainers else None)
+    except CommandFailed as e:
+        raise PruningError(f"the demo stopped: {e.one_line()}; fix that and rerun the same command (finished "
+                           f"models are kept)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,12 +9,27 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 from .environment import ext_trainer_folder
 from .errors import PruningError
 
-__all__ = ["NnUNetWorkspace"]
+__all__ = ["NnUNetWorkspace", "CommandFailed"]
+
+
+class CommandFailed(RuntimeError):
+    """A command of the workspace failed or ran too long; ``str()`` holds its last output."""
+
+    def __init__(self, command: tuple, reason: str, output: str, log: str | None):
+        self.command, self.reason, self.output, self.log = " ".join(command), reason, output, log
+        super().__init__(f"{self.command} {reason}:\n{output[-4000:]}")
+
+    def one_line(self) -> str:
+        """What failed, its last output line, and where the rest is."""
+        last = next((line.strip() for line in reversed(self.output.splitlines()) if line.strip()), "no output")
+        where = f"; its full output is in {self.log}" if self.log else ""
+        return f"`{self.command}` {self.reason} ({last[:300]}){where}"
 
 
 class NnUNetWorkspace:
@@ -55,23 +70,31 @@ class NnUNetWorkspace:
         """
         env = dict(self.env, **(extra_env or {}))
         started = time.time()
-        lines = []
+        lines, timed_out = [], threading.Event()
         with subprocess.Popen([self.executable(command[0]), *command[1:]], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, cwd=self.root) as process:
-            for line in process.stdout:
-                lines.append(line)
-                if progress is not None and progress.search(line):
-                    print(f"    {line.rstrip()}", flush=True)
-                if time.time() - started > timeout:
-                    process.kill()
-                    raise RuntimeError(f"{' '.join(command)} ran longer than {timeout:.0f} s and was stopped")
+            def stop() -> None:  # also when the command hangs without printing anything
+                timed_out.set()
+                process.kill()
+
+            timer = threading.Timer(timeout, stop)
+            timer.start()
+            try:
+                for line in process.stdout:
+                    lines.append(line)
+                    if progress is not None and progress.search(line):
+                        print(f"    {line.rstrip()}", flush=True)
+            finally:
+                timer.cancel()
             returncode = process.wait()
         output = "".join(lines)
         if log:
             with open(log, "a") as f:
                 f.write(f"$ {' '.join(command)}\n{output}\n[{time.time() - started:.1f} s, exit {returncode}]\n")
+        if timed_out.is_set():
+            raise CommandFailed(command, f"ran longer than {timeout:.0f} s and was stopped", output, log)
         if returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed with exit {returncode}:\n{output[-4000:]}")
+            raise CommandFailed(command, f"failed with exit {returncode}", output, log)
         return output
 
     def dataset_name(self, dataset_id: int) -> str:

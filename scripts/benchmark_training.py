@@ -12,7 +12,7 @@ for every trainer. All trainers run in this one process, one after the other, sa
     python scripts/benchmark_training.py \\
         --plans demo_output/nnUNet_preprocessed/Dataset900_SyntheticShapes/nnUNetPlans.json --json training.json
 
-The default trainers are the demo's (5 epochs x 25 iterations, pruning after epochs 0-2).
+The default trainers are the demo's (5 epochs x 20 iterations, pruning after epochs 0-2).
 """
 
 from __future__ import annotations
