@@ -8,6 +8,7 @@ import json
 import os
 
 from .checkpoints import atomic_write_text
+from .machine import BUSY_CORES
 from .measure import GFLOPS_UNIT
 
 __all__ = ["ratios", "markdown_table", "write_outputs"]
@@ -125,6 +126,10 @@ def write_outputs(models: list[dict], timing: dict | None, output: str, label_na
                   f"Device {s['device']}, {s['threads']} threads, tile step {s['tile_step_size']}, mirroring (TTA) "
                   f"{'on' if s['use_mirroring'] else 'off'}, every selected fold "
                   f"predicted as an ensemble (as `nnUNetv2_predict -f ...`)."]
+        other = timing.get("other_cpu_cores")
+        if other is not None:
+            lines += [f"- other processes kept {other:.2f} CPU cores busy on average while timing"
+                      + (" (**suspect: rerun on an idle machine**)." if other > BUSY_CORES else " (idle enough).")]
     else:
         lines += ["- inference time: not measured (add `--time` to time nnU-Net's predictor side by side)."]
     lines += [f"- {n}" for n in (notes or [])]

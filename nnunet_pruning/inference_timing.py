@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from .errors import PruningError
+from .machine import OtherCpuLoad
 
 __all__ = ["TimingSettings", "case_files", "time_models", "StagedPredictor"]
 
@@ -141,6 +142,7 @@ def time_models(models: list[tuple[str, str, list[str], str]], cases: list[tuple
     runs = {label: {case: [] for case, _ in cases} for label in predictors}
     total_runs = settings.repeats * len(cases) * len(predictors)
     done = 0
+    load = OtherCpuLoad().start()
     for repeat in range(settings.repeats):
         for case, _ in cases:
             shapes = set()
@@ -153,7 +155,11 @@ def time_models(models: list[tuple[str, str, list[str], str]], cases: list[tuple
                          f"{seconds['total']:.3f} s (network {seconds['network']:.3f} s)")
             if len(shapes) != 1:
                 raise PruningError(f"the models predicted case {case} with different shapes {sorted(shapes)}")
-    result = {"settings": settings.as_dict(), "cases": [case for case, _ in cases], "models": {}}
+    load.stop()
+    if load.warning():
+        progress(f"[compare] {load.warning('the timing runs')}")
+    result = {"settings": settings.as_dict(), "cases": [case for case, _ in cases], "models": {},
+              "other_cpu_cores": load.cores}
     stages = ("preprocess", "network", "export", "total")
     for label, per_case_runs in runs.items():
         per_case = {case: {s: statistics.median(r[s] for r in rs) for s in stages}

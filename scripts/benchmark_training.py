@@ -35,6 +35,7 @@ def run_trainer(name: str, plans: dict, dataset_json: dict, configuration: str, 
                 iterations: int | None) -> dict:
     import torch
 
+    from nnunet_pruning.machine import OtherCpuLoad
     from nnunet_pruning.networks import resolve_trainer
     from nnunet_pruning.trainers.batches import synthetic_batch
 
@@ -57,12 +58,13 @@ def run_trainer(name: str, plans: dict, dataset_json: dict, configuration: str, 
     for epoch in range(epochs):
         trainer.lr_scheduler.step(epoch)
         seconds = []
-        for _ in range(iterations):
-            t = time.perf_counter()
-            trainer.train_step(batch)
-            seconds.append(time.perf_counter() - t)
+        with OtherCpuLoad() as load:
+            for _ in range(iterations):
+                t = time.perf_counter()
+                trainer.train_step(batch)
+                seconds.append(time.perf_counter() - t)
         record = {"epoch": epoch, "median_s_per_iteration": statistics.median(seconds), "train_s": sum(seconds),
-                  "params": sum(p.numel() for p in trainer.network.parameters())}
+                  "params": sum(p.numel() for p in trainer.network.parameters()), "other_cpu_cores": load.cores}
         if pruner is not None:
             t = time.perf_counter()
             step = pruner.maybe_step(epoch, trainer.optimizer)
@@ -72,6 +74,8 @@ def run_trainer(name: str, plans: dict, dataset_json: dict, configuration: str, 
               f"{iterations}), {record['params']:,} params"
               + (f", pruning step {record['pruning_step_s']:.2f} s" if record.get("pruning_step_s") else ""),
               flush=True)
+        if load.warning():
+            print(f"[benchmark] {load.warning(f'{name} epoch {epoch}')}", flush=True)
     result["total_s"] = time.perf_counter() - started
     if pruner is not None:
         pruner.detach()
@@ -123,6 +127,13 @@ def main(argv=None) -> int:
         print(f"{r['trainer']:<36} {r['s_per_iteration_first_epoch']:>9.3f} ({r['first_epoch_vs_reference']:.2f}x) "
               f"{r['s_per_iteration_last_epoch']:>9.3f} ({r['last_epoch_vs_reference']:.2f}x) "
               f"{r['per_epoch'][-1]['params']:>12,} {r['total_s']:>8.1f} {r['total_vs_reference']:>11.2f}x")
+    from nnunet_pruning.machine import BUSY_CORES
+
+    busy = [f"{r['trainer']} epoch {e['epoch']}" for r in runs for e in r["per_epoch"]
+            if (e["other_cpu_cores"] or 0) > BUSY_CORES]
+    if busy:
+        print(f"warning: other processes were busy during {', '.join(busy)}: those figures are suspect (see "
+              f"other_cpu_cores in the JSON); rerun on an idle machine")
     if args.json:
         import torch
 
