@@ -35,6 +35,7 @@ import time
 import torch
 
 from nnunet_pruning.errors import PruningError
+from nnunet_pruning.machine import OtherCpuLoad
 from nnunet_pruning.measure import count_gflops, count_params
 from nnunet_pruning.networks import build_from_checkpoint, build_network, load_checkpoint_file, load_plans, \
     model_folder_folds, resolve_trainer
@@ -163,7 +164,11 @@ def main(argv=None) -> int:
     for device in devices:
         if device.type == "cuda":
             results["gpu"] = torch.cuda.get_device_name(0)
-        timed = time_device(networks, args.plans, args.configuration, volumes, device, args)
+        with OtherCpuLoad() as load:
+            timed = time_device(networks, args.plans, args.configuration, volumes, device, args)
+        results.setdefault("other_cpu_cores", {})[device.type] = load.cores
+        if load.warning():
+            print(f"[benchmark {device.type}] {load.warning()}", flush=True)
         for name, t in timed.items():
             t["speedup_vs_stock"] = timed[stock]["median_s"] / t["median_s"]
             t["flops_ratio_vs_stock"] = stats[stock]["gflops_patch"] / stats[name]["gflops_patch"]

@@ -79,3 +79,16 @@ def test_no_trajectory_plot_without_pruning(tmp_path):
     models = [_entry("stock", 1000, 8.0, 0.8).as_dict(), _entry("flat", 100, 4.0, 0.78).as_dict()]
     written = write_outputs(models, None, str(tmp_path), {}, "c")
     assert "trajectories" not in written and "no pruning trajectory" in open(written["report"]).read()
+
+
+@pytest.mark.parametrize("other, says", [(0.02, "0.02 CPU cores busy on average while timing (idle enough)"),
+                                         (1.3, "1.30 CPU cores busy on average while timing (**suspect")])
+def test_report_says_how_busy_the_machine_was_while_timing(tmp_path, other, says):
+    models = [_entry("stock", 1000, 8.0, 0.8).as_dict(), _entry("flat", 100, 4.0, 0.78).as_dict()]
+    for m, seconds in zip(models, (2.0, 1.0)):
+        m["inference"] = {"median": {"total": seconds, "network": seconds / 2}}
+    settings = {"repeats": 3, "warmup": 1, "device": "cpu", "threads": 2, "tile_step_size": 0.5,
+                "use_mirroring": False}
+    timing = {"settings": settings, "cases": ["a", "b"], "models": {}, "other_cpu_cores": other}
+    written = write_outputs(models, timing, str(tmp_path), {}, "c")
+    assert f"- other processes kept {says}" in open(written["report"]).read()

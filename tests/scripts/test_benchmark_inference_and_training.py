@@ -44,6 +44,7 @@ def test_inference_benchmark(plans_file, tmp_path, capsys):
                                                           stats[name]["gflops_patch"])
         assert t["speedup_vs_stock"] == pytest.approx(timed["stock nnU-Net"]["median_s"] / t["median_s"])
         assert t["tiles"] == 8  # 12^3 volume, 8^3 patch, step 0.5: 2 x 2 x 2 tiles
+    assert result["other_cpu_cores"]["cpu"] is None or result["other_cpu_cores"]["cpu"] >= 0
     assert "FLOPs ratio" in capsys.readouterr().out
 
 
@@ -60,6 +61,7 @@ def test_training_benchmark(plans_file, tmp_path, capsys):
         assert params[0] == stock["per_epoch"][0]["params"] and params[-1] <= 0.5 * params[0] + 1
         assert run["per_epoch"][0]["pruning_step_s"] > 0 and run["per_epoch"][2]["pruning_step_s"] == 0
         assert run["total_vs_reference"] == pytest.approx(run["total_s"] / stock["total_s"])
+    assert all("other_cpu_cores" in e for run in runs for e in run["per_epoch"])
     assert "s/it first epoch" in capsys.readouterr().out
 
 
