@@ -140,22 +140,23 @@ def budget_text(trainers: list[str], batch_size: int) -> str:
             metric = "parameters" if schedule.target_metric == "params" else "GFLOPs"
             pruning.setdefault((tuple(steps), schedule.keep_fraction, metric, epochs - 1 - max(steps, default=-1)),
                                []).append(name)
+
     def _n(count: int, word: str) -> str:
         return f"{count} {word}{'' if count == 1 else 's'}"
 
-    def _who(names: list[str], everyone: str, verb: str) -> str:
+    def _subject(names: list[str], everyone: str | None, verb: str) -> str:
+        """``everyone`` when one sentence covers every trainer, else the trainers' names with the verb."""
         if everyone:
-            return f"{everyone} {verb}"
-        return f"{', '.join(f'`{n}`' for n in names)} {verb + 's' if len(names) == 1 else verb}"
+            return everyone
+        return f"{', '.join(f'`{n}`' for n in names)} {verb}{'s' if len(names) == 1 else ''}"
 
     parts = []
     for (epochs, iterations), names in budgets.items():
-        who = _who(names, "Every model" if len(budgets) == 1 else "", "train")
-        who = who.replace("Every model train", "Every model trains")
+        who = _subject(names, "Every model trains" if len(budgets) == 1 else None, "train")
         parts.append(f"{who} {_n(epochs, 'epoch')} x {_n(iterations, 'iteration')} ({epochs * iterations} SGD steps, "
                      f"batch {batch_size}; nnU-Net's default is 1000 x 250).")
     for (steps, keep, metric, recover), names in pruning.items():
-        who = _who(names, "The pruning trainers" if len(pruning) == 1 else "", "prune")
+        who = _subject(names, "The pruning trainers prune" if len(pruning) == 1 and len(names) > 1 else None, "prune")
         when = (f"after epoch{'s' if len(steps) > 1 else ''} {', '.join(map(str, steps))}" if len(steps) <= 4 else
                 f"{len(steps)} times, after epochs {steps[0]}, {steps[1]}, ... {steps[-1]}")
         follow = "follows" if recover == 1 else "follow"

@@ -2,7 +2,8 @@
 
 :class:`OtherCpuLoad` reads the machine's busy CPU time (``/proc/stat``) and this process's own CPU time
 (``os.times``) at the start and end of a measurement; the difference is what *other* processes used, in
-cores. Linux only; elsewhere it reports ``None`` and warns of nothing.
+cores. Child processes count as "other" until they have ended and been waited for. Linux only; elsewhere
+it reports ``None`` and warns of nothing.
 """
 
 from __future__ import annotations

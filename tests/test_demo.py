@@ -30,7 +30,8 @@ def test_budget_names_each_trainer_when_they_differ():
 def test_budget_of_nnunets_default_schedule_is_summarised():
     text = budget_text(["nnUNetTrainer", "nnUNetTrainerSTAMP"], 2)
     assert "Every model trains 1000 epochs x 250 iterations (250000 SGD steps" in text
-    assert "prune 16 times, after epochs 49, 59, ... 199 (to 20% of the parameters); 800 epochs" in text
+    assert ("`nnUNetTrainerSTAMP` prunes 16 times, after epochs 49, 59, ... 199 (to 20% of the parameters); "
+            "800 epochs") in text
 
 
 def test_chance_dice_is_the_dice_of_labelling_every_voxel_as_the_class(tmp_path):
