@@ -34,13 +34,14 @@ import time
 
 import torch
 
-from nnunet_pruning.errors import PruningError
-from nnunet_pruning.machine import OtherCpuLoad
-from nnunet_pruning.measure import count_gflops, count_params
-from nnunet_pruning.networks import build_from_checkpoint, build_network, load_checkpoint_file, load_plans, \
-    model_folder_folds, resolve_trainer
-from nnunet_pruning.pruner import Pruner
-from nnunet_pruning.schedule import PruningSchedule
+from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
+from nnunet_pruning.adapter.networks import build_from_checkpoint, build_network, load_plans, model_folder_folds, \
+    resolve_trainer
+from nnunet_pruning.app.machine import OtherCpuLoad
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.measure import count_gflops, count_params
+from nnunet_pruning.core.pruner import Pruner
+from nnunet_pruning.core.schedule import PruningSchedule
 
 
 def build_networks(plans_file: str, configuration: str, keep: float, model_folders: list[str]) -> dict:

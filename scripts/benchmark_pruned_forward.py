@@ -21,10 +21,10 @@ import time
 
 import torch
 
-from nnunet_pruning.architectures import build_unet, unet_spec
-from nnunet_pruning.groups import find_groups, is_transposed
-from nnunet_pruning.measure import count_gflops, count_params
-from nnunet_pruning.surgery import remove_channels
+from nnunet_pruning.adapter.architectures import build_unet, unet_spec
+from nnunet_pruning.core.groups import find_groups, is_transposed
+from nnunet_pruning.core.measure import count_gflops, count_params
+from nnunet_pruning.core.surgery import remove_channels
 
 
 def prune_every_group(net, fraction: float) -> None:

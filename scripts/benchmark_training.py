@@ -35,8 +35,8 @@ def run_trainer(name: str, plans: dict, dataset_json: dict, configuration: str, 
                 iterations: int | None) -> dict:
     import torch
 
-    from nnunet_pruning.machine import OtherCpuLoad
-    from nnunet_pruning.networks import resolve_trainer
+    from nnunet_pruning.app.machine import OtherCpuLoad
+    from nnunet_pruning.adapter.networks import resolve_trainer
     from nnunet_pruning.trainers.batches import synthetic_batch
 
     cls = resolve_trainer(name)
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
         os.environ["nnUNet_preprocessed"] = os.path.dirname(os.path.dirname(os.path.abspath(args.plans)))
         import torch
 
-        from nnunet_pruning.errors import PruningError
+        from nnunet_pruning.core.errors import PruningError
 
         torch.set_num_threads(args.threads)
         try:
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
         print(f"{r['trainer']:<36} {r['s_per_iteration_first_epoch']:>9.3f} ({r['first_epoch_vs_reference']:.2f}x) "
               f"{r['s_per_iteration_last_epoch']:>9.3f} ({r['last_epoch_vs_reference']:.2f}x) "
               f"{r['per_epoch'][-1]['params']:>12,} {r['total_s']:>8.1f} {r['total_vs_reference']:>11.2f}x")
-    from nnunet_pruning.machine import BUSY_CORES
+    from nnunet_pruning.app.machine import BUSY_CORES
 
     busy = [f"{r['trainer']} epoch {e['epoch']}" for r in runs for e in r["per_epoch"]
             if (e["other_cpu_cores"] or 0) > BUSY_CORES]

@@ -15,9 +15,9 @@ import sys
 
 import torch
 
-from nnunet_pruning.architectures import build_unet, unet_spec
-from nnunet_pruning.groups import find_groups
-from nnunet_pruning.surgery import mask_channels
+from nnunet_pruning.adapter.architectures import build_unet, unet_spec
+from nnunet_pruning.core.groups import find_groups
+from nnunet_pruning.core.surgery import mask_channels
 
 
 def check(architecture: str, inplace: bool) -> tuple[int, dict]:

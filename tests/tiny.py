@@ -6,7 +6,7 @@ import itertools
 
 import torch
 
-from nnunet_pruning.architectures import build_unet, unet_spec
+from nnunet_pruning.adapter.architectures import build_unet, unet_spec
 
 ARCHITECTURES = ("plain", "resenc")
 DIMS = (2, 3)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
-from ..flat import flat_arch_kwargs
-from ..resizable import make_resizable
+from nnunet_pruning.adapter.flat import flat_arch_kwargs
+from nnunet_pruning.core.resizable import make_resizable
 from .guards import TrainerGuards
 from .schedules import DemoSchedule, SmokeSchedule
 

@@ -1,7 +1,7 @@
 """What every trainer of this package adds to nnU-Net's: checks with one-line errors.
 
 nnU-Net's ``nnUNetv2_train`` prints a full traceback for any exception. The trainers here turn their own
-errors (:class:`~nnunet_pruning.errors.PruningError`: a checkpoint of another architecture, a corrupt file,
+errors (:class:`~nnunet_pruning.core.errors.PruningError`: a checkpoint of another architecture, a corrupt file,
 an unreachable target, too few cases for 5 folds, ...) into ``SystemExit("nnunet-pruning: error: ...")``:
 one line on stderr, exit status 1, and nothing written after the check failed.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 
-from ..errors import PruningError
+from nnunet_pruning.core.errors import PruningError
 
 __all__ = ["TrainerGuards", "one_line_errors", "MIN_CASES_FOR_FOLDS"]
 
@@ -87,7 +87,7 @@ class TrainerGuards:
         The checkpoint read stays in ``self.loaded_checkpoint`` for subclasses. nnU-Net's own load reads the
         path again (passing it the dict instead fails in nnunetv2 2.8.1: ``checkpoint`` unbound).
         """
-        from ..networks import load_checkpoint_file
+        from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
 
         self.loaded_checkpoint = load_checkpoint_file(filename_or_checkpoint) \
             if isinstance(filename_or_checkpoint, str) else filename_or_checkpoint

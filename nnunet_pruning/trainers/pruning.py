@@ -1,4 +1,4 @@
-"""STAMP and random-largest pruning trainers: nnU-Net's trainer with a :class:`~nnunet_pruning.pruner.Pruner`.
+"""STAMP and random-largest pruning trainers: nnU-Net's trainer with a :class:`~nnunet_pruning.core.pruner.Pruner`.
 
 They change only what pruning needs: the network is resizable (so every checkpoint loads), pruning runs
 at epoch ends, checkpoints carry the pruning state and are written atomically, and each fold folder gets
@@ -16,11 +16,12 @@ import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch._dynamo import OptimizedModule
 
-from ..checkpoints import atomic_torch_save, atomic_write_text
-from ..plots import plot_pruning_progress
-from ..pruner import Pruner
-from ..resizable import make_resizable
-from ..schedule import PruningSchedule
+from nnunet_pruning.adapter.checkpoints import atomic_torch_save
+from nnunet_pruning.core.files import atomic_write_text
+from .progress_plot import plot_pruning_progress
+from nnunet_pruning.core.pruner import Pruner
+from nnunet_pruning.core.resizable import make_resizable
+from nnunet_pruning.core.schedule import PruningSchedule
 from .guards import TrainerGuards
 
 __all__ = ["nnUNetTrainerPruningBase", "STOP_AFTER_EPOCH_VARIABLE"]
@@ -87,7 +88,7 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
         super().on_train_start()
         sync = None
         if self.is_ddp:
-            from ..distributed import RankSync
+            from nnunet_pruning.core.distributed import RankSync
 
             sync = RankSync()
         self.pruner = self.make_pruner(sync)

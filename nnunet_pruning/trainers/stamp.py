@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..schedule import PruningSchedule
+from dataclasses import replace
+
+from nnunet_pruning.core.schedule import PruningSchedule
 from .pruning import nnUNetTrainerPruningBase
 from .schedules import DemoSchedule, PruningSmokeSchedule
 
@@ -43,24 +45,24 @@ class nnUNetTrainerSTAMPRandomChannel(nnUNetTrainerPruningBase):
 
 
 class nnUNetTrainerSTAMP_smoke(PruningSmokeSchedule, nnUNetTrainerSTAMP):
-    pruning_schedule = PruningSchedule(method="taylor", **SMOKE)
+    pruning_schedule = replace(nnUNetTrainerSTAMP.pruning_schedule, **SMOKE)
 
 
 class nnUNetTrainerSTAMPFlops_smoke(PruningSmokeSchedule, nnUNetTrainerSTAMPFlops):
-    pruning_schedule = PruningSchedule(method="taylor_flops", target_metric="gflops", **SMOKE)
+    pruning_schedule = replace(nnUNetTrainerSTAMPFlops.pruning_schedule, **SMOKE)
 
 
 class nnUNetTrainerRandomLargest_smoke(PruningSmokeSchedule, nnUNetTrainerRandomLargest):
-    pruning_schedule = PruningSchedule(method="random_largest", **SMOKE)
+    pruning_schedule = replace(nnUNetTrainerRandomLargest.pruning_schedule, **SMOKE)
 
 
 class nnUNetTrainerSTAMPRandomChannel_smoke(PruningSmokeSchedule, nnUNetTrainerSTAMPRandomChannel):
-    pruning_schedule = PruningSchedule(method="taylor_layer_random", **SMOKE)
+    pruning_schedule = replace(nnUNetTrainerSTAMPRandomChannel.pruning_schedule, **SMOKE)
 
 
 class nnUNetTrainerSTAMP_demo(DemoSchedule, nnUNetTrainerSTAMP):
-    pruning_schedule = PruningSchedule(method="taylor", **DEMO)
+    pruning_schedule = replace(nnUNetTrainerSTAMP.pruning_schedule, **DEMO)
 
 
 class nnUNetTrainerRandomLargest_demo(DemoSchedule, nnUNetTrainerRandomLargest):
-    pruning_schedule = PruningSchedule(method="random_largest", **DEMO)
+    pruning_schedule = replace(nnUNetTrainerRandomLargest.pruning_schedule, **DEMO)

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from nnunet_pruning.pipeline import NnUNetWorkspace
+from nnunet_pruning.app.workspace import NnUNetWorkspace
 
 DATASET_ID = 951
 

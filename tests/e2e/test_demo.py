@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from nnunet_pruning.pipeline import NnUNetWorkspace
+from nnunet_pruning.app.workspace import NnUNetWorkspace
 
 pytestmark = pytest.mark.e2e
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from nnunet_pruning.groups import find_groups
-from nnunet_pruning.networks import build_from_checkpoint, load_checkpoint_file
-from nnunet_pruning.surgery import mask_channels, remove_channels
+from nnunet_pruning.core.groups import find_groups
+from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
+from nnunet_pruning.adapter.networks import build_from_checkpoint
+from nnunet_pruning.core.surgery import mask_channels, remove_channels
 
 from .conftest import DATASET_ID, FLAT_TRAINER
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from nnunet_pruning.networks import build_from_checkpoint
+from nnunet_pruning.adapter.networks import build_from_checkpoint
 from nnunet_pruning.trainers.pruning import STOP_AFTER_EPOCH_VARIABLE
 
 from .conftest import DATASET_ID

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ..trainers.fake_task import DATASET_JSON, make_plans, prepare_folders
+from tests.trainers.fake_task import DATASET_JSON, make_plans, prepare_folders
 
 SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "..", "scripts")
 

@@ -12,7 +12,7 @@ import os
 
 import torch
 
-from nnunet_pruning.architectures import unet_spec
+from nnunet_pruning.adapter.architectures import unet_spec
 
 DATASET = "Dataset990_Fake"
 

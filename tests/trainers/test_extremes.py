@@ -5,13 +5,13 @@ and predicts through nnU-Net's sliding-window predictor."""
 import pytest
 import torch
 
-from nnunet_pruning.groups import find_groups
-from nnunet_pruning.measure import count_params
-from nnunet_pruning.surgery import remove_channels
+from nnunet_pruning.core.groups import find_groups
+from nnunet_pruning.core.measure import count_params
+from nnunet_pruning.core.surgery import remove_channels
 from nnunet_pruning.trainers import nnUNetTrainerRandomLargest_smoke, nnUNetTrainerSTAMP_smoke
 from nnunet_pruning.trainers.batches import synthetic_batch
 
-from .fake_task import make_plans, make_trainer, prepare_folders
+from tests.trainers.fake_task import make_plans, make_trainer, prepare_folders
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,10 @@ import sys
 import pytest
 import torch
 
-from nnunet_pruning.architectures import unet_spec
-from nnunet_pruning.environment import ext_trainer_folder
-from nnunet_pruning.errors import PruningError
-from nnunet_pruning.measure import architecture_name, conv_widths
+from nnunet_pruning.adapter.architectures import unet_spec
+from nnunet_pruning.adapter.environment import ext_trainer_folder
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.measure import architecture_name, conv_widths
 from nnunet_pruning.trainers import (TRAINERS, nnUNetTrainerFlatUNet, nnUNetTrainerFlatUNet16,
                                      nnUNetTrainerFlatUNet64)
 

@@ -10,12 +10,12 @@ import os
 import pytest
 import torch
 
-from nnunet_pruning.groups import find_groups
-from nnunet_pruning.schedule import PruningSchedule
-from nnunet_pruning.surgery import remove_channels
+from nnunet_pruning.core.groups import find_groups
+from nnunet_pruning.core.schedule import PruningSchedule
+from nnunet_pruning.core.surgery import remove_channels
 from nnunet_pruning.trainers import nnUNetTrainerFlatUNet_smoke, nnUNetTrainerSTAMP, nnUNetTrainerSTAMP_smoke
 
-from .fake_task import make_plans, make_trainer, prepare_folders
+from tests.trainers.fake_task import make_plans, make_trainer, prepare_folders
 
 
 def _one_line(excinfo) -> str:

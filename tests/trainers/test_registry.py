@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from nnunet_pruning.architectures import unet_spec
-from nnunet_pruning.resizable import ResizableMixin
+from nnunet_pruning.adapter.architectures import unet_spec
+from nnunet_pruning.core.resizable import ResizableMixin
 from nnunet_pruning.trainers import TRAINERS
 from nnunet_pruning.trainers.pruning import nnUNetTrainerPruningBase
 

@@ -1,0 +1,197 @@
+"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | demo.
+
+Every misuse ends in one line on stderr, ``nnunet-pruning: error: ...``, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+
+from nnunet_pruning.adapter.datasets import resolve_dataset_folder
+from nnunet_pruning.core.errors import PruningError
+
+__all__ = ["main", "build_parser"]
+
+
+def _cmd_env(args) -> int:
+    from nnunet_pruning.adapter.environment import environment_problems, shell_lines
+
+    for line in shell_lines(args.base):
+        print(line)
+    if args.check:
+        problems = environment_problems()
+        for problem in problems:
+            print(f"# PROBLEM: {problem}", file=sys.stderr)
+        return 1 if problems else 0
+    return 0
+
+
+def _cmd_make_dataset(args) -> int:
+    from nnunet_pruning.adapter.environment import require_path_variable
+    from nnunet_pruning.app.synthetic import DatasetSpec, make_dataset
+
+    raw = args.raw or require_path_variable("nnUNet_raw")
+    size = args.size[0] if len(args.size) == 1 else tuple(args.size)
+    spec = DatasetSpec(dataset_id=args.id, name=args.name, num_train=args.train, num_test=args.test, size=size,
+                       dim=args.dim, num_channels=args.channels, spacing=args.spacing, seed=args.seed)
+    folder = make_dataset(spec, raw, overwrite=args.overwrite)
+    print(f"wrote {folder}")
+    print(f"next: nnUNetv2_plan_and_preprocess -d {args.id} -c {'2d' if args.dim == 2 else '3d_fullres'} "
+          f"--verify_dataset_integrity")
+    return 0
+
+
+def _cmd_flat_plans(args) -> int:
+    from nnunet_pruning.adapter.environment import require_nnunet_version
+    from nnunet_pruning.adapter.flat import write_flat_plans
+
+    require_nnunet_version()
+    folder = resolve_dataset_folder(args.dataset)
+    path = write_flat_plans(folder, args.width, args.plans)
+    name = os.path.splitext(os.path.basename(path))[0]
+    print(f"wrote {path}")
+    print(f"train with: nnUNetv2_train {args.dataset} 3d_fullres 0 -p {name}")
+    return 0
+
+
+def _cmd_count(args) -> int:
+    from nnunet_pruning.app.count import count_model_folder, count_plans, format_count
+    from nnunet_pruning.adapter.environment import require_nnunet_version
+
+    require_nnunet_version()
+    source = args.source
+    with contextlib.redirect_stdout(sys.stderr):  # nnU-Net prints; keep stdout for the result
+        if os.path.isdir(source):
+            result = count_model_folder(source, args.checkpoint)
+        else:
+            if not source.endswith(".json"):  # a dataset id or name: use the plans in nnUNet_preprocessed
+                source = os.path.join(resolve_dataset_folder(source), args.plans + ".json")
+            if not args.configuration:
+                raise PruningError("counting a plans file needs a configuration; add -c 3d_fullres (or 2d, "
+                                   "3d_lowres)")
+            result = count_plans(source, args.configuration, args.trainer)
+    print(json.dumps(result, indent=2) if args.json else format_count(result))
+    return 0
+
+
+def _stdout_line(line: str) -> None:
+    print(line, file=sys.__stdout__, flush=True)
+
+
+def _cmd_compare(args) -> int:
+    from nnunet_pruning.app.compare import run_compare
+    from nnunet_pruning.adapter.environment import ext_trainer_problem, require_nnunet_version
+    from nnunet_pruning.app.timing import TimingSettings
+
+    require_nnunet_version()
+    if args.time is not None:  # nnU-Net's predictor looks the trainers up through nnUNet_extTrainer
+        problem = ext_trainer_problem()
+        if problem:
+            raise PruningError(problem)
+    settings = TimingSettings(tile_step_size=args.step_size, use_mirroring=not args.disable_tta, device=args.device,
+                              threads=args.threads, warmup=args.warmup, repeats=args.repeats)
+    command = "nnunet-pruning " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["compare"] else "nnunet-pruning compare"
+    with contextlib.redirect_stdout(sys.stderr):  # nnU-Net prints; our progress goes to stderr too
+        run_compare(args.models, args.output, dataset=args.dataset, configuration=args.configuration,
+                    folds=args.folds, labels=args.labels, time_images=args.time, max_cases=args.max_cases,
+                    settings=settings, checkpoint_name=args.checkpoint, command=command, progress=_stdout_line)
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from nnunet_pruning.app.demo import run_demo
+    from nnunet_pruning.app.workspace import CommandFailed
+
+    try:
+        return run_demo(args.output, [(t, t) for t in args.trainers] if args.trainers else None)
+    except CommandFailed as e:
+        raise PruningError(f"the demo stopped: {e.one_line()}; fix that and rerun the same command (finished "
+                           f"models are kept)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nnunet-pruning", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("env", help="print the shell lines that make nnU-Net find this package's trainers")
+    p.add_argument("--base", help="also set nnUNet_raw/_preprocessed/_results under this folder")
+    p.add_argument("--check", action="store_true", help="exit 1 and list problems when the setup is incomplete")
+    p.set_defaults(func=_cmd_env)
+
+    p = sub.add_parser("make-dataset", help="write a synthetic nnU-Net raw dataset")
+    p.add_argument("--id", type=int, default=900, help="dataset id (default 900)")
+    p.add_argument("--name", default="SyntheticShapes")
+    p.add_argument("--train", type=int, default=12, help="training cases (default 12)")
+    p.add_argument("--test", type=int, default=4, help="test cases with reference labels (default 4)")
+    p.add_argument("--size", type=int, nargs="+", default=[48], help="voxels per axis: one value or one per axis")
+    p.add_argument("--dim", type=int, choices=(2, 3), default=3)
+    p.add_argument("--channels", type=int, default=1, help="input channels (modalities)")
+    p.add_argument("--spacing", type=float, nargs="+", help="voxel spacing per axis in mm, e.g. 3 1 1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--raw", help="raw data root (default: $nnUNet_raw)")
+    p.add_argument("--overwrite", action="store_true", help="write even if the dataset id exists")
+    p.set_defaults(func=_cmd_make_dataset)
+
+    p = sub.add_parser("flat-plans", help="write <plans>Flat<width>.json that reuses the preprocessed data")
+    p.add_argument("dataset", help="dataset id or DatasetXXX_Name")
+    p.add_argument("--width", type=int, default=32, help="filters in every stage (default 32)")
+    p.add_argument("--plans", default="nnUNetPlans", help="source plans name (default nnUNetPlans)")
+    p.set_defaults(func=_cmd_flat_plans)
+
+    p = sub.add_parser("count", help="params, GFLOPs, widths and checkpoint sizes")
+    p.add_argument("source", help="a plans .json file, a dataset id/name, or a trained model folder")
+    p.add_argument("-c", "--configuration", help="configuration, for plans (e.g. 3d_fullres)")
+    p.add_argument("-tr", "--trainer", default="nnUNetTrainer", help="trainer that builds the network")
+    p.add_argument("-p", "--plans", default="nnUNetPlans", help="plans name, with a dataset id/name")
+    p.add_argument("--checkpoint", help="checkpoint file name in each fold (default: final, else best, latest)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_count)
+
+    p = sub.add_parser("compare", help="models side by side with the first (baseline): Dice, size, FLOPs, time")
+    p.add_argument("models", nargs="+", help="model folders (TRAINER__PLANS__CONFIGURATION), or trainer names "
+                                             "(TRAINER or TRAINER__PLANS) with -d and -c; the first is the baseline")
+    p.add_argument("-d", "--dataset", help="dataset id or name (needed for trainer names; checked otherwise)")
+    p.add_argument("-c", "--configuration", help="configuration (needed for trainer names; checked otherwise)")
+    p.add_argument("-f", "--folds", nargs="+", help="folds to use (default: every fold with a checkpoint)")
+    p.add_argument("--labels", nargs="+", help="a display name per model")
+    p.add_argument("-o", "--output", default="compare_output", help="folder for report.md, CSV, JSON, plots")
+    p.add_argument("--time", nargs="?", const="auto", metavar="IMAGES",
+                   help="also time nnU-Net's predictor on these images (default: the dataset's imagesTs, else "
+                        "imagesTr)")
+    p.add_argument("--max-cases", type=int, help="time at most this many cases")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per model and case (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs per model first (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--step-size", type=float, default=0.5, help="sliding-window tile step (default 0.5)")
+    p.add_argument("--disable-tta", action="store_true", default=True,
+                   help="mirroring off (the default, as nnUNetv2_predict --disable_tta)")
+    p.add_argument("--tta", dest="disable_tta", action="store_false", help="mirroring (test-time augmentation) on")
+    p.add_argument("--checkpoint", help="checkpoint file of every fold (default: final, else best, else latest)")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("demo", help="synthetic dataset -> plan -> train -> predict -> evaluate -> report")
+    p.add_argument("--output", default="demo_output", help="folder for data, models and the report")
+    p.add_argument("--trainers", nargs="+", metavar="TRAINER",
+                   help="train and compare these trainers instead (the first is the baseline; default: "
+                        "nnUNetTrainerStock_demo, nnUNetTrainerFlatUNet_demo, nnUNetTrainerRandomLargest_demo, "
+                        "nnUNetTrainerSTAMP_demo)")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PruningError as e:
+        print(f"nnunet-pruning: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

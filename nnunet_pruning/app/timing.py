@@ -1,0 +1,172 @@
+"""Measured inference time of several trained models through nnU-Net's own predictor, side by side.
+
+Every model gets the same cases and the same predictor settings (tile step, mirroring/TTA, device,
+threads). Each case goes through the predictor's three stages, timed separately:
+
+1. ``preprocess``: the configuration's preprocessor (crop, normalise, resample), as ``nnUNetv2_predict``;
+2. ``network``: ``nnUNetPredictor.predict_logits_from_preprocessed_data`` (sliding window, Gaussian
+   weighting, mirroring when on, every selected fold as an ensemble);
+3. ``export``: logits -> segmentation in the original geometry.
+
+Reading the image files is done once per case, outside the timed region (it does not depend on the
+model). Runs are interleaved (repeat -> case -> model), after warm-up runs of every model, and the
+reported figure per case is the median over repeats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.app.machine import OtherCpuLoad
+
+__all__ = ["TimingSettings", "case_files", "time_models", "StagedPredictor"]
+
+
+@dataclass
+class TimingSettings:
+    """Predictor settings shared by every timed model (the ``nnUNetv2_predict`` flags in brackets)."""
+
+    tile_step_size: float = 0.5  # -step_size
+    use_mirroring: bool = False  # not --disable_tta
+    device: str = "cpu"  # -device
+    threads: int = 2  # torch threads
+    warmup: int = 1  # untimed runs of each model before timing
+    repeats: int = 3  # timed runs of each model per case
+
+    def validate(self) -> None:
+        if not 0 < self.tile_step_size <= 1:
+            raise PruningError(f"tile step size must be in (0, 1], got {self.tile_step_size}")
+        if self.repeats < 1 or self.warmup < 0 or self.threads < 1:
+            raise PruningError(f"repeats and threads must be >= 1 and warm-up >= 0 (got repeats {self.repeats}, "
+                               f"threads {self.threads}, warm-up {self.warmup})")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def case_files(images_folder: str, dataset_json: dict, max_cases: int | None = None) -> list[tuple[str, list[str]]]:
+    """``[(case_id, [channel files])]`` of an nnU-Net images folder (``CASE_0000.nii.gz`` naming)."""
+    from nnunetv2.utilities.utils import create_lists_from_splitted_dataset_folder, \
+        get_identifiers_from_splitted_dataset_folder
+
+    if not os.path.isdir(images_folder):
+        raise PruningError(f"images folder {images_folder} does not exist; pass a folder of CASE_0000"
+                           f"{dataset_json['file_ending']} files")
+    ending = dataset_json["file_ending"]
+    identifiers = list(get_identifiers_from_splitted_dataset_folder(images_folder, ending))
+    if not identifiers:
+        raise PruningError(f"no images ending in {ending} in {images_folder}; pass a folder of CASE_0000{ending} "
+                           f"files")
+    identifiers = identifiers[:max_cases] if max_cases else identifiers
+    files = create_lists_from_splitted_dataset_folder(images_folder, ending, identifiers, num_processes=1)
+    channels = len(dataset_json["channel_names"])
+    for case, channel_files in zip(identifiers, files):
+        if len(channel_files) != channels:
+            raise PruningError(f"case {case} in {images_folder} has {len(channel_files)} channel files, the dataset "
+                               f"has {channels} channels")
+    return list(zip(identifiers, files))
+
+
+class StagedPredictor:
+    """An ``nnUNetPredictor`` for one model folder whose prediction of a case is timed stage by stage."""
+
+    def __init__(self, model_folder: str, folds: list[str], settings: TimingSettings,
+                 checkpoint_name: str = "checkpoint_final.pth"):
+        import torch
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+        device = torch.device(settings.device)
+        with contextlib.redirect_stdout(io.StringIO()):  # nnU-Net prints notes about the device and trainers
+            self.predictor = nnUNetPredictor(tile_step_size=settings.tile_step_size, use_gaussian=True,
+                                             use_mirroring=settings.use_mirroring,
+                                             perform_everything_on_device=device.type == "cuda", device=device,
+                                             verbose=False, verbose_preprocessing=False, allow_tqdm=False)
+            self.predictor.initialize_from_trained_model_folder(
+                model_folder, [int(f) if f != "all" else f for f in folds], checkpoint_name)
+        self.device = device
+
+    def predict(self, image, properties: dict) -> tuple[dict, object]:
+        """``({"preprocess": s, "network": s, "export": s, "total": s}, segmentation)`` for one case."""
+        import torch
+        from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
+
+        p = self.predictor
+        seconds = {}
+        started = time.perf_counter()
+        preprocessor = p.configuration_manager.preprocessor_class(verbose=False)
+        data, _, data_properties = preprocessor.run_case_npy(image, None, copy.deepcopy(properties), p.plans_manager,
+                                                              p.configuration_manager, p.dataset_json)
+        data = torch.from_numpy(data)
+        seconds["preprocess"] = time.perf_counter() - started
+        started = time.perf_counter()
+        logits = p.predict_logits_from_preprocessed_data(data).cpu()  # .cpu() waits for the device
+        seconds["network"] = time.perf_counter() - started
+        started = time.perf_counter()
+        segmentation = convert_predicted_logits_to_segmentation_with_correct_shape(
+            logits, p.plans_manager, p.configuration_manager, p.label_manager, data_properties)
+        seconds["export"] = time.perf_counter() - started
+        seconds["total"] = sum(seconds.values())
+        return seconds, segmentation
+
+
+def time_models(models: list[tuple[str, str, list[str], str]], cases: list[tuple[str, list[str]]],
+                settings: TimingSettings, progress=print) -> dict:
+    """Time every ``(label, model_folder, folds, checkpoint_name)`` on every case; per model the per-case medians.
+
+    Returns ``{label: {"per_case": {case: {stage: s}}, "median": {stage: s}, "mean": {stage: s}}}`` plus
+    the settings under ``"settings"``; "median" and "mean" are over cases of the per-case medians.
+    """
+    import torch
+
+    settings.validate()
+    if settings.device.startswith("cuda") and not torch.cuda.is_available():
+        raise PruningError("inference timing on cuda was asked for but torch sees no CUDA device; use --device cpu")
+    torch.set_num_threads(settings.threads)
+    predictors = {label: StagedPredictor(folder, folds, settings, checkpoint)
+                  for label, folder, folds, checkpoint in models}
+    reader = predictors[models[0][0]].predictor.plans_manager.image_reader_writer_class()
+    images = {}
+    for case, files in cases:
+        images[case] = reader.read_images(files)
+    first = cases[0][0]
+    for label, predictor in predictors.items():
+        for _ in range(settings.warmup):
+            predictor.predict(*images[first])
+    runs = {label: {case: [] for case, _ in cases} for label in predictors}
+    total_runs = settings.repeats * len(cases) * len(predictors)
+    done = 0
+    load = OtherCpuLoad().start()
+    for repeat in range(settings.repeats):
+        for case, _ in cases:
+            shapes = set()
+            for label, predictor in predictors.items():
+                seconds, segmentation = predictor.predict(*images[case])
+                shapes.add(tuple(segmentation.shape))
+                runs[label][case].append(seconds)
+                done += 1
+                progress(f"[compare] timing {done}/{total_runs}: repeat {repeat + 1}, case {case}, {label}: "
+                         f"{seconds['total']:.3f} s (network {seconds['network']:.3f} s)")
+            if len(shapes) != 1:
+                raise PruningError(f"the models predicted case {case} with different shapes {sorted(shapes)}")
+    load.stop()
+    if load.warning():
+        progress(f"[compare] {load.warning('the timing runs')}")
+    result = {"settings": settings.as_dict(), "cases": [case for case, _ in cases], "models": {},
+              "other_cpu_cores": load.cores}
+    stages = ("preprocess", "network", "export", "total")
+    for label, per_case_runs in runs.items():
+        per_case = {case: {s: statistics.median(r[s] for r in rs) for s in stages}
+                    for case, rs in per_case_runs.items()}
+        result["models"][label] = {
+            "per_case": per_case,
+            "median": {s: statistics.median(c[s] for c in per_case.values()) for s in stages},
+            "mean": {s: statistics.fmean(c[s] for c in per_case.values()) for s in stages},
+        }
+    return result

@@ -1,0 +1,119 @@
+"""How channels are scored: first-order Taylor (STAMP), per-group normalisation, FLOPs and parameter costs.
+
+The Taylor score of channel c is ``mean over (batch, space) of a * dL/da`` for the activation ``a`` that
+carries the channel, summed over the batches seen since the last reset. It is collected by hooks during
+the normal training iterations (no extra passes): forward hooks on each group's activation modules
+register a gradient hook on their output.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from nnunet_pruning.core.groups import ChannelGroup, GroupHooks, in_channels, is_transposed, out_channels
+
+__all__ = ["TaylorScorer", "normalise", "conv_voxels", "channel_costs"]
+
+
+class TaylorScorer(GroupHooks):
+    """Accumulates first-order Taylor scores for every group while the network trains.
+
+    Args:
+        groups: the network's channel groups.
+        grad_scale: returns the current loss scale (GradScaler) so scaled gradients are divided back.
+    """
+
+    def __init__(self, groups: Sequence[ChannelGroup], grad_scale: Callable[[], float] = lambda: 1.0):
+        super().__init__(groups)
+        self.grad_scale = grad_scale
+        self.scores: dict[str, torch.Tensor] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.scores = {g.name: torch.zeros(g.width, dtype=torch.float64) for g in self.groups}
+
+    def _hook(self, name: str):
+        def hook(module, inputs, output):
+            if not (torch.is_grad_enabled() and module.training and output.requires_grad):
+                return
+            activation = output.detach()
+
+            def grad_hook(grad):
+                dims = [0] + list(range(2, grad.dim()))
+                product = (activation.float() * grad.float()).mean(dim=dims)
+                score = self.scores[name]
+                self.scores[name] = score + product.to(score.device, torch.float64) / self.grad_scale()
+
+            output.register_hook(grad_hook)
+        return hook
+
+    def keep(self, name: str, kept: Sequence[int]) -> None:
+        """After a removal: keep the scores of the surviving channels."""
+        self.scores[name] = self.scores[name][list(kept)]
+
+    def state_dict(self) -> dict:
+        return {k: v.clone() for k, v in self.scores.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scores = {k: v.to(torch.float64).cpu() for k, v in state.items()}
+
+
+def normalise(scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """STAMP's per-group normalisation: ``|s| / ||s||_2`` (n equally useful channels get 1/sqrt(n) each)."""
+    result = {}
+    for name, score in scores.items():
+        magnitude = score.abs()
+        norm = magnitude.norm()
+        result[name] = magnitude / norm if norm > 0 else torch.full_like(magnitude, 1.0 / max(1, len(score)) ** 0.5)
+    return result
+
+
+def conv_voxels(network: nn.Module, input_shape: Sequence[int]) -> dict[nn.Module, int]:
+    """Per conv: voxels of its output (transposed convs: of its input), for one sample of ``input_shape``.
+
+    ``input_shape`` is ``(channels, *spatial)``. Runs on the meta device as the network predicts (deep
+    supervision off, so the unused segmentation heads are absent: they cost nothing at inference).
+    """
+    from nnunet_pruning.core.measure import inference_copy_on_meta
+
+    voxels: dict[nn.Module, int] = {}
+    meta = inference_copy_on_meta(network)
+    originals = dict(zip(meta.modules(), network.modules()))
+    handles = []
+    for module in meta.modules():
+        if isinstance(module, nn.modules.conv._ConvNd):
+            def hook(m, inputs, output):
+                tensor = inputs[0] if is_transposed(m) else output
+                voxels[originals[m]] = int(tensor[0, 0].numel())
+            handles.append(module.register_forward_hook(hook))
+    with torch.no_grad():
+        meta(torch.zeros((1, *input_shape), device="meta"))
+    for handle in handles:
+        handle.remove()
+    return voxels
+
+
+def channel_costs(group: ChannelGroup, voxels: dict[nn.Module, int] | None = None) -> float:
+    """What one channel of ``group`` costs: parameters, or FLOPs (2 per multiply-add) when ``voxels`` given.
+
+    Sums the producer's per-output-channel slice (+ bias, norm affine) and every consumer's per-input-
+    channel slice at the current shapes.
+    """
+    total = 0.0
+    for producer in group.producers:
+        conv = producer.conv
+        per_channel = conv.weight.numel() / out_channels(conv)
+        if voxels is None:
+            total += per_channel + (1 if conv.bias is not None else 0)
+            if producer.norm is not None and getattr(producer.norm, "weight", None) is not None:
+                total += 2
+        else:
+            total += 2 * per_channel * voxels.get(conv, 0)
+    for consumer in group.consumers:
+        conv = consumer.conv
+        per_channel = conv.weight.numel() / in_channels(conv)
+        total += per_channel if voxels is None else 2 * per_channel * voxels.get(conv, 0)  # 0: not run
+    return total

@@ -1,0 +1,211 @@
+"""One pruning run on one network: scores, channel selection, steps, state for checkpoints (pure torch).
+
+The trainers call :meth:`Pruner.attach` when training starts, :meth:`Pruner.maybe_step` at every epoch
+end, and save :meth:`Pruner.state_dict` in their checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from nnunet_pruning.core.dropout import TargetedDropout
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.groups import ChannelGroup, find_groups
+from nnunet_pruning.core.importance import TaylorScorer, channel_costs, conv_voxels, normalise
+from nnunet_pruning.core.measure import count_gflops, count_params
+from nnunet_pruning.core.schedule import PruningSchedule
+from nnunet_pruning.core.strategies import Selection, get_strategy
+from nnunet_pruning.core.surgery import remove_channels
+
+__all__ = ["Pruner", "select_channels"]
+
+
+def select_channels(groups: Sequence[ChannelGroup], method: str, need: float, costs: dict[str, float],
+                    min_width: int, rng: random.Random, normalised: dict[str, torch.Tensor] | None = None,
+                    weights: dict[str, float] | None = None) -> dict[str, list[int]]:
+    """Channels to remove (per group name) so that the estimated saving reaches ``need``.
+
+    Args:
+        method: the name of a :mod:`~nnunet_pruning.core.strategies` strategy (``taylor``, ``taylor_flops``,
+            ``random_largest``, ``taylor_layer_random``).
+        costs: estimated saving per channel of each group (parameters or FLOPs).
+        normalised: normalised Taylor scores per group (methods that use scores).
+        weights: relative FLOPs cost per group (used by FLOPs-weighted methods only).
+
+    Returns:
+        ``{group name: sorted channel indices}`` for the groups that lose channels.
+    """
+    selection = Selection(groups, costs, min_width)
+    get_strategy(method).select(selection, need, rng, normalised, weights)
+    return selection.result()
+
+
+class Pruner:
+    """Prunes ``network`` in steps according to ``schedule``.
+
+    Args:
+        network: a PlainConvUNet or ResidualEncoderUNet (resizable or not).
+        schedule: what, when and how much.
+        input_shape: ``(channels, *patch_size)``, for GFLOPs and FLOPs costs.
+        seed: seeds the random choices (the trainers use the fold).
+        sync: a :class:`~nnunet_pruning.core.distributed.RankSync` under multi-GPU training: scores are averaged
+            over ranks, rank 0's random state is used, and ranks that disagree stop with an error.
+    """
+
+    def __init__(self, network: nn.Module, schedule: PruningSchedule, input_shape: Sequence[int], seed: int = 0,
+                 sync=None):
+        schedule.validate()
+        self.sync = sync
+        self.network = network
+        self.schedule = schedule
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.groups = find_groups(network)
+        self.rng = random.Random(seed)
+        self.strategy = get_strategy(schedule.method)
+        self.uses_scores = self.strategy.uses_scores
+        self.scorer = TaylorScorer(self.groups) if self.uses_scores else None
+        self.dropout = TargetedDropout(self.groups) if self.uses_scores else None
+        self.original = self.measure()
+        self.steps = 0
+        self.finished = False
+        self.log: list[dict] = []
+        self._voxels = None
+        if sync is not None:
+            sync.broadcast_rng(self.rng)
+
+    # -- measurements -------------------------------------------------------------------------------------
+    def measure(self) -> dict:
+        return {"params": count_params(self.network),
+                "gflops": count_gflops(self.network, self.input_shape[0], self.input_shape[1:])}
+
+    def _metric(self, network: nn.Module | None = None) -> float:
+        """The target metric of ``network`` (default: the pruned one)."""
+        network = self.network if network is None else network
+        if self.schedule.target_metric == "params":
+            return float(count_params(network))
+        return count_gflops(network, self.input_shape[0], self.input_shape[1:])
+
+    @property
+    def target_value(self) -> float:
+        return self.schedule.keep_fraction * self.original[self.schedule.target_metric]
+
+    def voxels(self) -> dict:
+        if self._voxels is None:
+            self._voxels = conv_voxels(self.network, self.input_shape)
+        return self._voxels
+
+    def check_reachable(self) -> None:
+        """A one-line error when even every group at ``min_width`` keeps more than the target."""
+        smallest = copy.deepcopy(self.network)
+        for group in find_groups(smallest):
+            if group.width > self.schedule.min_width:
+                remove_channels(smallest, group, range(group.width - self.schedule.min_width))
+        metric = self.schedule.target_metric
+        value = self._metric(smallest)
+        if value > self.target_value:
+            raise PruningError(
+                f"target unreachable: keeping {self.schedule.keep_fraction:.0%} of the {metric} needs widths below "
+                f"min_width={self.schedule.min_width} (with every group at min_width the network keeps "
+                f"{value / self.original[metric]:.1%}); lower min_width or raise keep_fraction")
+
+    # -- hooks --------------------------------------------------------------------------------------------
+    def attach(self) -> None:
+        if self.scorer:
+            self.scorer.attach()
+            self.dropout.attach()
+
+    def detach(self) -> None:
+        if self.scorer:
+            self.scorer.detach()
+            self.dropout.detach()
+
+    # -- steps --------------------------------------------------------------------------------------------
+    def maybe_step(self, epoch: int, optimizer=None, **extra) -> dict | None:
+        """Run a pruning step if the schedule says so after ``epoch``; return its log record."""
+        if self.finished or not self.schedule.is_pruning_epoch(epoch):
+            return None
+        return self.step(epoch, optimizer, **extra)
+
+    def _costs(self) -> dict[str, float]:
+        """Estimated saving per channel, in the target metric's unit (parameters, or GFLOPs)."""
+        if self.schedule.target_metric == "gflops":
+            return {g.name: channel_costs(g, self.voxels()) / 1e9 for g in self.groups}
+        return {g.name: channel_costs(g) for g in self.groups}
+
+    def _flops_weights(self) -> dict[str, float]:
+        flops = {g.name: channel_costs(g, self.voxels()) for g in self.groups}
+        top = max(flops.values())
+        return {name: value / top for name, value in flops.items()}
+
+    def step(self, epoch: int, optimizer=None, **extra) -> dict:
+        """One pruning step: remove channels until the metric drops by ``step_fraction`` (or the target)."""
+        schedule = self.schedule
+        goal = max(self.target_value, self._metric() - schedule.step_fraction * self.original[schedule.target_metric])
+        removed: dict[str, int] = {}
+        if self.sync is not None:
+            self.sync.check_widths({g.name: g.width for g in self.groups})
+            if self.scorer:
+                self.scorer.scores = self.sync.average_scores(self.scorer.scores)
+        normalised = normalise(self.scorer.scores) if self.scorer else None
+        weights = self._flops_weights() if self.strategy.flops_weighted else None
+        for _ in range(100):  # estimates are per channel; re-select until the measured metric is at the goal
+            current = self._metric()
+            if current <= goal * (1 + 1e-9):
+                break
+            selection = select_channels(self.groups, schedule.method, current - goal, self._costs(),
+                                        schedule.min_width, self.rng, normalised, weights)
+            if self.sync is not None:
+                self.sync.check_selection(selection)
+            if not selection:
+                break
+            for group in self.groups:
+                channels = selection.get(group.name)
+                if not channels:
+                    continue
+                kept = remove_channels(self.network, group, channels, optimizer, schedule.min_width)
+                removed[group.name] = removed.get(group.name, 0) + len(channels)
+                if self.scorer:
+                    self.scorer.keep(group.name, kept)
+                    normalised[group.name] = normalised[group.name][kept]
+        self.steps += 1
+        measured = self.measure()
+        at_minimum = all(g.width <= schedule.min_width for g in self.groups)
+        if measured[schedule.target_metric] <= self.target_value * (1 + 1e-9) or not removed or at_minimum:
+            self.finished = True
+        if self.scorer:
+            self.dropout.update(normalised)
+            self.scorer.reset()
+        record = {"step": self.steps, "epoch": epoch, "channels_removed": sum(removed.values()),
+                  "groups": removed, "params": measured["params"], "gflops": measured["gflops"],
+                  "params_fraction": measured["params"] / self.original["params"],
+                  "gflops_fraction": measured["gflops"] / self.original["gflops"],
+                  "target_reached": self.finished, **extra}
+        self.log.append(record)
+        return record
+
+    # -- checkpoints --------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "schedule": self.schedule.as_dict(), "original": dict(self.original), "steps": self.steps,
+            "finished": self.finished, "log": list(self.log), "rng": self.rng.getstate(),
+            "scores": self.scorer.state_dict() if self.scorer else None,
+            "dropout": dict(self.dropout.probabilities) if self.dropout else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.original = dict(state["original"])
+        self.steps = state["steps"]
+        self.finished = state["finished"]
+        self.log = list(state["log"])
+        self.rng.setstate(state["rng"])
+        if self.sync is not None:
+            self.sync.broadcast_rng(self.rng)
+        if self.scorer and state.get("scores") is not None:
+            self.scorer.load_state_dict(state["scores"])
+        if self.dropout and state.get("dropout") is not None:
+            self.dropout.probabilities = dict(state["dropout"])

@@ -1,0 +1,73 @@
+"""When and how much to prune, fitted to nnU-Net's epochs.
+
+Warm-up epochs first; then, after every ``every_epochs`` epochs, one pruning step removes channels until
+the network has shrunk by ``step_fraction`` of its original size (parameters or GFLOPs), never below the
+target; once the target is reached the remaining epochs recover under nnU-Net's poly LR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.strategies import METHODS, get_strategy
+
+__all__ = ["METRICS", "METHODS", "PruningSchedule"]
+
+METRICS = ("params", "gflops")
+
+
+@dataclass(frozen=True)
+class PruningSchedule:
+    """Args:
+        method: the name of a pruning strategy, one of :data:`METHODS` (see
+            :mod:`nnunet_pruning.core.strategies`).
+        target_metric: ``params`` or ``gflops`` (GFLOPs at the patch size).
+        keep_fraction: stop once the network keeps at most this fraction of the original metric
+            (0.2 = "80% removed", the thesis's figure).
+        warmup_epochs: epochs trained before the first pruning step.
+        every_epochs: epochs between pruning steps (recovery time).
+        step_fraction: each step removes this fraction of the *original* metric.
+        min_width: no group shrinks below this many channels.
+    """
+
+    method: str = "taylor"
+    target_metric: str = "params"
+    keep_fraction: float = 0.2
+    warmup_epochs: int = 50
+    every_epochs: int = 10
+    step_fraction: float = 0.05
+    min_width: int = 1
+
+    def validate(self) -> None:
+        get_strategy(self.method)  # a one-line error for an unknown method
+        if self.target_metric not in METRICS:
+            raise PruningError(f"unknown target metric {self.target_metric!r}; use params or gflops")
+        if not 0 < self.keep_fraction < 1:
+            raise PruningError(f"target keep_fraction {self.keep_fraction} is outside (0, 1); e.g. 0.2 keeps 20% "
+                               f"of the {self.target_metric}")
+        if not 0 < self.step_fraction < 1:
+            raise PruningError(f"step_fraction {self.step_fraction} is outside (0, 1); e.g. 0.05 removes 5% of "
+                               f"the original {self.target_metric} per step")
+        if self.warmup_epochs < 0 or self.every_epochs < 1:
+            raise PruningError("warmup_epochs must be >= 0 and every_epochs >= 1")
+        if self.min_width < 1:
+            raise PruningError(f"min_width must be >= 1, not {self.min_width}")
+
+    def is_pruning_epoch(self, epoch: int) -> bool:
+        """Whether a pruning step follows epoch ``epoch`` (0-based, counted as nnU-Net does)."""
+        done = epoch + 1
+        return done >= self.warmup_epochs and (done - self.warmup_epochs) % self.every_epochs == 0
+
+    def steps_needed(self) -> int:
+        from math import ceil
+
+        return ceil(round((1 - self.keep_fraction) / self.step_fraction, 9))
+
+    def last_pruning_epoch(self) -> int:
+        """The epoch after which the last step needed runs (if every step meets its goal)."""
+        first_done = self.warmup_epochs if self.warmup_epochs >= 1 else self.every_epochs
+        return first_done + (self.steps_needed() - 1) * self.every_epochs - 1
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,146 @@
+"""Every misuse a user can make of the CLI ends in one line on stderr and exit status 2."""
+
+import json
+import os
+
+import pytest
+
+from nnunet_pruning.adapter import environment
+from nnunet_pruning.app import cli
+
+
+def _error(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nnunet-pruning: error: ") and "\n" not in err
+    return err
+
+
+@pytest.fixture
+def preprocessed(tmp_path, monkeypatch):
+    """A fake nnUNet_preprocessed with one dataset and default-like 3D plans."""
+    from nnunet_pruning.adapter.architectures import unet_spec
+
+    spec = unet_spec("plain", dim=3, n_stages=4)
+    folder = tmp_path / "pre" / "Dataset777_Fake"
+    folder.mkdir(parents=True)
+    plans = {"dataset_name": "Dataset777_Fake", "plans_name": "nnUNetPlans", "configurations": {"3d_fullres": {
+        "data_identifier": "nnUNetPlans_3d_fullres", "patch_size": [64, 64, 64], "architecture": {
+            "network_class_name": spec.network_arch_class_name, "arch_kwargs": spec.network_arch_init_kwargs,
+            "_kw_requires_import": spec.network_arch_init_kwargs_req_import}}}}
+    (folder / "nnUNetPlans.json").write_text(json.dumps(plans))
+    monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "pre"))
+    return folder
+
+
+def test_flat_plans_writes_file(preprocessed, capsys):
+    assert cli.main(["flat-plans", "777", "--width", "16"]) == 0
+    flat = json.loads((preprocessed / "nnUNetPlansFlat16.json").read_text())
+    assert flat["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]["features_per_stage"] == [16] * 4
+    assert "-p nnUNetPlansFlat16" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("width", ["0", "-1"])
+def test_width_below_one(preprocessed, capsys, width):
+    assert cli.main(["flat-plans", "777", "--width", width]) == 2
+    assert "width must be a whole number >= 1" in _error(capsys)
+    assert sorted(os.listdir(preprocessed)) == ["nnUNetPlans.json"]  # nothing written
+
+
+def test_unknown_dataset(preprocessed, capsys):
+    assert cli.main(["flat-plans", "123"]) == 2
+    assert "unknown dataset 123" in _error(capsys)
+
+
+def test_missing_env_var(monkeypatch, capsys):
+    monkeypatch.delenv("nnUNet_preprocessed", raising=False)
+    assert cli.main(["flat-plans", "777"]) == 2
+    assert "nnUNet_preprocessed is not set" in _error(capsys)
+
+
+def test_make_dataset_without_raw(monkeypatch, capsys):
+    monkeypatch.delenv("nnUNet_raw", raising=False)
+    assert cli.main(["make-dataset", "--size", "16"]) == 2
+    assert "nnUNet_raw is not set" in _error(capsys)
+
+
+@pytest.mark.parametrize("command", [["flat-plans", "777"], ["count", "777", "-c", "3d_fullres"]])
+def test_wrong_nnunet_version(preprocessed, monkeypatch, capsys, command):
+    monkeypatch.setattr(environment, "nnunet_version", lambda: "2.5.6")
+    assert cli.main(command) == 2
+    assert "nnunetv2 2.5.6 is installed but nnunet_pruning needs >=2.8.1,<2.9" in _error(capsys)
+
+
+def test_count_needs_configuration(preprocessed, capsys):
+    assert cli.main(["count", "777"]) == 2
+    assert "needs a configuration" in _error(capsys)
+
+
+def test_count_unknown_configuration(preprocessed, capsys):
+    (preprocessed / "dataset.json").write_text(json.dumps({"channel_names": {"0": "x"}, "labels": {
+        "background": 0, "a": 1}, "numTraining": 1, "file_ending": ".nii.gz"}))
+    assert cli.main(["count", "777", "-c", "2d"]) == 2
+    assert "configuration 2d is not in" in _error(capsys)
+
+
+def test_count_plans_flat_vs_stock(preprocessed, capsys):
+    """The acceptance figure: Flat-32 of a 4-stage default 3D plan, counted by the same code as stock."""
+    (preprocessed / "dataset.json").write_text(json.dumps({"channel_names": {"0": "x"}, "labels": {
+        "background": 0, "a": 1, "b": 2}, "numTraining": 1, "file_ending": ".nii.gz"}))
+    results = {}
+    for trainer in ("nnUNetTrainer", "nnUNetTrainerFlatUNet"):
+        assert cli.main(["count", "777", "-c", "3d_fullres", "-tr", trainer, "--json"]) == 0
+        results[trainer] = json.loads(capsys.readouterr().out)["networks"]["plans"]
+    stock, flat = results["nnUNetTrainer"], results["nnUNetTrainerFlatUNet"]
+    assert stock["params"] / flat["params"] >= 11.5
+    assert 1 - flat["gflops"] / stock["gflops"] >= 0.35
+    assert all(w == [32] * len(w) for k, w in flat["widths"].items() if "seg_layers" not in k)
+
+
+def test_count_unknown_trainer(preprocessed, capsys):
+    (preprocessed / "dataset.json").write_text(json.dumps({"channel_names": {"0": "x"}, "labels": {
+        "background": 0, "a": 1}, "numTraining": 1, "file_ending": ".nii.gz"}))
+    assert cli.main(["count", "777", "-c", "3d_fullres", "-tr", "NoSuchTrainer"]) == 2
+    assert "trainer NoSuchTrainer not found" in _error(capsys)
+
+
+def test_count_not_a_model_folder(tmp_path, capsys):
+    assert cli.main(["count", str(tmp_path)]) == 2
+    assert "not a trained nnU-Net model folder" in _error(capsys)
+
+
+def test_env_prints_exports(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("nnUNet_extTrainer", raising=False)
+    assert cli.main(["env", "--base", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"export nnUNet_extTrainer={environment.ext_trainer_folder()}" in out
+    assert f"export nnUNet_results={tmp_path / 'nnUNet_results'}" in out
+
+
+def test_env_check_reports_missing(monkeypatch, capsys):
+    for name in environment.PATH_VARIABLES + ("nnUNet_extTrainer",):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["env", "--check"]) == 1
+    err = capsys.readouterr().err
+    for name in environment.PATH_VARIABLES + ("nnUNet_extTrainer",):
+        assert f"{name} is not set" in err
+
+
+@pytest.mark.parametrize("value, message", [(None, "nnUNet_extTrainer is not set"),
+                                            ("/somewhere/else", "nnUNet_extTrainer=/somewhere/else does not include")])
+def test_compare_timing_needs_ext_trainer(monkeypatch, tmp_path, capsys, value, message):
+    """nnU-Net's predictor finds our trainers only through nnUNet_extTrainer: say so before doing anything."""
+    if value is None:
+        monkeypatch.delenv("nnUNet_extTrainer", raising=False)
+    else:
+        monkeypatch.setenv("nnUNet_extTrainer", value)
+    out = tmp_path / "out"
+    assert cli.main(["compare", "nnUNetTrainer", "nnUNetTrainerSTAMP", "-d", "4", "-c", "3d_fullres", "--time",
+                     "-o", str(out)]) == 2
+    error = _error(capsys)
+    assert message in error and f"export nnUNet_extTrainer={environment.ext_trainer_folder()}" in error
+    assert not out.exists()
+
+
+def test_compare_needs_two_models(capsys, tmp_path):
+    assert cli.main(["compare", str(tmp_path)]) == 2
+    assert "at least two models" in _error(capsys)

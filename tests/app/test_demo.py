@@ -1,0 +1,47 @@
+"""The demo's report text: the budget read from the trainer classes, and the chance Dice it is measured against."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from nnunet_pruning.app.demo import DEMO_TRAINERS, budget_text, chance_dice
+from nnunet_pruning.trainers.schedules import DemoSchedule
+from nnunet_pruning.trainers.stamp import DEMO
+
+
+def test_budget_of_the_demo_trainers_comes_from_their_classes():
+    text = budget_text([t for _, t in DEMO_TRAINERS], batch_size=2)
+    epochs, iterations = DemoSchedule.schedule_epochs, DemoSchedule.schedule_iterations
+    assert text.startswith(f"**Budget.** Every model trains {epochs} epochs x {iterations} iterations "
+                           f"({epochs * iterations} SGD steps, batch 2;")
+    steps = [str(e) for e in range(epochs) if e + 1 >= DEMO["warmup_epochs"]][:3]
+    assert f"The pruning trainers prune after epochs {', '.join(steps)} (to {DEMO['keep_fraction']:.0%} of the " \
+           f"parameters); {epochs - 1 - int(steps[-1])} epochs of recovery follow." in text
+
+
+def test_budget_names_each_trainer_when_they_differ():
+    text = budget_text(["nnUNetTrainerStock_smoke", "nnUNetTrainerSTAMP_smoke", "nnUNetTrainerSTAMPFlops_smoke"], 4)
+    assert "`nnUNetTrainerStock_smoke` trains 1 epoch x 2 iterations (2 SGD steps, batch 4;" in text
+    assert "`nnUNetTrainerSTAMP_smoke`, `nnUNetTrainerSTAMPFlops_smoke` train 4 epochs x 2 iterations" in text
+    assert "`nnUNetTrainerSTAMP_smoke` prunes after epochs 0, 1 (to 50% of the parameters); 2 epochs" in text
+    assert "`nnUNetTrainerSTAMPFlops_smoke` prunes after epochs 0, 1 (to 50% of the GFLOPs)" in text
+
+
+def test_budget_of_nnunets_default_schedule_is_summarised():
+    text = budget_text(["nnUNetTrainer", "nnUNetTrainerSTAMP"], 2)
+    assert "Every model trains 1000 epochs x 250 iterations (250000 SGD steps" in text
+    assert ("`nnUNetTrainerSTAMP` prunes 16 times, after epochs 49, 59, ... 199 (to 20% of the parameters); "
+            "800 epochs") in text
+
+
+def test_chance_dice_is_the_dice_of_labelling_every_voxel_as_the_class(tmp_path):
+    first = np.zeros((4, 4, 4), dtype=np.uint8)
+    first[:2, :2, :2] = 1  # 8 of 64 voxels: Dice of "all voxels" = 2 * 8 / (8 + 64)
+    first[3, 3, 3] = 2  # 1 voxel: 2 / 65
+    second = np.zeros((4, 4, 4), dtype=np.uint8)
+    second[:, :, :2] = 1  # 32 voxels: 64 / 96
+    for name, seg in (("a.nii.gz", first), ("b.nii.gz", second)):
+        sitk.WriteImage(sitk.GetImageFromArray(seg), str(tmp_path / name))
+    chance = chance_dice(str(tmp_path))
+    assert chance["1"] == pytest.approx((16 / 72 + 64 / 96) / 2)
+    assert chance["2"] == pytest.approx(2 / 65)  # only the cases that hold the class

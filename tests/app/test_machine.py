@@ -1,0 +1,47 @@
+"""Other processes' CPU use during a measurement: an idle wait reads (near) zero, a busy neighbour does not."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nnunet_pruning.app.machine import BUSY_CORES, OtherCpuLoad, busy_cpu_seconds
+
+pytestmark = pytest.mark.skipif(busy_cpu_seconds() is None, reason="needs Linux /proc/stat")
+
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_own_work_is_not_counted_as_other_load():
+    with OtherCpuLoad() as idle:
+        time.sleep(1.0)
+    with OtherCpuLoad() as load:
+        _spin(1.0)
+    assert load.cores is not None and load.cores < idle.cores + 0.5  # the spinning is this process's own
+
+
+def test_a_busy_neighbour_is_reported():
+    spin = "import time\nend = time.time() + 3\nwhile time.time() < end: pass"
+    neighbour = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        time.sleep(0.5)  # let it start
+        with OtherCpuLoad() as load:
+            time.sleep(1.5)
+    finally:
+        neighbour.wait()
+    assert load.cores > 0.7
+    assert load.cores > BUSY_CORES and load.warning("the test").startswith(
+        f"warning: other processes kept {load.cores:.2f} CPU cores busy during the test;")
+
+
+def test_no_warning_when_unknown_or_idle():
+    load = OtherCpuLoad()
+    load.cores = None
+    assert load.warning() is None
+    load.cores = BUSY_CORES / 2
+    assert load.warning() is None

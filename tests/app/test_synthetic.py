@@ -1,0 +1,109 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.app.synthetic import LABELS, DatasetSpec, make_case, make_dataset
+
+
+@pytest.mark.parametrize("dim,size,channels", [(3, 24, 1), (2, 40, 1), (3, 20, 2), (2, 32, 3)])
+def test_case_shapes_and_classes(dim, size, channels):
+    spec = DatasetSpec(dim=dim, size=size, num_channels=channels)
+    images, label = make_case(spec, 0)
+    assert images.shape == (channels,) + (size,) * dim
+    assert label.shape == (size,) * dim
+    assert set(np.unique(label)) == {0, 1, 2}  # both foreground classes in every case
+    assert images.dtype == np.float32 and label.dtype == np.uint8
+
+
+def test_deterministic_for_seed():
+    spec = DatasetSpec(size=20)
+    a, la = make_case(spec, 7)
+    b, lb = make_case(spec, 7)
+    c, lc = make_case(spec, 8)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(la, lb)
+    assert not np.array_equal(la, lc)
+
+
+def _best_interval_dice(x, target):
+    qs = np.quantile(x, np.linspace(0, 1, 41))
+    best = 0.0
+    for i in range(len(qs)):
+        for j in range(i + 1, len(qs)):
+            pred = (x >= qs[i]) & (x < qs[j])
+            best = max(best, 2 * (pred & target).sum() / (pred.sum() + target.sum()))
+    return best
+
+
+def test_no_intensity_threshold_solves_the_task():
+    spec = DatasetSpec(size=40)
+    for seed in range(3):
+        images, label = make_case(spec, seed)
+        for cls in (1, 2):
+            assert _best_interval_dice(images[0], label == cls) < 0.8
+
+
+def test_varied_objects_between_cases():
+    spec = DatasetSpec(size=24)
+    volumes = [(make_case(spec, s)[1] == 1).sum() for s in range(6)]
+    assert len(set(volumes)) == 6
+
+
+def test_anisotropic_spacing_makes_objects_anisotropic():
+    spec = DatasetSpec(size=(16, 48, 48), spacing=(3.0, 1.0, 1.0))
+    images, label = make_case(spec, 1)
+    assert label.shape == (16, 48, 48)
+
+
+def test_make_dataset_layout(tmp_path):
+    import SimpleITK as sitk
+
+    spec = DatasetSpec(dataset_id=42, name="Tiny", num_train=3, num_test=2, size=(16, 24, 20), num_channels=2,
+                       spacing=(2.5, 1.0, 0.8))
+    folder = make_dataset(spec, str(tmp_path), progress=None)
+    assert os.path.basename(folder) == "Dataset042_Tiny"
+    meta = json.load(open(os.path.join(folder, "dataset.json")))
+    assert meta["labels"] == LABELS and meta["numTraining"] == 3 and meta["file_ending"] == ".nii.gz"
+    assert meta["channel_names"] == {"0": "synthetic0", "1": "synthetic1"}
+    assert len(os.listdir(os.path.join(folder, "imagesTr"))) == 6
+    assert len(os.listdir(os.path.join(folder, "labelsTr"))) == 3
+    assert len(os.listdir(os.path.join(folder, "imagesTs"))) == 4
+    assert sorted(os.listdir(os.path.join(folder, "labelsTs"))) == ["tiny_003.nii.gz", "tiny_004.nii.gz"]
+    image = sitk.ReadImage(os.path.join(folder, "imagesTr", "tiny_000_0001.nii.gz"))
+    assert image.GetSize() == (20, 24, 16)
+    assert image.GetSpacing() == pytest.approx((0.8, 1.0, 2.5))
+
+
+def test_make_dataset_2d_is_single_slice(tmp_path):
+    import SimpleITK as sitk
+
+    folder = make_dataset(DatasetSpec(dataset_id=43, num_train=1, num_test=0, size=32, dim=2), str(tmp_path),
+                          progress=None)
+    image = sitk.ReadImage(os.path.join(folder, "imagesTr", "syntheticshapes_000_0000.nii.gz"))
+    assert image.GetSize() == (32, 32, 1)
+
+
+def test_existing_id_is_refused_without_overwrite(tmp_path):
+    spec = DatasetSpec(dataset_id=44, num_train=1, num_test=0, size=16)
+    make_dataset(spec, str(tmp_path), progress=None)
+    before = sorted(os.listdir(tmp_path / "Dataset044_SyntheticShapes" / "imagesTr"))
+    with pytest.raises(PruningError, match="already exists.*--overwrite"):
+        make_dataset(spec, str(tmp_path), progress=None)
+    assert sorted(os.listdir(tmp_path / "Dataset044_SyntheticShapes" / "imagesTr")) == before
+    make_dataset(spec, str(tmp_path), overwrite=True, progress=None)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"dim": 4}, "dim must be 2 or 3"),
+    ({"size": 8}, "too small"),
+    ({"num_channels": 0}, "at least 1 input channel"),
+    ({"spacing": (1.0, 1.0)}, "spacing needs 3"),
+    ({"dataset_id": 0}, "out of range"),
+    ({"size": (32, 32)}, "size needs 3 values"),
+])
+def test_bad_specs(kwargs, message, tmp_path):
+    with pytest.raises(PruningError, match=message):
+        make_dataset(DatasetSpec(**kwargs), str(tmp_path), progress=None)

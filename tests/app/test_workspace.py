@@ -1,0 +1,38 @@
+"""The workspace that runs the stock commands: failures and hangs end in one line that names the command and
+the log; the demo turns them into nnunet-pruning's one-line error."""
+
+import pytest
+
+from nnunet_pruning.app import cli
+from nnunet_pruning.app.workspace import CommandFailed, NnUNetWorkspace
+
+
+def test_failing_command_names_itself_its_last_line_and_the_log(tmp_path):
+    ws = NnUNetWorkspace(str(tmp_path))
+    log = str(tmp_path / "commands.log")
+    with pytest.raises(CommandFailed) as caught:
+        ws.run("python", "-c", "import sys; print('first'); print('ValueError: boom'); sys.exit(3)", log=log)
+    line = caught.value.one_line()
+    assert line.startswith("`python -c import sys;") and "failed with exit 3 (ValueError: boom)" in line
+    assert line.endswith(f"its full output is in {log}") and "\n" not in line
+    assert "first\nValueError: boom" in open(log).read()
+
+
+def test_silent_hanging_command_is_stopped_at_the_timeout(tmp_path):
+    ws = NnUNetWorkspace(str(tmp_path))
+    with pytest.raises(CommandFailed) as caught:
+        ws.run("python", "-c", "import time; time.sleep(60)", timeout=1)
+    assert "ran longer than 1 s and was stopped (no output)" in caught.value.one_line()
+
+
+def test_demo_failure_is_one_line(monkeypatch, capsys):
+    def fail(output, trainers):
+        raise CommandFailed(("nnUNetv2_train", "900", "3d_fullres", "0"), "failed with exit 1",
+                            "Traceback ...\nRuntimeError: out of memory\n", "demo_output/commands.log")
+
+    monkeypatch.setattr("nnunet_pruning.app.demo.run_demo", fail)
+    assert cli.main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("nnunet-pruning: error: the demo stopped: `nnUNetv2_train 900 3d_fullres 0` failed with exit 1 "
+                   "(RuntimeError: out of memory); its full output is in demo_output/commands.log; fix that and "
+                   "rerun the same command (finished models are kept)\n")

@@ -1,0 +1,96 @@
+"""Taylor scores, their normalisation, and per-channel costs."""
+
+import copy
+import random
+
+import pytest
+import torch
+
+from nnunet_pruning.core.groups import find_groups
+from nnunet_pruning.core.importance import TaylorScorer, channel_costs, conv_voxels, normalise
+from nnunet_pruning.core.measure import count_gflops, count_params
+from nnunet_pruning.core.pruner import select_channels
+from nnunet_pruning.core.surgery import mask_channels, remove_channels
+
+from tests.tiny import tiny_input, tiny_net
+
+
+def _train_batches(net, scorer, x, n=3):
+    target = torch.randint(0, 3, (x.shape[0], *x.shape[2:]))
+    for _ in range(n):
+        net.zero_grad()
+        torch.nn.functional.cross_entropy(net(x + 0.1 * torch.randn_like(x)), target).backward()
+
+
+@pytest.mark.parametrize("architecture", ["plain", "resenc"])
+def test_useless_channel_is_ranked_last(architecture):
+    net = tiny_net(architecture, 2, 3).train()
+    groups = find_groups(net)
+    scorer = TaylorScorer(groups)
+    scorer.attach()
+    victim = groups[2]
+    mask_channels(victim, [1])  # channel 1 of this group can no longer change the loss
+    _train_batches(net, scorer, tiny_input(2, 3))
+    scores = normalise(scorer.scores)
+    assert scores[victim.name][1] == 0
+    assert all(float(s.min()) > 0 for name, s in scores.items() if name != victim.name)
+    everything = sorted((float(v), name, c) for name, s in scores.items() for c, v in enumerate(s))
+    assert everything[0][1:] == (victim.name, 1)
+    scorer.detach()
+
+
+def test_scores_accumulate_only_in_training_with_grad():
+    net = tiny_net("plain", 2, 3)
+    scorer = TaylorScorer(find_groups(net))
+    scorer.attach()
+    x = tiny_input(2, 3)
+    net.eval()
+    net(x).sum().backward()
+    assert all(float(s.abs().sum()) == 0 for s in scorer.scores.values())
+    net.train()
+    with torch.no_grad():
+        net(x)
+    assert all(float(s.abs().sum()) == 0 for s in scorer.scores.values())
+    net(x).square().mean().backward()
+    assert all(float(s.abs().sum()) > 0 for s in scorer.scores.values())
+
+
+def test_normalise_gives_n_equal_channels_one_over_root_n():
+    scores = normalise({"a": torch.ones(4, dtype=torch.float64), "b": -torch.ones(16, dtype=torch.float64)})
+    assert torch.allclose(scores["a"], torch.full((4,), 0.5, dtype=torch.float64))
+    assert torch.allclose(scores["b"], torch.full((16,), 0.25, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("architecture", ["plain", "resenc"])
+@pytest.mark.parametrize("use_flops", [False, True])
+def test_channel_costs_match_measured_savings(architecture, use_flops):
+    """Removing one channel saves what channel_costs says (exactly, for one channel alone)."""
+    net = tiny_net(architecture, 3, 3, dtype=torch.float32)
+    shape = (2, 8, 8, 8)
+    measure = (lambda n: count_gflops(n, 2, shape[1:]) * 1e9) if use_flops else count_params
+    for index, group in enumerate(find_groups(net)):
+        clone = copy.deepcopy(net)
+        clone_group = find_groups(clone)[index]
+        before = measure(clone)
+        expected = channel_costs(clone_group, conv_voxels(clone, shape) if use_flops else None)
+        remove_channels(clone, clone_group, [0])
+        assert before - measure(clone) == pytest.approx(expected, rel=1e-9), group.name
+
+
+def test_flops_weighting_prunes_high_resolution_stages():
+    """Plain STAMP takes the wide low-resolution layers first; the FLOPs-weighted variant also takes
+    full-resolution channels, where the compute is."""
+    net = tiny_net("plain", 3, 4, dtype=torch.float32)
+    groups = find_groups(net)
+    equal = normalise({g.name: torch.ones(g.width, dtype=torch.float64) for g in groups})
+    voxels = conv_voxels(net, (2, 16, 16, 16))
+    flops = {g.name: channel_costs(g, voxels) for g in groups}
+    top = max(flops.values())
+    weights = {name: value / top for name, value in flops.items()}
+    costs = {g.name: channel_costs(g) for g in groups}
+    need = 0.3 * count_params(net)
+    level = {g.name: g.level for g in groups}
+    plain = select_channels(groups, "taylor", need, costs, 1, random.Random(0), equal)
+    weighted = select_channels(groups, "taylor_flops", need, costs, 1, random.Random(0), equal, weights)
+    assert all(level[name] > 0 for name in plain)
+    assert any(level[name] == 0 for name in weighted)

@@ -1,0 +1,136 @@
+"""Pruning steps: how much, from where, reproducibly, and resumable from a checkpointed state."""
+
+import copy
+
+import pytest
+import torch
+
+from nnunet_pruning.adapter.architectures import build_unet
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.measure import count_params
+from nnunet_pruning.core.pruner import Pruner
+from nnunet_pruning.core.resizable import make_resizable
+from nnunet_pruning.core.schedule import METHODS, PruningSchedule
+
+from tests.tiny import tiny_input, tiny_net, tiny_spec
+
+SHAPE = (2, 16, 16)
+
+
+def _pruner(method="random_largest", seed=0, net=None, **kwargs):
+    settings = dict(method=method, keep_fraction=0.4, warmup_epochs=1, every_epochs=1, step_fraction=0.2)
+    settings.update(kwargs)
+    net = net if net is not None else tiny_net("plain", 2, 4, dtype=torch.float32)
+    return Pruner(net, PruningSchedule(**settings), SHAPE, seed=seed)
+
+
+def _train(pruner, batches=2):
+    net = pruner.network.train()
+    x = tiny_input(2, 4, dtype=torch.float32)
+    for _ in range(batches):
+        net.zero_grad()
+        net(x).square().mean().backward()
+
+
+def _widths(net):
+    return [tuple(p.shape) for p in net.parameters()]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("metric", ["params", "gflops"])
+def test_steps_shrink_to_the_target(method, metric):
+    pruner = _pruner(method, target_metric=metric)
+    pruner.attach()
+    records = []
+    for epoch in range(6):
+        _train(pruner)
+        record = pruner.maybe_step(epoch, ema_pseudo_dice=0.5)
+        if record:
+            records.append(record)
+    pruner.detach()
+    fractions = [r[f"{metric}_fraction"] for r in records]
+    assert len(records) == 3 and pruner.finished and records[-1]["target_reached"]
+    assert fractions[0] == pytest.approx(0.8, abs=0.03) and fractions[1] == pytest.approx(0.6, abs=0.03)
+    assert fractions[-1] <= 0.4 + 1e-9 and fractions[-1] > 0.35
+    assert records[-1]["params"] == count_params(pruner.network)
+    assert records[0]["ema_pseudo_dice"] == 0.5 and records[0]["epoch"] == 0
+    assert pruner.maybe_step(7) is None  # finished: no more steps
+
+
+def test_random_largest_takes_the_widest_groups():
+    pruner = _pruner("random_largest", step_fraction=0.05)
+    before = {g.name: g.width for g in pruner.groups}
+    record = pruner.step(0)
+    widest = max(before.values())
+    assert all(before[name] == widest for name in record["groups"])
+
+
+def test_random_largest_is_reproducible_per_seed():
+    a, b, c = _pruner(seed=1), _pruner(seed=1), _pruner(seed=2)
+    for p in (a, b, c):
+        p.step(0)
+        p.step(1)
+    assert _widths(a.network) == _widths(b.network)
+    assert [g.width for g in a.groups] != [g.width for g in c.groups] or \
+        [r["groups"] for r in a.log] != [r["groups"] for r in c.log]
+
+
+@pytest.mark.parametrize("method", ["random_largest", "taylor"])
+def test_resume_from_state_continues_identically(method):
+    """What --c does: a fresh network loads the pruned weights, a fresh pruner loads the state."""
+    straight = _pruner(method, seed=4)
+    straight.attach()
+    _train(straight)
+    straight.step(0)
+    state = copy.deepcopy(straight.state_dict())
+    weights = copy.deepcopy(straight.network.state_dict())
+    _train(straight)
+    straight.step(1)
+
+    net = make_resizable(build_unet(tiny_spec("plain", 2, 4), input_channels=2, num_classes=3))
+    net.load_state_dict(weights)
+    resumed = _pruner(method, seed=999, net=net)  # the seed is overwritten by the saved RNG state
+    resumed.load_state_dict(state)
+    resumed.attach()
+    if method == "taylor":  # the scores since the last step are part of the state; retrain identically
+        torch.manual_seed(0)
+    assert resumed.original == straight.original and resumed.steps == 1
+    if method == "random_largest":
+        _train(resumed)
+        resumed.step(1)
+        assert _widths(resumed.network) == _widths(straight.network)
+        assert resumed.log == straight.log
+
+
+def test_unreachable_target_is_refused_before_training():
+    pruner = _pruner(keep_fraction=0.05, min_width=4)
+    with pytest.raises(PruningError, match=r"target unreachable: keeping 5% of the params needs widths below "
+                                           r"min_width=4 .* lower min_width or raise keep_fraction"):
+        pruner.check_reachable()
+    _pruner(keep_fraction=0.2, min_width=1).check_reachable()
+
+
+def test_min_width_is_respected():
+    pruner = _pruner(keep_fraction=0.01, step_fraction=0.99, min_width=2)
+    pruner.step(0)
+    assert min(g.width for g in pruner.groups) == 2
+    assert pruner.finished  # nothing left to remove: the step ends the schedule
+
+
+def test_optimizer_state_follows_a_step():
+    pruner = _pruner("taylor")
+    net = pruner.network
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.99, nesterov=True)
+    pruner.attach()
+    x = tiny_input(2, 4, dtype=torch.float32)
+    for _ in range(2):
+        optimizer.zero_grad()
+        net(x).square().mean().backward()
+        optimizer.step()
+    pruner.step(0, optimizer)
+    for p in net.parameters():
+        buffer = optimizer.state[p].get("momentum_buffer")
+        assert buffer is None or buffer.shape == p.shape
+    optimizer.zero_grad()
+    net(x).square().mean().backward()
+    optimizer.step()  # would fail on mismatched momentum shapes
