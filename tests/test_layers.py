@@ -111,6 +111,8 @@ def test_all_is_complete(name):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
                 declared = node.value
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "__all__" for alias in node.names):
+            declared = "re-exported"
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
             public.add(node.name)
     assert declared is not None, f"{name} has no __all__"
