@@ -7,8 +7,9 @@ import json
 import os
 
 from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.files import atomic_write_text
 
-__all__ = ["SUPPORTED_ARCHITECTURES", "architecture_short_name", "require_supported_architecture",
+__all__ = ["MAX_FLAT_WIDTH", "SUPPORTED_ARCHITECTURES", "architecture_short_name", "require_supported_architecture",
            "flat_arch_kwargs", "flat_plans_name", "make_flat_plans", "write_flat_plans"]
 
 SUPPORTED_ARCHITECTURES = ("PlainConvUNet", "ResidualEncoderUNet")
@@ -26,9 +27,13 @@ def require_supported_architecture(class_name: str) -> str:
     return short
 
 
+#: nnU-Net's own plans stop at 320 (3D) and 512 (2D) filters; wider stages exhaust memory, not add accuracy
+MAX_FLAT_WIDTH = 1024
+
+
 def _check_width(width) -> int:
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise PruningError(f"width must be a whole number >= 1, not {width!r}; e.g. --width 32")
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_FLAT_WIDTH:
+        raise PruningError(f"width must be a whole number from 1 to {MAX_FLAT_WIDTH}, not {width!r}; e.g. --width 32")
     return width
 
 
@@ -64,6 +69,11 @@ def make_flat_plans(plans: dict, width: int) -> dict:
 def write_flat_plans(preprocessed_dataset_folder: str, width: int, source_plans: str = "nnUNetPlans") -> str:
     """Write ``<source_plans>Flat<width>.json`` beside the source plans and return its path."""
     _check_width(width)
+    if source_plans.endswith(".json"):  # a file name given where the plans name is asked for
+        source_plans = source_plans[:-len(".json")]
+    if os.sep in source_plans:
+        raise PruningError(f"--plans takes a plans name such as nnUNetPlans, not a path ({source_plans}); the "
+                           f"plans are read from {preprocessed_dataset_folder}")
     source = os.path.join(preprocessed_dataset_folder, source_plans + ".json")
     if not os.path.isfile(source):
         raise PruningError(f"plans {source} not found; run nnUNetv2_plan_and_preprocess for this dataset first "
@@ -72,8 +82,5 @@ def write_flat_plans(preprocessed_dataset_folder: str, width: int, source_plans:
         plans = json.load(f)
     flat = make_flat_plans(plans, width)
     target = os.path.join(preprocessed_dataset_folder, flat["plans_name"] + ".json")
-    tmp = target + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(flat, f, indent=4)
-    os.replace(tmp, target)
+    atomic_write_text(json.dumps(flat, indent=4), target)
     return target

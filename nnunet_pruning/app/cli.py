@@ -9,12 +9,14 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import sys
+import warnings
 
 from nnunet_pruning.adapter.datasets import resolve_dataset_folder
 from nnunet_pruning.core.errors import PruningError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "OneLineParser", "split_time_argument", "QUIET_WARNINGS"]
 
 
 def _cmd_env(args) -> int:
@@ -64,6 +66,12 @@ def _cmd_count(args) -> int:
 
     require_nnunet_version()
     source = args.source
+    if os.path.isfile(source) and not source.endswith(".json"):
+        raise PruningError(f"{source} is a file; count takes a trained model folder (TRAINER__PLANS__CONFIGURATION, "
+                           f"choose its checkpoint with --checkpoint NAME), a plans .json file or a dataset id")
+    if not os.path.exists(source) and (os.sep in source or source.endswith(".json") or source.startswith(".")):
+        raise PruningError(f"{source} does not exist; pass a trained model folder, a plans .json file or a "
+                           f"dataset id")
     with contextlib.redirect_stdout(sys.stderr):  # nnU-Net prints; keep stdout for the result
         if os.path.isdir(source):
             result = count_model_folder(source, args.checkpoint)
@@ -88,24 +96,54 @@ def _cmd_compare(args) -> int:
     from nnunet_pruning.app.timing import TimingSettings
 
     require_nnunet_version()
-    if args.time is not None:  # nnU-Net's predictor looks the trainers up through nnUNet_extTrainer
+    models, time_images = split_time_argument(args.models, args.time)
+    if time_images is not None:  # nnU-Net's predictor looks the trainers up through nnUNet_extTrainer
         problem = ext_trainer_problem()
         if problem:
             raise PruningError(problem)
     settings = TimingSettings(tile_step_size=args.step_size, use_mirroring=not args.disable_tta, device=args.device,
                               threads=args.threads, warmup=args.warmup, repeats=args.repeats)
-    command = "nnunet-pruning " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["compare"] else "nnunet-pruning compare"
+    command = shlex.join(["nnunet-pruning", *sys.argv[1:]]) if sys.argv[1:2] == ["compare"] \
+        else "nnunet-pruning compare"
     with contextlib.redirect_stdout(sys.stderr):  # nnU-Net prints; our progress goes to stderr too
-        run_compare(args.models, args.output, dataset=args.dataset, configuration=args.configuration,
-                    folds=args.folds, labels=args.labels, time_images=args.time, max_cases=args.max_cases,
+        run_compare(models, args.output, dataset=args.dataset, configuration=args.configuration,
+                    folds=args.folds, labels=args.labels, time_images=time_images, max_cases=args.max_cases,
                     settings=settings, checkpoint_name=args.checkpoint, command=command, progress=_stdout_line)
     return 0
 
 
+def split_time_argument(models: list[str], time: str | None) -> tuple[list[str], str | None]:
+    """``(models, images)``: undo argparse's ``--time`` taking the first model as its images folder.
+
+    ``compare -d 4 -c 3d_fullres --time nnUNetTrainer nnUNetTrainerSTAMP`` gives ``--time`` the value
+    ``nnUNetTrainer``. A value that is not a folder of images (a trainer name, or a model folder with a
+    plans.json) is the first model, and the images default to the dataset's.
+    """
+    if time is None or time == "auto":
+        return list(models), time
+    is_images = os.path.isdir(time) and not os.path.isfile(os.path.join(time, "plans.json"))
+    looks_like_path = os.sep in time or time.startswith(".")
+    if is_images or (looks_like_path and not os.path.isdir(time)):
+        return list(models), time  # a folder of images (a missing one is reported by compare)
+    return [time, *models], "auto"
+
+
 def _cmd_demo(args) -> int:
+    from nnunet_pruning.app.compare import check_output_folder
     from nnunet_pruning.app.demo import run_demo
     from nnunet_pruning.app.workspace import CommandFailed
 
+    if args.trainers:  # every trainer must resolve before the dataset is planned and the first one trains
+        from nnunet_pruning.adapter.environment import require_nnunet_version
+        from nnunet_pruning.adapter.networks import resolve_trainer
+
+        require_nnunet_version()
+        if len(args.trainers) < 2:
+            raise PruningError("--trainers needs at least two trainers: the baseline first, then the ones to compare")
+        with contextlib.redirect_stdout(sys.stderr):
+            for name in args.trainers:
+                resolve_trainer(name)
+    check_output_folder(args.output)
     try:
         return run_demo(args.output, [(t, t) for t in args.trainers] if args.trainers else None)
     except CommandFailed as e:
@@ -113,9 +151,16 @@ def _cmd_demo(args) -> int:
                            f"models are kept)") from None
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what was wrong, and where the help is), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"nnunet-pruning: error: {self.prog}: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nnunet-pruning", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="nnunet-pruning", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     p = sub.add_parser("env", help="print the shell lines that make nnU-Net find this package's trainers")
     p.add_argument("--base", help="also set nnUNet_raw/_preprocessed/_results under this folder")
@@ -184,7 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: deprecation notices that libraries below nnU-Net print on import; a user can do nothing about them, and
+#: they would turn a one-line error into three lines
+QUIET_WARNINGS = (r"`torch\.jit\.interface` is deprecated",)
+
+
 def main(argv: list[str] | None = None) -> int:
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=FutureWarning)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

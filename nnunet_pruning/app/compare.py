@@ -17,7 +17,7 @@ from nnunet_pruning.adapter.datasets import matches_dataset, resolve_dataset_fol
 from nnunet_pruning.core.errors import PruningError
 
 __all__ = ["ModelEntry", "resolve_model_folder", "collect_model", "check_same_task", "summarise",
-           "default_images_folder", "run_compare"]
+           "default_images_folder", "check_output_folder", "available_folds", "checkpoint_notes", "run_compare"]
 
 
 @dataclass
@@ -173,15 +173,79 @@ def default_images_folder(dataset_name: str) -> str:
     raise PruningError(f"no imagesTs or imagesTr with images in {raw}; pass the images to time with --time FOLDER")
 
 
+def _identity(folder: str, label: str) -> ModelEntry:
+    """What a model folder's name and plans.json say it is (checked before its networks are measured)."""
+    trainer, _, rest = os.path.basename(folder.rstrip(os.sep)).partition("__")
+    plans_name, _, configuration = rest.partition("__")
+    return ModelEntry(label=label, folder=folder, trainer=trainer, plans=plans_name, configuration=configuration,
+                      dataset=_read_json(os.path.join(folder, "plans.json")).get("dataset_name", "?"))
+
+
+def check_output_folder(output: str) -> None:
+    """Refuse an output path that is a file, or that cannot be created, before anything is measured."""
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise PruningError(f"output {output} is a file, not a folder; pass a folder with -o (it is created)")
+    parent = os.path.dirname(os.path.abspath(output))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise PruningError(f"output {output} cannot be created ({parent} is not a writable folder); pass another "
+                           f"folder with -o")
+
+
+def available_folds(folders: list[str], labels: list[str], folds: list[str] | None,
+                    checkpoint_name: str | None) -> list[str] | None:
+    """The folds every model is measured on, checked before anything is measured.
+
+    With ``folds`` every model must have each of them. Without, every model must have the same folds: a
+    comparison of different fold sets would average Dice over different validation cases and time one
+    network against an ensemble, so it is refused with the common folds to pass with ``-f``.
+    """
+    from nnunet_pruning.adapter.networks import model_folder_folds
+
+    found = {label: [fold for fold, _ in model_folder_folds(folder, checkpoint_name)]
+             for folder, label in zip(folders, labels)}
+    if folds:
+        for label, have in found.items():
+            missing = [f for f in folds if f not in have]
+            if missing:
+                raise PruningError(f"model {label} has no checkpoint for fold {', '.join(missing)} (it has fold "
+                                   f"{', '.join(have)}); train it or choose other folds with -f")
+        return list(folds)
+    sets = {tuple(have) for have in found.values()}
+    if len(sets) > 1:
+        listing = "; ".join(f"{label}: {' '.join(have)}" for label, have in found.items())
+        common = [f for f in next(iter(found.values())) if all(f in have for have in found.values())]
+        hint = f"pass the common folds with -f {' '.join(common)}" if common else \
+            "the models share no fold: train the same folds first"
+        raise PruningError(f"the models have different folds ({listing}); Dice and time would be averaged over "
+                           f"different folds, {hint}")
+    return None
+
+
+def checkpoint_notes(entries: list[ModelEntry]) -> list[str]:
+    """One report line per model that is not measured from ``checkpoint_final.pth`` (training unfinished)."""
+    notes = []
+    for e in entries:
+        names = sorted({f["checkpoint"] for f in e.folds.values()})
+        if names != ["checkpoint_final.pth"]:
+            notes.append(f"**{e.label} is measured from {', '.join(names)}, not checkpoint_final.pth** (training "
+                         f"has not finished, or --checkpoint chose it): its Dice and size are not those of a "
+                         f"finished model.")
+    return notes
+
+
 def run_compare(models: list[str], output: str, dataset: str | None = None, configuration: str | None = None,
                 folds: list[str] | None = None, labels: list[str] | None = None, time_images: str | None = None,
                 max_cases: int | None = None, settings=None, checkpoint_name: str | None = None,
                 command: str = "nnunet-pruning compare",
                 notes: list[str] | None = None, title: str = "nnunet_pruning comparison", preamble: str = "",
                 progress=print) -> dict:
-    """Collect, check, optionally time, and write the comparison; returns ``{kind: path}`` of the outputs.
+    """Check every input, collect, optionally time, and write the comparison; returns ``{kind: path}``.
 
     ``time_images``: ``None`` (no timing), ``"auto"`` (the dataset's imagesTs, else imagesTr) or a folder.
+    Every input (models, folds, output folder, images folder, timing settings) is checked before the first
+    model is measured.
     """
     from nnunet_pruning.app.report import markdown_table, write_outputs
 
@@ -190,12 +254,38 @@ def run_compare(models: list[str], output: str, dataset: str | None = None, conf
                            "models to compare with it")
     if labels and len(labels) != len(models):
         raise PruningError(f"{len(labels)} labels for {len(models)} models; give one label per model or none")
+    check_output_folder(output)
+    if time_images is not None:
+        from nnunet_pruning.app.timing import TimingSettings
+
+        settings = settings or TimingSettings()
+        settings.validate()
+        if max_cases is not None and max_cases < 1:
+            raise PruningError(f"--max-cases must be >= 1, not {max_cases}")
+        if time_images != "auto" and not os.path.isdir(time_images):
+            raise PruningError(f"images folder {time_images} for --time does not exist; pass a folder of "
+                               f"CASE_0000 images, or --time alone for the dataset's imagesTs")
     folders = [resolve_model_folder(m, dataset, configuration) for m in models]
+    names = labels or [os.path.basename(f.rstrip(os.sep)).split("__")[0] for f in folders]
+    folds = available_folds(folders, names, folds, checkpoint_name)
+    if all(os.path.basename(f.rstrip(os.sep)).count("__") == 2 for f in folders):  # nnU-Net's folder names
+        check_same_task([_identity(folder, name) for folder, name in zip(folders, names)], dataset, configuration)
+    cases = images = None
+    if time_images is not None:  # the images are checked before any model is measured
+        from nnunet_pruning.app.timing import case_files
+
+        dataset_json = _read_json(os.path.join(folders[0], "dataset.json"))
+        dataset_name = _read_json(os.path.join(folders[0], "plans.json")).get("dataset_name", "?")
+        images = default_images_folder(dataset_name) if time_images == "auto" else time_images
+        cases = case_files(images, dataset_json, max_cases)
     entries = []
     for i, folder in enumerate(folders):
         progress(f"[compare] measuring model {i + 1}/{len(folders)}: {folder}")
         entries.append(collect_model(folder, folds, labels[i] if labels else None, checkpoint_name))
     check_same_task(entries, dataset, configuration)
+    checkpoint_warnings = checkpoint_notes(entries)
+    for line in checkpoint_warnings:
+        progress(f"[compare] WARNING: {line.replace('**', '')}")
     seen = {}
     for e in entries:  # unique labels: they key the plots, CSV and timing
         seen[e.label] = seen.get(e.label, 0) + 1
@@ -203,24 +293,20 @@ def run_compare(models: list[str], output: str, dataset: str | None = None, conf
             e.label = f"{e.label} #{seen[e.label]}"
     timing = None
     if time_images is not None:
-        from nnunet_pruning.app.timing import TimingSettings, case_files, time_models
+        from nnunet_pruning.app.timing import time_models
 
-        settings = settings or TimingSettings()
-        with open(os.path.join(entries[0].folder, "dataset.json")) as f:
-            dataset_json = json.load(f)
-        folder = default_images_folder(entries[0].dataset) if time_images == "auto" else time_images
-        cases = case_files(folder, dataset_json, max_cases)
-        progress(f"[compare] timing {len(entries)} models on {len(cases)} cases of {folder} "
+        progress(f"[compare] timing {len(entries)} models on {len(cases)} cases of {images} "
                  f"({settings.warmup} warm-up + {settings.repeats} timed runs each)")
         timing = time_models([(e.label, e.folder, list(e.folds), _checkpoint_of(e)) for e in entries], cases,
                              settings, progress)
-        timing["images"] = os.path.abspath(folder)
+        timing["images"] = os.path.abspath(images)
         for e in entries:
             e.inference = timing["models"][e.label]
     with open(os.path.join(entries[0].folder, "dataset.json")) as f:
         label_names = {str(v): k for k, v in json.load(f)["labels"].items()}
     model_dicts = [e.as_dict() for e in entries]
-    written = write_outputs(model_dicts, timing, output, label_names, command, notes, title, preamble)
+    written = write_outputs(model_dicts, timing, output, label_names, command, checkpoint_warnings + list(notes or []),
+                            title, preamble)
     progress(markdown_table(model_dicts, label_names))
     progress(f"[compare] wrote {written['report']}, results.csv, results.json and "
              f"{sum(k not in ('report', 'csv', 'json') for k in written)} plots in {os.path.abspath(output)}")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from matplotlib.ticker import MaxNLocator
+
+from nnunet_pruning.trainers.progress_plot import set_score_limits
+
 __all__ = ["plot_dice_vs_cost", "plot_widths", "plot_trajectories"]
 
 
@@ -28,7 +32,7 @@ def plot_dice_vs_cost(models: list[dict], cost: str, path: str) -> None:
             ax.scatter([f[cost] for f in folds], [f["dice"] for f in folds], color=color, s=18, alpha=0.5)
             s = m["summary"]
             ax.scatter([s[cost]], [s["dice"]], color=color, s=160 if i == 0 else 70, marker="*" if i == 0 else "o",
-                       edgecolor="black", zorder=3, label=m["label"] + (" (baseline)" if i == 0 else ""))
+                       edgecolor="black", zorder=3, clip_on=False, label=m["label"] + (" (baseline)" if i == 0 else ""))
             if i == 0:
                 ax.axhline(s["dice"], color=color, linestyle="--", linewidth=1)
         if cost == "params":
@@ -37,6 +41,8 @@ def plot_dice_vs_cost(models: list[dict], cost: str, path: str) -> None:
         ax.set_ylabel("validation Dice (mean over foreground classes)")
         ax.set_title(f"Dice vs {'parameters' if cost == 'params' else 'GFLOPs'} (small dots: single folds)")
         ax.grid(alpha=0.3)
+        ax.margins(x=0.12)  # room around the outermost markers (the baseline is usually the largest model)
+        set_score_limits(ax, [f["dice"] for m in models for f in m["folds"].values()])
         ax.legend(fontsize=8, loc="best")
         fig.tight_layout()
         fig.savefig(path, dpi=100)
@@ -100,6 +106,10 @@ def plot_trajectories(models: list[dict], path: str) -> bool:
             ax.set_xlabel("epoch (-1: before pruning)")
             ax.set_title(title)
             ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        for ax in axes[:2]:
+            ax.set_ylim(0, 105)
+        set_score_limits(axes[2], [s.get("ema_pseudo_dice") for _, _, _, log in runs for s in log["steps"]])
         axes[0].set_ylabel("% of the unpruned network")
         axes[1].set_ylabel("% of the unpruned network")
         axes[0].legend(fontsize=8)

@@ -7,11 +7,11 @@ import io
 import json
 import os
 
-from nnunet_pruning.core.files import atomic_write_text
 from nnunet_pruning.app.machine import BUSY_CORES
+from nnunet_pruning.core.files import atomic_write_text
 from nnunet_pruning.core.measure import GFLOPS_UNIT
 
-__all__ = ["ratios", "markdown_table", "write_outputs"]
+__all__ = ["ratios", "times_fewer", "markdown_table", "write_outputs"]
 
 PLOTS = {"dice_vs_params": "dice_vs_params.png", "dice_vs_gflops": "dice_vs_gflops.png", "widths": "widths.png",
          "trajectories": "pruning_trajectories.png"}
@@ -36,6 +36,13 @@ def ratios(models: list[dict]) -> list[dict]:
     return out
 
 
+def times_fewer(ratio: float, digits: int = 1) -> str:
+    """``2.0x fewer`` for a baseline/model ratio of 2, ``2.0x more`` for 0.5 (never "0.5x fewer")."""
+    if ratio >= 1:
+        return f"{ratio:.{digits}f}x fewer"
+    return f"{1 / ratio:.{digits}f}x more"
+
+
 def _dice_per_class(summary: dict, label_names: dict) -> str:
     return ", ".join(f"{label_names.get(k, k)} {v:.3f}" for k, v in summary["dice_per_class"].items())
 
@@ -52,8 +59,8 @@ def markdown_table(models: list[dict], label_names: dict) -> str:
         lo, hi = s["params_range"]
         params = f"{lo:,}" if lo == hi else f"{s['params']:,.0f} ({lo:,}-{hi:,})"
         row = [m["label"] + (" (baseline)" if i == 0 else ""), " ".join(s["folds"]), f"{s['dice']:.3f}",
-               _dice_per_class(s, label_names), params, "1.0x" if i == 0 else f"{r['params_ratio']:.1f}x fewer",
-               f"{s['gflops']:.2f}", "1.0x" if i == 0 else f"{r['gflops_ratio']:.2f}x fewer",
+               _dice_per_class(s, label_names), params, "1.0x" if i == 0 else times_fewer(r['params_ratio']),
+               f"{s['gflops']:.2f}", "1.0x" if i == 0 else times_fewer(r['gflops_ratio'], 2),
                f"{s['checkpoint_bytes'] / 1e6:.2f}"]
         if timed:
             t = m["inference"]["median"]

@@ -46,6 +46,15 @@ class TimingSettings:
         if self.repeats < 1 or self.warmup < 0 or self.threads < 1:
             raise PruningError(f"repeats and threads must be >= 1 and warm-up >= 0 (got repeats {self.repeats}, "
                                f"threads {self.threads}, warm-up {self.warmup})")
+        kind = self.device.split(":")[0]
+        if kind not in ("cpu", "cuda", "mps"):
+            raise PruningError(f"device {self.device!r} is not one of cpu, cuda, mps (as nnUNetv2_predict -device)")
+        if kind == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise PruningError(f"device {self.device} asked for, but CUDA is not available on this machine; "
+                                   f"time on the CPU with --device cpu")
 
     def as_dict(self) -> dict:
         return asdict(self)

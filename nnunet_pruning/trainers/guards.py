@@ -3,31 +3,93 @@
 nnU-Net's ``nnUNetv2_train`` prints a full traceback for any exception. The trainers here turn their own
 errors (:class:`~nnunet_pruning.core.errors.PruningError`: a checkpoint of another architecture, a corrupt file,
 an unreachable target, too few cases for 5 folds, ...) into ``SystemExit("nnunet-pruning: error: ...")``:
-one line on stderr, exit status 1, and nothing written after the check failed.
+one line on stderr, exit status 2 (as the ``nnunet-pruning`` commands), and nothing written after the check
+failed.
+
+``-pretrained_weights`` is checked here too: nnU-Net's ``load_pretrained_weights`` asserts on a shape
+mismatch and prints a whole tensor, and a corrupt file ends in a traceback. While one of these trainers is
+initialised, ``nnunetv2.run.run_training`` calls :func:`checked_pretrained_weights` instead, which reads the
+file with the same one-line errors as checkpoints, refuses pruned or foreign weights in one line, and then
+calls nnU-Net's own function unchanged.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import sys
 
 from nnunet_pruning.core.errors import PruningError
 
-__all__ = ["TrainerGuards", "one_line_errors", "MIN_CASES_FOR_FOLDS"]
+__all__ = ["TrainerGuards", "TrainerError", "one_line_errors", "checked_pretrained_weights", "MIN_CASES_FOR_FOLDS"]
 
 #: nnU-Net's automatic split is a 5-fold cross-validation
 MIN_CASES_FOR_FOLDS = 5
 
 
+class TrainerError(SystemExit):
+    """Ends ``nnUNetv2_train`` with exit status 2 after its one line was printed; ``str()`` is that line."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def one_line_errors(method):
-    """Re-raise a PruningError from ``method`` as a one-line SystemExit (what the CLIs print)."""
+    """Re-raise a PruningError from ``method`` as one line on stderr and exit status 2 (what the CLIs do)."""
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
         try:
             return method(*args, **kwargs)
         except PruningError as e:
-            raise SystemExit(f"nnunet-pruning: error: {e}") from None
+            message = f"nnunet-pruning: error: {e}"
+            print(message, file=sys.stderr, flush=True)
+            raise TrainerError(message) from None
     return wrapper
+
+
+def _compare_pretrained(network, weights: dict, path: str) -> None:
+    """A one-line PruningError when ``weights`` cannot initialise ``network`` the way nnU-Net transfers them."""
+    module = getattr(network, "module", network)  # DDP
+    module = getattr(module, "_orig_mod", module)  # torch.compile
+    for key, value in module.state_dict().items():
+        if ".seg_layers." in key:  # nnU-Net does not transfer the segmentation heads
+            continue
+        if key not in weights:
+            raise PruningError(f"-pretrained_weights {path} has no {key}: it was trained with another architecture "
+                               f"(plans or trainer); pass a checkpoint of the same plans and configuration")
+        if tuple(weights[key].shape) != tuple(value.shape):
+            pruned = weights[key].dim() == value.dim() and all(a <= b for a, b in zip(weights[key].shape, value.shape))
+            what = "a pruned network" if pruned else "another architecture"
+            raise PruningError(
+                f"-pretrained_weights {path} holds {what} ({key}: {tuple(weights[key].shape)} vs this network's "
+                f"{tuple(value.shape)}); nnU-Net transfers only weights of the same shapes: start from an unpruned "
+                f"checkpoint of the same plans, or continue the pruned run itself with --c")
+
+
+def checked_pretrained_weights(network, fname, verbose=False):
+    """nnU-Net's ``load_pretrained_weights`` after one-line checks of the file and of every shape."""
+    from nnunetv2.run.load_pretrained_weights import load_pretrained_weights
+
+    from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
+
+    try:
+        _compare_pretrained(network, load_checkpoint_file(fname)["network_weights"], fname)
+    except PruningError as e:
+        message = f"nnunet-pruning: error: {e}"
+        print(message, file=sys.stderr, flush=True)
+        raise TrainerError(message) from None
+    return load_pretrained_weights(network, fname, verbose)
+
+
+def _guard_pretrained_weights() -> None:
+    """Make ``nnUNetv2_train -pretrained_weights`` call :func:`checked_pretrained_weights` in this process."""
+    module = sys.modules.get("nnunetv2.run.run_training")
+    if module is not None and getattr(module, "load_pretrained_weights", None) is not checked_pretrained_weights:
+        module.load_pretrained_weights = checked_pretrained_weights
 
 
 class TrainerGuards:
@@ -69,6 +131,7 @@ class TrainerGuards:
     def initialize(self):
         """nnU-Net's initialize, then :meth:`check_network` (before any data is read or file written)."""
         was_initialized = self.was_initialized
+        _guard_pretrained_weights()
         super().initialize()
         if not was_initialized:
             self.check_network()

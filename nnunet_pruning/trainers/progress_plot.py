@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-__all__ = ["plot_pruning_progress"]
+__all__ = ["plot_pruning_progress", "set_score_limits", "MIN_SCORE_SPAN"]
+
+#: a Dice axis spans at least this much, so a change of 0.0004 does not fill the plot like a crash
+MIN_SCORE_SPAN = 0.2
+
+
+def set_score_limits(ax, values: list) -> None:
+    """Y limits for a Dice-like score in [0, 1]: the data with a margin, at least :data:`MIN_SCORE_SPAN` tall."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return
+    low, high = min(values), max(values)
+    pad = max((MIN_SCORE_SPAN - (high - low)) / 2, 0.05 * (high - low))
+    low, high = max(0.0, low - pad), min(1.0, high + pad)
+    if high - low < MIN_SCORE_SPAN:  # pressed against 0 or 1: extend the other way
+        low, high = (0.0, MIN_SCORE_SPAN) if low == 0.0 else (1.0 - MIN_SCORE_SPAN, 1.0)
+    ax.set_ylim(low, high)
 
 
 def plot_pruning_progress(log: list[dict], path: str, num_epochs: int | None = None) -> None:
@@ -34,13 +50,17 @@ def _draw(plt, epochs, params, gflops, log, path, num_epochs):
     dice = [(r["epoch"], r.get("ema_pseudo_dice")) for r in log if r.get("ema_pseudo_dice") is not None]
     if dice:
         right.plot([d[0] for d in dice], [d[1] for d in dice], marker="o", color="tab:green")
+    set_score_limits(right, [d[1] for d in dice])
     right.set_xlabel("epoch")
     right.set_ylabel("EMA pseudo-Dice (validation)")
     right.set_title("segmentation quality at each pruning step")
     right.grid(alpha=0.3)
-    if num_epochs:
-        for axis in (left, right):
-            axis.set_xlim(-1, num_epochs)
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (left, right):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        if num_epochs:
+            axis.set_xlim(-1.5, num_epochs - 0.5)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

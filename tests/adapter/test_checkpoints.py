@@ -73,3 +73,15 @@ def test_not_an_nnunet_checkpoint(tmp_path):
     torch.save({"state_dict": {}}, path)
     with pytest.raises(PruningError, match="is not an nnU-Net checkpoint"):
         load_checkpoint_file(path)
+
+
+def test_saved_checkpoint_is_readable_by_the_group_like_nnunets(tmp_path):
+    """Issue 14.4: mkstemp's 0600 must not survive the rename; nnU-Net's torch.save gives 0644 (umask 022)."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        atomic_torch_save({"network_weights": {}}, str(tmp_path / "checkpoint_final.pth"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "checkpoint_final.pth").st_mode) == 0o644

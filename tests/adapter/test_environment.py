@@ -56,3 +56,22 @@ def test_environment_problems(monkeypatch, tmp_path):
     assert len(problems) == 2
     assert any("nnUNet_results is not set" in p for p in problems)
     assert any("does not include" in p for p in problems)
+
+
+@pytest.mark.parametrize("base", ["my base ü", "x;touch INJECTED", "it's $(touch INJECTED) `touch INJECTED`"])
+def test_env_lines_are_shell_quoted(tmp_path, monkeypatch, base):
+    """Issue 14.1: eval "$(nnunet-pruning env --base ...)" sets exactly the paths and never runs a command."""
+    import subprocess
+
+    monkeypatch.delenv("nnUNet_extTrainer", raising=False)
+    monkeypatch.chdir(tmp_path)
+    lines = environment.shell_lines(base)
+    script = "\n".join(lines) + '\nprintf "%s\\n" "$nnUNet_raw" "$nnUNet_preprocessed" "$nnUNet_results" ' \
+                                '"$nnUNet_extTrainer"\n'
+    result = subprocess.run(["bash", "-c", 'eval "$(cat)"'], input=script, capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    expected = [os.path.join(str(tmp_path), base, n) for n in environment.PATH_VARIABLES]
+    assert result.stdout.splitlines() == expected + [environment.ext_trainer_folder()]
+    assert sorted(os.listdir(tmp_path / base)) == sorted(environment.PATH_VARIABLES)
+    assert os.listdir(tmp_path) == [base]  # no INJECTED file, no stray folder from a split path

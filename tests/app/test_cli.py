@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 
 import pytest
 
@@ -39,10 +40,10 @@ def test_flat_plans_writes_file(preprocessed, capsys):
     assert "-p nnUNetPlansFlat16" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("width", ["0", "-1"])
+@pytest.mark.parametrize("width", ["0", "-1", "100000"])
 def test_width_below_one(preprocessed, capsys, width):
     assert cli.main(["flat-plans", "777", "--width", width]) == 2
-    assert "width must be a whole number >= 1" in _error(capsys)
+    assert "width must be a whole number from 1 to 1024" in _error(capsys)
     assert sorted(os.listdir(preprocessed)) == ["nnUNetPlans.json"]  # nothing written
 
 
@@ -144,3 +145,73 @@ def test_compare_timing_needs_ext_trainer(monkeypatch, tmp_path, capsys, value, 
 def test_compare_needs_two_models(capsys, tmp_path):
     assert cli.main(["compare", str(tmp_path)]) == 2
     assert "at least two models" in _error(capsys)
+
+
+@pytest.mark.parametrize("models, time, expected", [
+    (["nnUNetTrainerSTAMP"], "nnUNetTrainer", (["nnUNetTrainer", "nnUNetTrainerSTAMP"], "auto")),
+    (["a", "b"], None, (["a", "b"], None)),
+    (["a", "b"], "auto", (["a", "b"], "auto")),
+    (["a", "b"], "./missing/images", (["a", "b"], "./missing/images")),
+])
+def test_time_does_not_swallow_the_baseline(models, time, expected):
+    """Issue 14.5: `compare -d D -c C --time A B` must compare A and B, not time the images folder A."""
+    assert cli.split_time_argument(models, time) == expected
+
+
+def test_time_with_a_folder_of_images_or_a_model_folder(tmp_path):
+    images, model = tmp_path / "imagesTs", tmp_path / "m__nnUNetPlans__3d_fullres"
+    images.mkdir()
+    model.mkdir()
+    (model / "plans.json").write_text("{}")
+    assert cli.split_time_argument(["a", "b"], str(images)) == (["a", "b"], str(images))
+    assert cli.split_time_argument(["b"], str(model)) == ([str(model), "b"], "auto")
+
+
+def test_compare_command_line_in_the_report_is_shell_quoted(monkeypatch, tmp_path):
+    """Issue 14.6: the report's Command: line runs as printed, paths with spaces included."""
+    import shlex
+
+    from nnunet_pruning.app import compare
+
+    seen = {}
+    monkeypatch.setattr(compare, "run_compare", lambda *a, **k: seen.update(k))
+    monkeypatch.setattr("sys.argv", ["nnunet-pruning", "compare", "/my models/a", "/my models/b", "-o", "out dir"])
+    monkeypatch.setenv("nnUNet_extTrainer", environment.ext_trainer_folder())
+    assert cli.main(sys.argv[1:]) == 0
+    assert shlex.split(seen["command"]) == sys.argv
+
+
+@pytest.mark.parametrize("source, message", [("./no/such/folder", "does not exist"),
+                                             ("missing_plans.json", "does not exist")])
+def test_count_on_a_missing_path(source, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["count", source]) == 2
+    error = _error(capsys)
+    assert message in error and "neither an id" not in error
+
+
+def test_count_on_a_checkpoint_file(tmp_path, capsys):
+    path = tmp_path / "checkpoint_final.pth"
+    path.write_bytes(b"x")
+    assert cli.main(["count", str(path)]) == 2
+    assert "is a file; count takes a trained model folder" in _error(capsys)
+
+
+def test_flat_plans_accepts_the_plans_file_name(preprocessed, capsys):
+    """Issue 14.5: --plans nnUNetPlans.json must not look for nnUNetPlans.json.json."""
+    assert cli.main(["flat-plans", "777", "--width", "16", "--plans", "nnUNetPlans.json"]) == 0
+    assert (preprocessed / "nnUNetPlansFlat16.json").is_file()
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["flat-plans", "777", "--width", "abc"])
+    assert e.value.code == 2
+    assert "invalid int value: 'abc'; see nnunet-pruning flat-plans --help" in _error(capsys)
+
+
+def test_demo_checks_its_trainers_before_any_work(tmp_path, capsys):
+    """Issue 14.5: an unknown trainer stops the demo before it makes, plans or trains anything."""
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--output", str(out), "--trainers", "nnUNetTrainer", "nnUNetTrainerNope"]) == 2
+    assert "trainer nnUNetTrainerNope not found" in _error(capsys) and not out.exists()

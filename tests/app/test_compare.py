@@ -92,3 +92,103 @@ def test_report_says_how_busy_the_machine_was_while_timing(tmp_path, other, says
     timing = {"settings": settings, "cases": ["a", "b"], "models": {}, "other_cpu_cores": other}
     written = write_outputs(models, timing, str(tmp_path), {}, "c")
     assert f"- other processes kept {says}" in open(written["report"]).read()
+
+
+def _model_folder(root, name, folds, checkpoint="checkpoint_final.pth", dataset="Dataset001_A"):
+    folder = root / f"{name}__nnUNetPlans__3d_fullres"
+    folder.mkdir(parents=True)
+    (folder / "plans.json").write_text(json.dumps({"dataset_name": dataset, "plans_name": "nnUNetPlans"}))
+    for fold in folds:
+        (folder / f"fold_{fold}").mkdir()
+        (folder / f"fold_{fold}" / checkpoint).write_bytes(b"x")
+    return str(folder)
+
+
+def test_different_fold_sets_are_refused_before_measuring(tmp_path):
+    """Issue 14.3: fold 0 against folds 0 and 1 would average Dice and time over different folds."""
+    from nnunet_pruning.app.compare import available_folds
+
+    a = _model_folder(tmp_path, "stock", ["0"])
+    b = _model_folder(tmp_path, "stamp", ["0", "1"])
+    with pytest.raises(PruningError, match=r"different folds \(stock: 0; stamp: 0 1\).*-f 0$"):
+        available_folds([a, b], ["stock", "stamp"], None, None)
+    assert available_folds([a, b], ["stock", "stamp"], ["0"], None) == ["0"]
+    with pytest.raises(PruningError, match="model stock has no checkpoint for fold 1"):
+        available_folds([a, b], ["stock", "stamp"], ["0", "1"], None)
+    c = _model_folder(tmp_path, "flat", ["2"])
+    with pytest.raises(PruningError, match="share no fold"):
+        available_folds([a, c], ["stock", "flat"], None, None)
+
+
+def test_run_compare_checks_folds_output_and_timing_before_measuring(tmp_path, monkeypatch):
+    from nnunet_pruning.app import compare
+    from nnunet_pruning.app.timing import TimingSettings
+
+    measured = []
+    monkeypatch.setattr(compare, "collect_model", lambda *a, **k: measured.append(a) or pytest.fail("measured"))
+    a = _model_folder(tmp_path, "stock", ["0"])
+    b = _model_folder(tmp_path, "stamp", ["0", "1"])
+    (tmp_path / "a_file").write_text("keep")
+    cases = [
+        (dict(output=str(tmp_path / "a_file")), "is a file, not a folder"),
+        (dict(output=str(tmp_path / "out"), folds=None), "different folds"),
+        (dict(output=str(tmp_path / "out"), folds=["0"], time_images=str(tmp_path / "none")), "does not exist"),
+        (dict(output=str(tmp_path / "out"), folds=["0"], time_images="auto", settings=TimingSettings(repeats=0)),
+         "repeats and threads must be >= 1"),
+        (dict(output=str(tmp_path / "out"), folds=["0"], time_images="auto", max_cases=0), "--max-cases"),
+    ]
+    if not __import__("torch").cuda.is_available():
+        cases.append((dict(output=str(tmp_path / "out"), folds=["0"], time_images="auto",
+                           settings=TimingSettings(device="cuda")), "CUDA is not available"))
+    for kwargs, message in cases:
+        with pytest.raises(PruningError, match=message):
+            compare.run_compare([a, b], progress=lambda line: None, **kwargs)
+    assert measured == [] and (tmp_path / "a_file").read_text() == "keep" and not (tmp_path / "out").exists()
+
+
+def test_different_datasets_are_refused_before_measuring(tmp_path, monkeypatch):
+    from nnunet_pruning.app import compare
+
+    monkeypatch.setattr(compare, "collect_model", lambda *a, **k: pytest.fail("measured"))
+    a = _model_folder(tmp_path, "stock", ["0"])
+    b = _model_folder(tmp_path / "other", "stamp", ["0"], dataset="Dataset002_B")
+    with pytest.raises(PruningError, match="different datasets"):
+        compare.run_compare([a, b], str(tmp_path / "out"), progress=lambda line: None)
+
+
+def test_checkpoint_other_than_final_is_flagged(tmp_path):
+    """Issue 14.3: a model measured from checkpoint_best.pth says so in the report."""
+    from nnunet_pruning.app.compare import checkpoint_notes
+
+    stock, stamp = _entry("stock", 1000, 8.0, 0.8), _entry("stamp", 300, 2.0, 0.79)
+    stamp.folds["0"]["checkpoint"] = "checkpoint_best.pth"
+    notes = checkpoint_notes([stock, stamp])
+    assert len(notes) == 1 and notes[0].startswith("**stamp is measured from checkpoint_best.pth, not checkpoint_final")
+    written = write_outputs([stock.as_dict(), stamp.as_dict()], None, str(tmp_path), {}, "c", notes)
+    assert notes[0] in open(written["report"]).read()
+
+
+def test_a_larger_model_is_more_not_fewer(tmp_path):
+    """Issue 14.6: a model twice the baseline's size reads "2.0x more", not "0.5x fewer"."""
+    from nnunet_pruning.app.report import times_fewer
+
+    assert times_fewer(2.0) == "2.0x fewer" and times_fewer(0.5) == "2.0x more" and times_fewer(1.0) == "1.0x fewer"
+    table = markdown_table([_entry("stock", 1000, 8.0, 0.8).as_dict(), _entry("wide", 2000, 16.0, 0.8).as_dict()], {})
+    assert "2.0x more" in table and "2.00x more" in table and "0.5x fewer" not in table
+
+
+def test_plots_keep_small_dice_changes_small(tmp_path):
+    """Issue 14.6: a 0.0004 change in EMA Dice must not fill the axis; epochs are whole numbers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnunet_pruning.trainers.progress_plot import MIN_SCORE_SPAN, set_score_limits
+
+    for values in ([0.8, 0.8004], [0.999, 0.9994], [0.0, 0.0001], [0.2, 0.9]):
+        fig, ax = plt.subplots()
+        set_score_limits(ax, values)
+        low, high = ax.get_ylim()
+        assert high - low >= MIN_SCORE_SPAN - 1e-9 and 0 <= low <= min(values) and max(values) <= high <= 1
+        plt.close(fig)

@@ -107,3 +107,56 @@ def test_existing_id_is_refused_without_overwrite(tmp_path):
 def test_bad_specs(kwargs, message, tmp_path):
     with pytest.raises(PruningError, match=message):
         make_dataset(DatasetSpec(**kwargs), str(tmp_path), progress=None)
+
+
+def _files(folder):
+    return {os.path.relpath(os.path.join(d, f), folder) for d, _, fs in os.walk(folder) for f in fs}
+
+
+def test_overwrite_replaces_every_case_and_keeps_test_apart(tmp_path):
+    """Issue 14.2: 6 cases overwritten by 3 leave exactly 3, and no test image equals a training image."""
+    make_dataset(DatasetSpec(dataset_id=45, num_train=6, num_test=2, size=16), str(tmp_path), progress=None)
+    folder = make_dataset(DatasetSpec(dataset_id=45, num_train=3, num_test=2, size=16), str(tmp_path),
+                          overwrite=True, progress=None)
+    assert len(os.listdir(os.path.join(folder, "imagesTr"))) == 3
+    assert len(os.listdir(os.path.join(folder, "labelsTr"))) == 3
+    train = {open(os.path.join(folder, "imagesTr", f), "rb").read() for f in os.listdir(os.path.join(folder, "imagesTr"))}
+    test = [open(os.path.join(folder, "imagesTs", f), "rb").read() for f in os.listdir(os.path.join(folder, "imagesTs"))]
+    assert not any(t in train for t in test)
+    assert os.listdir(tmp_path) == ["Dataset045_SyntheticShapes"]  # no staging folder left
+
+
+def test_overwrite_with_another_name_leaves_one_folder_per_id(tmp_path):
+    make_dataset(DatasetSpec(dataset_id=46, num_train=1, num_test=0, size=16), str(tmp_path), progress=None)
+    make_dataset(DatasetSpec(dataset_id=46, name="Other", num_train=1, num_test=0, size=16), str(tmp_path),
+                 overwrite=True, progress=None)
+    assert os.listdir(tmp_path) == ["Dataset046_Other"]
+
+
+def test_a_failing_write_leaves_nothing_and_keeps_the_old_dataset(tmp_path, monkeypatch):
+    from nnunet_pruning.app import synthetic
+
+    folder = make_dataset(DatasetSpec(dataset_id=47, num_train=2, num_test=0, size=16), str(tmp_path), progress=None)
+    before = _files(folder)
+
+    def fail(*args):
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(synthetic, "_write_volume", fail)
+    with pytest.raises(MemoryError):
+        make_dataset(DatasetSpec(dataset_id=47, num_train=3, num_test=0, size=16), str(tmp_path), overwrite=True,
+                     progress=None)
+    assert os.listdir(tmp_path) == ["Dataset047_SyntheticShapes"] and _files(folder) == before
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"size": 100000}, "too large"),
+    ({"name": "a/b"}, "not usable as a folder name"),
+    ({"name": ""}, "not usable as a folder name"),
+    ({"spacing": (float("nan"), 1.0, 1.0)}, "positive finite"),
+    ({"spacing": (float("inf"), 1.0, 1.0)}, "positive finite"),
+])
+def test_bad_specs_write_nothing(kwargs, message, tmp_path):
+    with pytest.raises(PruningError, match=message):
+        make_dataset(DatasetSpec(**kwargs), str(tmp_path / "raw"), progress=None)
+    assert not os.path.exists(tmp_path / "raw")

@@ -68,7 +68,7 @@ def test_fewer_than_five_cases_refused_in_one_line(workspace):
     result = subprocess.run([ws.executable("nnUNetv2_train"), str(SMALL), "3d_fullres", "1", "-tr",
                              "nnUNetTrainerFlatUNet16_smoke", "-device", "cpu"], env=ws.env, capture_output=True,
                             text=True, timeout=600)
-    assert result.returncode == 1
+    assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("nnunet-pruning: error: Dataset953_ThreeCases has 3 training cases, too few for "
                            "nnU-Net's 5-fold split (fold 1)"), result.stderr[-3000:]

@@ -148,3 +148,67 @@ def test_plans_with_an_architecture_we_cannot_prune(task):
             make_trainer(trainer_class, other)
         assert "ResidualUNet" in _one_line(excinfo)
     _assert_unchanged(root, existing)
+
+
+def test_errors_exit_with_status_two(task):
+    """The trainers end like the nnunet-pruning commands: one line on stderr, exit status 2."""
+    _, plans = task
+
+    class BadTarget(nnUNetTrainerSTAMP):
+        pruning_schedule = PruningSchedule(keep_fraction=2.0)
+
+    with pytest.raises(SystemExit) as excinfo:
+        make_trainer(BadTarget, plans)
+    assert excinfo.value.code == 2
+
+
+def test_initialise_routes_pretrained_weights_through_the_check(task):
+    import nnunetv2.run.run_training as run_training
+
+    from nnunet_pruning.trainers.guards import checked_pretrained_weights
+
+    make_trainer(nnUNetTrainerSTAMP_smoke, task[1])
+    assert run_training.load_pretrained_weights is checked_pretrained_weights
+
+
+def test_pruned_checkpoint_as_pretrained_weights_is_one_line(task, pruned_checkpoint, capsys):
+    """Issue 14.5: nnU-Net's assertion printed a whole tensor; now one line names the key and both shapes."""
+    from nnunet_pruning.trainers.guards import checked_pretrained_weights
+
+    root, plans = task
+    trainer = make_trainer(nnUNetTrainerSTAMP_smoke, plans)
+    before = {k: v.clone() for k, v in trainer.network.state_dict().items()}
+    existing = _digests(root)
+    with pytest.raises(SystemExit) as excinfo:
+        checked_pretrained_weights(trainer.network, pruned_checkpoint)
+    message = _one_line(excinfo)
+    assert "holds a pruned network" in message and "start from an unpruned checkpoint" in message
+    assert excinfo.value.code == 2 and capsys.readouterr().err.strip() == message
+    _assert_unchanged(root, existing)
+    assert all(torch.equal(before[k], v) for k, v in trainer.network.state_dict().items())
+
+
+def test_corrupt_pretrained_weights_are_one_line(task, pruned_checkpoint):
+    from nnunet_pruning.trainers.guards import checked_pretrained_weights
+
+    _, plans = task
+    with open(pruned_checkpoint, "wb") as f:
+        f.write(b"not a checkpoint")
+    trainer = make_trainer(nnUNetTrainerSTAMP_smoke, plans)
+    with pytest.raises(SystemExit) as excinfo:
+        checked_pretrained_weights(trainer.network, pruned_checkpoint)
+    assert "corrupt or truncated" in _one_line(excinfo)
+
+
+def test_unpruned_pretrained_weights_still_load(task):
+    """nnU-Net's transfer is unchanged for weights of the same shapes."""
+    from nnunet_pruning.trainers.guards import checked_pretrained_weights
+
+    _, plans = task
+    source = make_trainer(nnUNetTrainerSTAMP_smoke, plans)
+    path = os.path.join(source.output_folder, "checkpoint_source.pth")
+    source.save_checkpoint(path)
+    target = make_trainer(nnUNetTrainerSTAMP_smoke, plans, fold=1)
+    checked_pretrained_weights(target.network, path)
+    weights = torch.load(path, map_location="cpu", weights_only=False)["network_weights"]
+    assert all(torch.equal(weights[k], v) for k, v in target.network.state_dict().items() if ".seg_layers." not in k)
