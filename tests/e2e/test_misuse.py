@@ -1,0 +1,133 @@
+"""The README's promise, enforced: every misuse ends in one line on stderr, exit status 2, nothing changed.
+
+Each row runs the real command (``nnunet-pruning ...`` or ``nnUNetv2_train`` with a trainer of this package)
+in a workspace that already holds a planned dataset and trained models, then checks that stderr carries
+exactly one ``nnunet-pruning: error: ...`` line (and no traceback), that the exit status is 2, and that no
+file that existed before was changed or removed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+import torch
+
+from .conftest import DATASET_ID, FLAT_TRAINER
+
+pytestmark = pytest.mark.e2e
+
+STOCK, STAMP = "nnUNetTrainerStock_smoke", "nnUNetTrainerSTAMP_smoke"
+D, C = str(DATASET_ID), "3d_fullres"
+
+
+def _snapshot(root: str) -> dict:
+    return {os.path.join(d, f): (os.path.getsize(os.path.join(d, f)), os.path.getmtime(os.path.join(d, f)))
+            for d, _, files in os.walk(root) for f in files}
+
+
+@pytest.fixture(scope="module")
+def misuse_ws(trained_flat, train, tmp_path_factory):
+    ws = trained_flat
+    train(STOCK)
+    stamp_fold = train(STAMP)
+    scratch = tmp_path_factory.mktemp("misuse")
+    (scratch / "a_file").write_text("keep me")
+    (scratch / "corrupt.pth").write_bytes(b"not a checkpoint")
+    paths = {
+        "file": str(scratch / "a_file"),
+        "corrupt": str(scratch / "corrupt.pth"),
+        "pruned": os.path.join(stamp_fold, "checkpoint_final.pth"),
+        "stock_folder": ws.model_folder(DATASET_ID, STOCK),
+        "checkpoint": os.path.join(ws.model_folder(DATASET_ID, STOCK), "fold_0", "checkpoint_final.pth"),
+        "new": str(scratch / "never_created"),
+        "scratch": str(scratch),
+    }
+    return ws, paths
+
+
+# (id, command, words the one line must contain); {name} is filled from the fixture's paths
+MISUSES = [
+    ("env-base-without-value", ["nnunet-pruning", "env", "--base"], "expected one argument"),
+    ("env-unknown-option", ["nnunet-pruning", "env", "--bogus"], "unrecognized arguments"),
+    ("make-dataset-id-0", ["nnunet-pruning", "make-dataset", "--id", "0"], "out of range"),
+    ("make-dataset-existing-id", ["nnunet-pruning", "make-dataset", "--id", D], "already exists"),
+    ("make-dataset-too-small", ["nnunet-pruning", "make-dataset", "--id", "960", "--size", "8"], "too small"),
+    ("make-dataset-too-large", ["nnunet-pruning", "make-dataset", "--id", "960", "--size", "100000"], "too large"),
+    ("make-dataset-name-with-slash", ["nnunet-pruning", "make-dataset", "--id", "960", "--name", "a/b"],
+     "not usable as a folder name"),
+    ("make-dataset-empty-name", ["nnunet-pruning", "make-dataset", "--id", "960", "--name", ""],
+     "not usable as a folder name"),
+    ("make-dataset-nan-spacing", ["nnunet-pruning", "make-dataset", "--id", "960", "--spacing", "nan", "1", "1"],
+     "positive finite"),
+    ("make-dataset-dim-4", ["nnunet-pruning", "make-dataset", "--dim", "4"], "invalid choice"),
+    ("make-dataset-no-channels", ["nnunet-pruning", "make-dataset", "--id", "960", "--channels", "0"],
+     "at least 1 input channel"),
+    ("flat-plans-width-0", ["nnunet-pruning", "flat-plans", D, "--width", "0"], "from 1 to 1024"),
+    ("flat-plans-width-huge", ["nnunet-pruning", "flat-plans", D, "--width", "100000"], "from 1 to 1024"),
+    ("flat-plans-unknown-dataset", ["nnunet-pruning", "flat-plans", "999"], "unknown dataset 999"),
+    ("flat-plans-unknown-plans", ["nnunet-pruning", "flat-plans", D, "--plans", "NoSuchPlans"], "not found"),
+    ("flat-plans-plans-path", ["nnunet-pruning", "flat-plans", D, "--plans", "{file}"], "not a path"),
+    ("count-missing-path", ["nnunet-pruning", "count", "./no/such/folder"], "does not exist"),
+    ("count-checkpoint-file", ["nnunet-pruning", "count", "{checkpoint}"], "is a file; count takes"),
+    ("count-without-configuration", ["nnunet-pruning", "count", D], "needs a configuration"),
+    ("count-unknown-configuration", ["nnunet-pruning", "count", D, "-c", "2d"], "configuration 2d is not in"),
+    ("count-unknown-trainer", ["nnunet-pruning", "count", D, "-c", C, "-tr", "nnUNetTrainerNope"],
+     "trainer nnUNetTrainerNope not found"),
+    ("count-unknown-checkpoint", ["nnunet-pruning", "count", "{stock_folder}", "--checkpoint", "nope.pth"],
+     "no fold in"),
+    ("compare-one-model", ["nnunet-pruning", "compare", STOCK, "-d", D, "-c", C], "at least two models"),
+    ("compare-names-without-dataset", ["nnunet-pruning", "compare", STOCK, FLAT_TRAINER],
+     "pass the dataset and configuration"),
+    ("compare-output-is-a-file", ["nnunet-pruning", "compare", STOCK, FLAT_TRAINER, "-d", D, "-c", C, "-o", "{file}"],
+     "is a file, not a folder"),
+    ("compare-missing-images", ["nnunet-pruning", "compare", STOCK, FLAT_TRAINER, "-d", D, "-c", C, "-o", "{new}",
+                                "--time", "./no/images"], "does not exist"),
+    ("compare-zero-repeats", ["nnunet-pruning", "compare", STOCK, FLAT_TRAINER, "-d", D, "-c", C, "-o", "{new}",
+                              "--time", "--repeats", "0"], "repeats and threads must be >= 1"),
+    ("compare-missing-fold", ["nnunet-pruning", "compare", STOCK, FLAT_TRAINER, "-d", D, "-c", C, "-o", "{new}",
+                              "-f", "3"], "has no checkpoint for fold 3"),
+    ("compare-label-count", ["nnunet-pruning", "compare", STOCK, FLAT_TRAINER, "-d", D, "-c", C, "-o", "{new}",
+                             "--labels", "a"], "1 labels for 2 models"),
+    ("compare-unknown-model", ["nnunet-pruning", "compare", STOCK, "nnUNetTrainerNope", "-d", D, "-c", C, "-o",
+                               "{new}"], "no model nnUNetTrainerNope__nnUNetPlans"),
+    ("demo-unknown-trainer", ["nnunet-pruning", "demo", "--output", "{new}", "--trainers", "nnUNetTrainer",
+                              "nnUNetTrainerNope"], "trainer nnUNetTrainerNope not found"),
+    ("demo-output-is-a-file", ["nnunet-pruning", "demo", "--output", "{file}"], "is a file, not a folder"),
+    ("train-pruned-pretrained-weights", ["nnUNetv2_train", D, C, "3", "-tr", STAMP, "-device", "cpu",
+                                         "-pretrained_weights", "{pruned}"], "holds a pruned network"),
+    ("train-corrupt-pretrained-weights", ["nnUNetv2_train", D, C, "3", "-tr", FLAT_TRAINER, "-device", "cpu",
+                                          "-pretrained_weights", "{corrupt}"], "corrupt or truncated"),
+]
+if not torch.cuda.is_available():
+    MISUSES.append(("compare-cuda-without-gpu", ["nnunet-pruning", "compare", STOCK, FLAT_TRAINER, "-d", D, "-c", C,
+                                                 "-o", "{new}", "--time", "--device", "cuda"], "CUDA is not available"))
+
+
+def test_the_table_is_large_enough():
+    assert len(MISUSES) >= 25
+    assert {cmd[1] if cmd[0] == "nnunet-pruning" else "trainers" for _, cmd, _ in MISUSES} >= {
+        "env", "make-dataset", "flat-plans", "count", "compare", "demo", "trainers"}
+
+
+@pytest.mark.parametrize("command, words", [m[1:] for m in MISUSES], ids=[m[0] for m in MISUSES])
+def test_misuse_is_one_line_exit_two_and_changes_nothing(misuse_ws, command, words):
+    ws, paths = misuse_ws
+    argv = [ws.executable(command[0])] + [arg.format(**paths) for arg in command[1:]]
+    before = {**_snapshot(ws.root), **_snapshot(paths["scratch"])}
+    result = subprocess.run(argv, env=ws.env, cwd=ws.root, capture_output=True, text=True, timeout=600)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("nnunet-pruning: error: ")]
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert len(errors) == 1 and words in errors[0], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and result.stderr.strip().splitlines()[-1] == errors[0]
+    if command[0] == "nnunet-pruning":  # our own commands print nothing else on stderr
+        assert result.stderr.strip() == errors[0], result.stderr[-3000:]
+    after = {**_snapshot(ws.root), **_snapshot(paths["scratch"])}
+    assert {k: after.get(k) for k in before} == before, "an existing file changed"
+    new = sorted(set(after) - set(before))
+    if command[0] == "nnunet-pruning":
+        assert new == [], new
+    else:  # nnU-Net's trainer opens its training log before anything can be checked
+        assert all(os.path.basename(p).startswith("training_log") for p in new), new
+    assert not os.path.exists(paths["new"])
