@@ -13,25 +13,77 @@ import os
 from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
 from nnunet_pruning.core.errors import PruningError
 
-__all__ = ["resolve_trainer", "load_plans", "build_network", "build_from_plans", "model_folder_folds",
+__all__ = ["resolve_trainer", "check_predictor_finds", "named_class_exists", "load_plans", "build_network", "build_from_plans", "model_folder_folds",
            "build_from_checkpoint"]
 
 CHECKPOINT_NAMES = ("checkpoint_final.pth", "checkpoint_best.pth", "checkpoint_latest.pth")
 
 
 def resolve_trainer(name: str):
-    """The trainer class called ``name``: this package's own, else nnU-Net's lookup (built-in and ext)."""
+    """The trainer class called ``name``: this package's own (also names that carry settings, see
+    :mod:`nnunet_pruning.trainers.named`), else nnU-Net's lookup (its own trainers and every folder of
+    ``nnUNet_extTrainer``, so users' subclasses resolve too)."""
     from nnunet_pruning.trainers import TRAINERS
+    from nnunet_pruning.trainers.named import named_trainer_class, quiet_lookups
 
     if name in TRAINERS:
         return TRAINERS[name]
+    malformed = None
+    try:
+        named = named_trainer_class(name)
+    except PruningError as e:  # maybe a user's own class of that name: ask nnU-Net first
+        named, malformed = None, e
+    if named is not None:
+        return named
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
 
     try:
-        return recursive_find_trainer_class_by_name(name)
+        with quiet_lookups():
+            return recursive_find_trainer_class_by_name(name)
     except RuntimeError:
-        raise PruningError(f"trainer {name} not found in nnU-Net or nnunet_pruning; check the name or add its "
-                           f"folder to nnUNet_extTrainer") from None
+        if malformed is not None:
+            raise malformed from None
+        raise PruningError(f"trainer {name} not found in nnU-Net or nnunet_pruning; check the name (nnunet-pruning "
+                           f"trainers lists them) or add its folder to nnUNet_extTrainer") from None
+
+
+def check_predictor_finds(name: str) -> None:
+    """A one-line error when nnU-Net's own lookup (what ``nnUNetv2_predict`` uses) cannot find trainer ``name``.
+
+    Our trainers need this package's folder on ``nnUNet_extTrainer``; a user's subclass needs its own
+    folder there. Nothing else is required.
+    """
+    import contextlib
+    import io
+
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+
+    from nnunet_pruning.trainers import TRAINERS
+    from nnunet_pruning.trainers.named import quiet_lookups
+
+    try:
+        with quiet_lookups(), contextlib.redirect_stdout(io.StringIO()):
+            recursive_find_trainer_class_by_name(name)
+        return
+    except RuntimeError:
+        pass
+    from nnunet_pruning.adapter.environment import ext_trainer_problem
+
+    try:
+        ours = name in TRAINERS or named_class_exists(name)
+    except PruningError:
+        ours = False
+    problem = ext_trainer_problem() if ours else None
+    hint = problem or (f"add the folder that defines {name} to nnUNet_extTrainer (now "
+                       f"{os.environ.get('nnUNet_extTrainer') or 'unset'})")
+    raise PruningError(f"nnU-Net's predictor cannot find trainer {name}: {hint}")
+
+
+def named_class_exists(name: str) -> bool:
+    """Whether ``name`` is a trainer name of :mod:`nnunet_pruning.trainers.named`'s grammar."""
+    from nnunet_pruning.trainers.named import named_trainer_class
+
+    return named_trainer_class(name) is not None
 
 
 def _read_json(path: str, what: str) -> dict:

@@ -1,4 +1,4 @@
-"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | demo.
+"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | trainers | demo.
 
 Every misuse ends in one line on stderr, ``nnunet-pruning: error: ...``, and exit status 2.
 """
@@ -52,6 +52,10 @@ def _cmd_flat_plans(args) -> int:
     from nnunet_pruning.adapter.flat import write_flat_plans
 
     require_nnunet_version()
+    if bool(args.dataset) == bool(args.dataset_flag):
+        raise PruningError("flat-plans needs one dataset: pass it as the first argument or with -d (e.g. "
+                           "nnunet-pruning flat-plans 4 --width 32)")
+    args.dataset = args.dataset or args.dataset_flag
     folder = resolve_dataset_folder(args.dataset)
     path = write_flat_plans(folder, args.width, args.plans)
     name = os.path.splitext(os.path.basename(path))[0]
@@ -92,15 +96,11 @@ def _stdout_line(line: str) -> None:
 
 def _cmd_compare(args) -> int:
     from nnunet_pruning.app.compare import run_compare
-    from nnunet_pruning.adapter.environment import ext_trainer_problem, require_nnunet_version
+    from nnunet_pruning.adapter.environment import require_nnunet_version
     from nnunet_pruning.app.timing import TimingSettings
 
     require_nnunet_version()
-    models, time_images = split_time_argument(args.models, args.time)
-    if time_images is not None:  # nnU-Net's predictor looks the trainers up through nnUNet_extTrainer
-        problem = ext_trainer_problem()
-        if problem:
-            raise PruningError(problem)
+    models, time_images = split_time_argument(args.models + args.trainers, args.time)
     settings = TimingSettings(tile_step_size=args.step_size, use_mirroring=not args.disable_tta, device=args.device,
                               threads=args.threads, warmup=args.warmup, repeats=args.repeats)
     command = shlex.join(["nnunet-pruning", *sys.argv[1:]]) if sys.argv[1:2] == ["compare"] \
@@ -108,7 +108,8 @@ def _cmd_compare(args) -> int:
     with contextlib.redirect_stdout(sys.stderr):  # nnU-Net prints; our progress goes to stderr too
         run_compare(models, args.output, dataset=args.dataset, configuration=args.configuration,
                     folds=args.folds, labels=args.labels, time_images=time_images, max_cases=args.max_cases,
-                    settings=settings, checkpoint_name=args.checkpoint, command=command, progress=_stdout_line)
+                    settings=settings, checkpoint_name=args.checkpoint, command=command, progress=_stdout_line,
+                    plans=args.plans)
     return 0
 
 
@@ -126,6 +127,15 @@ def split_time_argument(models: list[str], time: str | None) -> tuple[list[str],
     if is_images or (looks_like_path and not os.path.isdir(time)):
         return list(models), time  # a folder of images (a missing one is reported by compare)
     return [time, *models], "auto"
+
+
+def _cmd_trainers(args) -> int:
+    from nnunet_pruning.trainers.catalogue import format_catalogue
+
+    with contextlib.redirect_stdout(sys.stderr):  # importing nnU-Net may print
+        text = format_catalogue(include_short=args.all)
+    print(text)
+    return 0
 
 
 def _cmd_demo(args) -> int:
@@ -163,64 +173,88 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     p = sub.add_parser("env", help="print the shell lines that make nnU-Net find this package's trainers")
-    p.add_argument("--base", help="also set nnUNet_raw/_preprocessed/_results under this folder")
-    p.add_argument("--check", action="store_true", help="exit 1 and list problems when the setup is incomplete")
+    p.add_argument("--base", help="also set nnUNet_raw/_preprocessed/_results under this folder (default: keep them)")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 and list problems when the setup is incomplete (default: off)")
     p.set_defaults(func=_cmd_env)
 
     p = sub.add_parser("make-dataset", help="write a synthetic nnU-Net raw dataset")
-    p.add_argument("--id", type=int, default=900, help="dataset id (default 900)")
-    p.add_argument("--name", default="SyntheticShapes")
+    p.add_argument("--id", type=int, default=900, help="dataset id, 1-999 (default 900)")
+    p.add_argument("--name", default="SyntheticShapes", help="name after DatasetXXX_ (default SyntheticShapes)")
     p.add_argument("--train", type=int, default=12, help="training cases (default 12)")
     p.add_argument("--test", type=int, default=4, help="test cases with reference labels (default 4)")
-    p.add_argument("--size", type=int, nargs="+", default=[48], help="voxels per axis: one value or one per axis")
-    p.add_argument("--dim", type=int, choices=(2, 3), default=3)
-    p.add_argument("--channels", type=int, default=1, help="input channels (modalities)")
-    p.add_argument("--spacing", type=float, nargs="+", help="voxel spacing per axis in mm, e.g. 3 1 1")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, nargs="+", default=[48],
+                   help="voxels per axis: one value or one per axis (default 48)")
+    p.add_argument("--dim", type=int, choices=(2, 3), default=3, help="2 or 3 dimensions (default 3)")
+    p.add_argument("--channels", type=int, default=1, help="input channels (modalities) (default 1)")
+    p.add_argument("--spacing", type=float, nargs="+", help="voxel spacing per axis in mm, e.g. 3 1 1 (default 1 mm)")
+    p.add_argument("--seed", type=int, default=0, help="the dataset is a pure function of its seed (default 0)")
     p.add_argument("--raw", help="raw data root (default: $nnUNet_raw)")
-    p.add_argument("--overwrite", action="store_true", help="write even if the dataset id exists")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace every dataset with this id, atomically (default: refuse an existing id)")
     p.set_defaults(func=_cmd_make_dataset)
 
     p = sub.add_parser("flat-plans", help="write <plans>Flat<width>.json that reuses the preprocessed data")
-    p.add_argument("dataset", help="dataset id or DatasetXXX_Name")
-    p.add_argument("--width", type=int, default=32, help="filters in every stage (default 32)")
-    p.add_argument("--plans", default="nnUNetPlans", help="source plans name (default nnUNetPlans)")
+    p.add_argument("dataset", nargs="?", help="dataset id or DatasetXXX_Name (or -d)")
+    p.add_argument("-d", dest="dataset_flag", metavar="DATASET", help="dataset id or name, as nnUNetv2_train -d")
+    p.add_argument("--width", type=int, default=32, help="filters in every stage, 1-1024 (default 32)")
+    p.add_argument("-p", "--plans", default="nnUNetPlans", help="source plans name (default nnUNetPlans)")
     p.set_defaults(func=_cmd_flat_plans)
 
     p = sub.add_parser("count", help="params, GFLOPs, widths and checkpoint sizes")
     p.add_argument("source", help="a plans .json file, a dataset id/name, or a trained model folder")
-    p.add_argument("-c", "--configuration", help="configuration, for plans (e.g. 3d_fullres)")
-    p.add_argument("-tr", "--trainer", default="nnUNetTrainer", help="trainer that builds the network")
-    p.add_argument("-p", "--plans", default="nnUNetPlans", help="plans name, with a dataset id/name")
-    p.add_argument("--checkpoint", help="checkpoint file name in each fold (default: final, else best, latest)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("-c", "--configuration", help="configuration, for plans, e.g. 3d_fullres (default: none)")
+    p.add_argument("-tr", "--trainer", default="nnUNetTrainer",
+                   help="trainer that builds the network from plans (default nnUNetTrainer)")
+    p.add_argument("-p", "--plans", default="nnUNetPlans", help="plans name, with a dataset id/name (default "
+                                                                  "nnUNetPlans)")
+    p.add_argument("-chk", "--checkpoint", help="checkpoint file name in each fold (default: checkpoint_final.pth, "
+                                                "else best, else latest)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table (default: table)")
     p.set_defaults(func=_cmd_count)
 
     p = sub.add_parser("compare", help="models side by side with the first (baseline): Dice, size, FLOPs, time")
-    p.add_argument("models", nargs="+", help="model folders (TRAINER__PLANS__CONFIGURATION), or trainer names "
+    p.add_argument("models", nargs="*", help="model folders (TRAINER__PLANS__CONFIGURATION), or trainer names "
                                              "(TRAINER or TRAINER__PLANS) with -d and -c; the first is the baseline")
+    p.add_argument("-tr", dest="trainers", nargs="+", metavar="TRAINER", default=[],
+                   help="trainer names, after the positional models (default: none)")
     p.add_argument("-d", "--dataset", help="dataset id or name (needed for trainer names; checked otherwise)")
     p.add_argument("-c", "--configuration", help="configuration (needed for trainer names; checked otherwise)")
-    p.add_argument("-f", "--folds", nargs="+", help="folds to use (default: every fold with a checkpoint)")
-    p.add_argument("--labels", nargs="+", help="a display name per model")
-    p.add_argument("-o", "--output", default="compare_output", help="folder for report.md, CSV, JSON, plots")
+    p.add_argument("-p", "--plans", default="nnUNetPlans",
+                   help="plans of models given by trainer name (default nnUNetPlans)")
+    p.add_argument("-f", "--folds", nargs="+", help="folds to use (default: every fold; all models must have the "
+                                                    "same folds)")
+    p.add_argument("--labels", nargs="+", help="a display name per model (default: the trainer names)")
+    p.add_argument("-o", "--output", default="compare_output",
+                   help="folder for report.md, CSV, JSON, plots (default compare_output)")
     p.add_argument("--time", nargs="?", const="auto", metavar="IMAGES",
-                   help="also time nnU-Net's predictor on these images (default: the dataset's imagesTs, else "
-                        "imagesTr)")
-    p.add_argument("--max-cases", type=int, help="time at most this many cases")
+                   help="also time nnU-Net's predictor, on IMAGES or by default the dataset's imagesTs, else "
+                        "imagesTr (default: no timing)")
+    p.add_argument("--max-cases", type=int, help="time at most this many cases (default: all)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per model and case (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs per model first (default 1)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("-device", "--device", default="cpu", help="cpu or cuda, as nnUNetv2_predict -device "
+                                                              "(default cpu)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    p.add_argument("--step-size", type=float, default=0.5, help="sliding-window tile step (default 0.5)")
+    p.add_argument("--step-size", type=float, default=0.5,
+                   help="sliding-window tile step, as nnUNetv2_predict -step_size (default 0.5)")
     p.add_argument("--disable-tta", action="store_true", default=True,
-                   help="mirroring off (the default, as nnUNetv2_predict --disable_tta)")
-    p.add_argument("--tta", dest="disable_tta", action="store_false", help="mirroring (test-time augmentation) on")
-    p.add_argument("--checkpoint", help="checkpoint file of every fold (default: final, else best, else latest)")
+                   help="mirroring off: the default here, UNLIKE nnUNetv2_predict (which mirrors unless "
+                        "--disable_tta); timing compares the networks, mirroring multiplies every model alike")
+    p.add_argument("--tta", dest="disable_tta", action="store_false",
+                   help="mirroring (test-time augmentation) on, as nnUNetv2_predict's default (default: off)")
+    p.add_argument("-chk", "--checkpoint", help="checkpoint file of every fold, as nnUNetv2_predict -chk (default: "
+                                                "checkpoint_final.pth, else best, else latest, flagged in the report)")
     p.set_defaults(func=_cmd_compare)
 
+    p = sub.add_parser("trainers", help="every trainer of this package, its method, target and schedule, and how "
+                                        "to name any budget")
+    p.add_argument("--all", action="store_true", help="also the short _smoke and _demo variants (default: off)")
+    p.set_defaults(func=_cmd_trainers)
+
     p = sub.add_parser("demo", help="synthetic dataset -> plan -> train -> predict -> evaluate -> report")
-    p.add_argument("--output", default="demo_output", help="folder for data, models and the report")
+    p.add_argument("--output", default="demo_output", help="folder for data, models and the report (default "
+                                                           "demo_output)")
     p.add_argument("--trainers", nargs="+", metavar="TRAINER",
                    help="train and compare these trainers instead (the first is the baseline; default: "
                         "nnUNetTrainerStock_demo, nnUNetTrainerFlatUNet_demo, nnUNetTrainerRandomLargest_demo, "

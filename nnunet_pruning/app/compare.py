@@ -14,10 +14,12 @@ import os
 from dataclasses import dataclass, field
 
 from nnunet_pruning.adapter.datasets import matches_dataset, resolve_dataset_folder
+from nnunet_pruning.adapter.pruning_logs import describe_status, read_pruning_log, target_status
 from nnunet_pruning.core.errors import PruningError
 
 __all__ = ["ModelEntry", "resolve_model_folder", "collect_model", "check_same_task", "summarise",
-           "default_images_folder", "check_output_folder", "available_folds", "checkpoint_notes", "run_compare"]
+           "default_images_folder", "check_output_folder", "available_folds", "checkpoint_notes", "target_notes",
+           "run_compare"]
 
 
 @dataclass
@@ -39,7 +41,8 @@ class ModelEntry:
                 "summary": summarise(self), "inference": self.inference}
 
 
-def resolve_model_folder(model: str, dataset: str | None, configuration: str | None) -> str:
+def resolve_model_folder(model: str, dataset: str | None, configuration: str | None,
+                         plans: str = "nnUNetPlans") -> str:
     """A model folder from a path, or from ``TRAINER`` / ``TRAINER__PLANS`` with a dataset and configuration."""
     if os.path.isdir(model):
         return os.path.abspath(model)
@@ -50,7 +53,7 @@ def resolve_model_folder(model: str, dataset: str | None, configuration: str | N
         raise PruningError(f"{model} is not a folder; to name models by trainer pass the dataset and "
                            f"configuration too (-d 4 -c 3d_fullres)")
     dataset_folder = resolve_dataset_folder(dataset, "nnUNet_results")
-    name = model if "__" in model else f"{model}__nnUNetPlans"
+    name = model if "__" in model else f"{model}__{plans}"
     folder = os.path.join(dataset_folder, f"{name}__{configuration}")
     if not os.path.isdir(folder):
         available = sorted(d for d in os.listdir(dataset_folder) if d.endswith(f"__{configuration}"))
@@ -107,8 +110,7 @@ def collect_model(folder: str, folds: list[str] | None = None, label: str | None
         command = f"nnUNetv2_train {entry.dataset} {configuration} {fold} -tr {trainer} -p {entry.plans}"
         measured = dict(counted["networks"][f"fold_{fold}"])
         measured.update(_validation_dice(fold_dir, label, fold, command))
-        log_path = os.path.join(fold_dir, "pruning_log.json")
-        measured["pruning_log"] = _read_json(log_path) if os.path.isfile(log_path) else None
+        measured["pruning_log"] = read_pruning_log(fold_dir)
         entry.folds[fold] = measured
     return entry
 
@@ -150,6 +152,8 @@ def summarise(entry: ModelEntry) -> dict:
         "architecture": folds[0]["architecture"],
         "patch_size": folds[0]["patch_size"],
         "pruned": any(f["pruning_log"] for f in folds),
+        "target_reached": None if not any(f["pruning_log"] for f in folds) else all(
+            target_status(f["pruning_log"])["target_reached"] for f in folds if f["pruning_log"]),
     }
 
 
@@ -223,6 +227,18 @@ def available_folds(folders: list[str], labels: list[str], folds: list[str] | No
     return None
 
 
+def target_notes(entries: list[ModelEntry]) -> list[str]:
+    """One report line per pruned fold that did not reach its pruning target (a schedule too short for it)."""
+    notes = []
+    for e in entries:
+        for fold, f in e.folds.items():
+            status = target_status(f.get("pruning_log"))
+            if status and not status["target_reached"]:
+                notes.append(f"**{e.label} fold {fold} did not reach its pruning target** ({describe_status(status)}): "
+                             f"train longer, or choose a schedule that fits (see nnunet-pruning trainers).")
+    return notes
+
+
 def checkpoint_notes(entries: list[ModelEntry]) -> list[str]:
     """One report line per model that is not measured from ``checkpoint_final.pth`` (training unfinished)."""
     notes = []
@@ -240,7 +256,7 @@ def run_compare(models: list[str], output: str, dataset: str | None = None, conf
                 max_cases: int | None = None, settings=None, checkpoint_name: str | None = None,
                 command: str = "nnunet-pruning compare",
                 notes: list[str] | None = None, title: str = "nnunet_pruning comparison", preamble: str = "",
-                progress=print) -> dict:
+                progress=print, plans: str = "nnUNetPlans") -> dict:
     """Check every input, collect, optionally time, and write the comparison; returns ``{kind: path}``.
 
     ``time_images``: ``None`` (no timing), ``"auto"`` (the dataset's imagesTs, else imagesTr) or a folder.
@@ -265,7 +281,11 @@ def run_compare(models: list[str], output: str, dataset: str | None = None, conf
         if time_images != "auto" and not os.path.isdir(time_images):
             raise PruningError(f"images folder {time_images} for --time does not exist; pass a folder of "
                                f"CASE_0000 images, or --time alone for the dataset's imagesTs")
-    folders = [resolve_model_folder(m, dataset, configuration) for m in models]
+        from nnunet_pruning.adapter.networks import check_predictor_finds
+
+        for model in models:  # the predictor looks every trainer up through nnU-Net's own lookup
+            check_predictor_finds(os.path.basename(model.rstrip(os.sep)).split("__")[0])
+    folders = [resolve_model_folder(m, dataset, configuration, plans) for m in models]
     names = labels or [os.path.basename(f.rstrip(os.sep)).split("__")[0] for f in folders]
     folds = available_folds(folders, names, folds, checkpoint_name)
     if all(os.path.basename(f.rstrip(os.sep)).count("__") == 2 for f in folders):  # nnU-Net's folder names
@@ -283,7 +303,7 @@ def run_compare(models: list[str], output: str, dataset: str | None = None, conf
         progress(f"[compare] measuring model {i + 1}/{len(folders)}: {folder}")
         entries.append(collect_model(folder, folds, labels[i] if labels else None, checkpoint_name))
     check_same_task(entries, dataset, configuration)
-    checkpoint_warnings = checkpoint_notes(entries)
+    checkpoint_warnings = checkpoint_notes(entries) + target_notes(entries)
     for line in checkpoint_warnings:
         progress(f"[compare] WARNING: {line.replace('**', '')}")
     seen = {}

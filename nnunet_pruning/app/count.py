@@ -6,6 +6,7 @@ import os
 
 from nnunet_pruning.core.measure import GFLOPS_UNIT, file_bytes, measure_network
 from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
+from nnunet_pruning.adapter.pruning_logs import describe_status, read_pruning_log, target_status
 from nnunet_pruning.adapter.networks import build_from_checkpoint, build_from_plans, model_folder_folds
 
 __all__ = ["count_plans", "count_model_folder", "format_count"]
@@ -32,7 +33,8 @@ def count_model_folder(model_folder: str, checkpoint_name: str | None = None, fo
         result["configuration"] = checkpoint["init_args"]["configuration"]
         result["trainer"] = checkpoint["trainer_name"]
         result["networks"][f"fold_{fold}"] = dict(
-            measure_network(network, patch_size), checkpoint=os.path.basename(path), checkpoint_bytes=file_bytes(path))
+            measure_network(network, patch_size), checkpoint=os.path.basename(path), checkpoint_bytes=file_bytes(path),
+            pruning=target_status(read_pruning_log(os.path.dirname(path))))
     return result
 
 
@@ -46,6 +48,9 @@ def format_count(result: dict) -> str:
         size = f"{n['checkpoint_bytes'] / 1e6:.2f}" if "checkpoint_bytes" in n else "-"
         lines.append(f"{name:<10} {n['architecture']:<20} {n['params']:>12,} {n['gflops']:>10.3f} {size:>14}  "
                      f"{'x'.join(map(str, n['patch_size']))}")
+    for name, n in result["networks"].items():
+        if n.get("pruning"):
+            lines.append(f"pruning of {name}: {describe_status(n['pruning'])}")
     for name, n in result["networks"].items():
         lines += ["", f"conv widths of {name} (output channels per conv, by stage):"]
         lines += [f"  {stage:<24} {widths}" for stage, widths in n["widths"].items()]

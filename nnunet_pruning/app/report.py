@@ -58,7 +58,8 @@ def markdown_table(models: list[dict], label_names: dict) -> str:
         s = m["summary"]
         lo, hi = s["params_range"]
         params = f"{lo:,}" if lo == hi else f"{s['params']:,.0f} ({lo:,}-{hi:,})"
-        row = [m["label"] + (" (baseline)" if i == 0 else ""), " ".join(s["folds"]), f"{s['dice']:.3f}",
+        missed = " (**pruning target NOT reached**)" if s.get("target_reached") is False else ""
+        row = [m["label"] + (" (baseline)" if i == 0 else "") + missed, " ".join(s["folds"]), f"{s['dice']:.3f}",
                _dice_per_class(s, label_names), params, "1.0x" if i == 0 else times_fewer(r['params_ratio']),
                f"{s['gflops']:.2f}", "1.0x" if i == 0 else times_fewer(r['gflops_ratio'], 2),
                f"{s['checkpoint_bytes'] / 1e6:.2f}"]
@@ -75,7 +76,7 @@ def _csv(models: list[dict]) -> str:
     classes = list(models[0]["summary"]["dice_per_class"])
     fields = ["model", "trainer", "plans", "configuration", "dataset", "fold", "architecture", "val_dice"] + \
         [f"val_dice_class_{c}" for c in classes] + \
-        ["params", "gflops", "checkpoint_bytes", "pruned", "params_ratio", "gflops_ratio", "median_s_per_case",
+        ["params", "gflops", "checkpoint_bytes", "pruned", "target_reached", "params_ratio", "gflops_ratio", "median_s_per_case",
          "median_network_s_per_case", "speedup_total", "speedup_network"]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -86,7 +87,9 @@ def _csv(models: list[dict]) -> str:
                    "configuration": m["configuration"], "dataset": m["dataset"], "fold": fold,
                    "architecture": f["architecture"], "val_dice": f["dice"], "params": f["params"],
                    "gflops": f["gflops"], "checkpoint_bytes": f["checkpoint_bytes"],
-                   "pruned": bool(f["pruning_log"]), "params_ratio": r["params_ratio"],
+                   "pruned": bool(f["pruning_log"]),
+                   "target_reached": f["pruning_log"].get("target_reached", "") if f["pruning_log"] else "",
+                   "params_ratio": r["params_ratio"],
                    "gflops_ratio": r["gflops_ratio"], "median_s_per_case": timing.get("total", ""),
                    "median_network_s_per_case": timing.get("network", ""),
                    "speedup_total": r.get("speedup_total", ""), "speedup_network": r.get("speedup_network", "")}

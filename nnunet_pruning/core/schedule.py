@@ -7,14 +7,18 @@ target; once the target is reached the remaining epochs recover under nnU-Net's 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.strategies import METHODS, get_strategy
 
-__all__ = ["METRICS", "METHODS", "PruningSchedule"]
+__all__ = ["METRICS", "METHODS", "REFERENCE_EPOCHS", "PRUNING_END_SHARE", "PruningSchedule"]
 
 METRICS = ("params", "gflops")
+#: the epoch count the default schedules are written for (nnU-Net's 1000 epochs)
+REFERENCE_EPOCHS = 1000
+#: the default schedule's last pruning step runs after 20% of training (epoch 200 of 1000 at keep 20%)
+PRUNING_END_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,43 @@ class PruningSchedule:
         """The epoch after which the last step needed runs (if every step meets its goal)."""
         first_done = self.warmup_epochs if self.warmup_epochs >= 1 else self.every_epochs
         return first_done + (self.steps_needed() - 1) * self.every_epochs - 1
+
+    def fitted(self, epochs: int, keep_fraction: float | None = None, warmup_epochs: int | None = None,
+               min_width: int | None = None) -> "PruningSchedule":
+        """This schedule for a training of ``epochs`` epochs, so that it reaches its target within it.
+
+        Warm-up and the interval between steps take the same share of training as in the
+        :data:`REFERENCE_EPOCHS`-epoch default, and the steps end by :data:`PRUNING_END_SHARE` of training
+        (but at the earliest after the first step); a step then removes at least ``step_fraction``, more
+        when fewer steps fit. At 1000 epochs and keep 20% this is the default schedule exactly.
+
+        Args:
+            epochs: nnU-Net's ``num_epochs`` of the run.
+            keep_fraction: a new target (default: this schedule's).
+            warmup_epochs: a warm-up in epochs instead of the scaled one.
+            min_width: a new floor on every group's width.
+
+        Example:
+            >>> PruningSchedule().fitted(250).as_dict()["every_epochs"]
+            2
+        """
+        if epochs < 1:
+            raise PruningError(f"a training needs at least 1 epoch, not {epochs}")
+        keep = self.keep_fraction if keep_fraction is None else keep_fraction
+        scale = epochs / REFERENCE_EPOCHS
+        warmup = round(self.warmup_epochs * scale) if warmup_epochs is None else warmup_epochs
+        every = max(1, round(self.every_epochs * scale))
+        first_done = warmup if warmup >= 1 else every
+        if first_done > epochs:
+            raise PruningError(f"warm-up of {warmup} epochs leaves no epoch to prune in a training of {epochs} epochs; "
+                               f"shorten the warm-up or train longer")
+        end_done = min(epochs, max(first_done, round(PRUNING_END_SHARE * epochs)))
+        steps = (end_done - first_done) // every + 1
+        step = max(self.step_fraction, (1 - keep) / steps)
+        fitted = replace(self, keep_fraction=keep, warmup_epochs=warmup, every_epochs=every, step_fraction=step,
+                         min_width=self.min_width if min_width is None else min_width)
+        fitted.validate()
+        return fitted
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -24,10 +24,10 @@ def test_unsupported_architecture():
         flat_arch_kwargs("some.module.SwinUNETR", {"n_stages": 2, "features_per_stage": [1, 2]})
 
 
-@pytest.mark.parametrize("width", [0, -3, 2.5, True])
+@pytest.mark.parametrize("width", [0, -3, 2.5, True, 1025])
 def test_bad_width(width):
     spec = unet_spec()
-    with pytest.raises(PruningError, match="width must be a whole number >= 1"):
+    with pytest.raises(PruningError, match="width must be a whole number from 1 to 1024"):
         flat_arch_kwargs(spec.network_arch_class_name, spec.network_arch_init_kwargs, width)
 
 

@@ -1,0 +1,47 @@
+"""``pruning_log.json``, the file every pruning run writes into its fold folder, read in one place.
+
+It holds the schedule, the unpruned network's size, every step, and whether the target was reached; a
+run whose schedule was too short for its target (or that is still training) has ``target_reached`` false,
+and ``count``, ``compare`` and the reports flag it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+__all__ = ["PRUNING_LOG", "read_pruning_log", "target_status", "describe_status"]
+
+PRUNING_LOG = "pruning_log.json"
+
+
+def read_pruning_log(fold_dir: str) -> dict | None:
+    """The fold's pruning log, or ``None`` when the fold was not pruned."""
+    path = os.path.join(fold_dir, PRUNING_LOG)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def target_status(log: dict | None) -> dict | None:
+    """``{target_metric, keep_fraction, kept_fraction, target_reached}`` of a pruning log (``None``: unpruned).
+
+    ``kept_fraction`` is what the last step left of the target metric (1.0 before the first step).
+    """
+    if not log:
+        return None
+    schedule = log.get("schedule", {})
+    metric = schedule.get("target_metric", "params")
+    steps = log.get("steps") or []
+    kept = steps[-1][f"{metric}_fraction"] if steps else 1.0
+    return {"target_metric": metric, "keep_fraction": schedule.get("keep_fraction"), "kept_fraction": kept,
+            "target_reached": bool(log.get("target_reached"))}
+
+
+def describe_status(status: dict) -> str:
+    """``keeps 59.0% of the params, target <= 20%: NOT reached`` (one phrase for tables and notes)."""
+    target = status["keep_fraction"]
+    reached = "reached" if status["target_reached"] else "NOT reached"
+    target_text = f"{target:.0%}" if target is not None else "?"
+    return f"keeps {status['kept_fraction']:.1%} of the {status['target_metric']}, target <= {target_text}: {reached}"

@@ -1,0 +1,220 @@
+"""Trainer names that carry their settings: any budget by name, no Python subclass needed.
+
+nnU-Net users pick budgets by trainer name (``nnUNetTrainer_250epochs``). The same works here::
+
+    nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>]
+    nnUNetTrainerFlatUNet[<WIDTH>][_<E>epochs][_<I>iters]
+
+``METHOD`` is ``STAMP``, ``STAMPFlops``, ``RandomLargest`` or ``STAMPRandomChannel``; ``keep<P>`` keeps at most
+P% of the method's target metric (parameters; GFLOPs for STAMPFlops); ``<E>epochs`` and ``<I>iters`` are
+nnU-Net's epochs and training iterations per epoch; ``warmup<W>`` the epochs before the first pruning step;
+``minw<M>`` the narrowest a layer may become. Settings come in this order, each at most once. The pruning
+schedule is fitted to the epoch count (:meth:`~nnunet_pruning.core.schedule.PruningSchedule.fitted`), so
+every named variant reaches its target.
+
+The classes are made on first use by name, through the module-level ``__getattr__`` here and in the module
+``nnUNet_extTrainer`` points at: nnU-Net's own lookup (train, ``--c``, ``--val``, predict, find_best,
+export), ``pickle`` and ``count``/``compare`` all find them. The model folder
+``<name>__<plans>__<configuration>`` records the settings, so the stock commands rebuild the same trainer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+from dataclasses import dataclass
+
+from nnunet_pruning.core.errors import PruningError
+
+__all__ = ["GRAMMAR", "EXAMPLES", "METHOD_BASES", "NamedTrainer", "parse_trainer_name", "named_trainer_class",
+           "quiet_lookups", "module_getattr"]
+
+GRAMMAR = ("nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>] with METHOD one of "
+           "STAMP, STAMPFlops, RandomLargest, STAMPRandomChannel, or nnUNetTrainerFlatUNet[<WIDTH>][_<E>epochs]"
+           "[_<I>iters]")
+
+#: every one of these resolves (tests/trainers/test_named.py); the docs show them
+EXAMPLES = ("nnUNetTrainerSTAMP_keep10", "nnUNetTrainerSTAMP_250epochs", "nnUNetTrainerRandomLargest_keep10_250epochs",
+            "nnUNetTrainerSTAMPFlops_keep30", "nnUNetTrainerSTAMP_keep10_100epochs_warmup10_minw8",
+            "nnUNetTrainerRandomLargest_keep10_4epochs_5iters", "nnUNetTrainerFlatUNet48",
+            "nnUNetTrainerFlatUNet_250epochs", "nnUNetTrainerFlatUNet24_100epochs_50iters")
+
+#: METHOD in a name -> the name of the class it derives from
+METHOD_BASES = {"STAMP": "nnUNetTrainerSTAMP", "STAMPFlops": "nnUNetTrainerSTAMPFlops",
+                "RandomLargest": "nnUNetTrainerRandomLargest", "STAMPRandomChannel": "nnUNetTrainerSTAMPRandomChannel"}
+
+_PREFIX = "nnUNetTrainer"
+_FLAT = re.compile(r"FlatUNet(\d*)$")
+#: (setting, pattern) in the one order they may appear
+_SETTINGS = (("keep", re.compile(r"keep(\d+)$")), ("epochs", re.compile(r"(\d+)epochs$")),
+             ("iters", re.compile(r"(\d+)iters$")), ("warmup", re.compile(r"warmup(\d+)$")),
+             ("minw", re.compile(r"minw(\d+)$")))
+_FLAT_SETTINGS = ("epochs", "iters")
+_MAX_WIDTH = 1024
+
+_classes: dict[str, type] = {}
+_quiet = False
+
+
+@dataclass(frozen=True)
+class NamedTrainer:
+    """What a trainer name says (``None``: the base class's own setting)."""
+
+    name: str
+    base: str
+    keep_percent: int | None = None
+    epochs: int | None = None
+    iterations: int | None = None
+    warmup_epochs: int | None = None
+    min_width: int | None = None
+    flat_width: int | None = None
+
+
+def _malformed(name: str, why: str) -> PruningError:
+    return PruningError(f"trainer name {name} is malformed: {why}; names are {GRAMMAR}, e.g. "
+                        f"{', '.join(EXAMPLES[:3])}")
+
+
+def parse_trainer_name(name: str) -> NamedTrainer | None:
+    """The settings a trainer name carries; ``None`` for a name that is not of this grammar at all.
+
+    A name that starts like one of this package's trainers but breaks the grammar raises a one-line
+    :class:`PruningError` that shows the grammar.
+    """
+    if not name.startswith(_PREFIX):
+        return None
+    head, *tokens = name[len(_PREFIX):].split("_")
+    flat = _FLAT.match(head)
+    if head not in METHOD_BASES and not flat:
+        return None
+    if not tokens and (head in METHOD_BASES or flat.group(1) in ("", "16", "64")):
+        return None  # a class of its own (nnunet_pruning.trainers), not a named variant
+    values: dict[str, int] = {}
+    allowed = _FLAT_SETTINGS if flat else tuple(key for key, _ in _SETTINGS)
+    position = 0
+    for token in tokens:
+        for index, (key, pattern) in enumerate(_SETTINGS):
+            match = pattern.match(token)
+            if match:
+                break
+        else:
+            raise _malformed(name, f"'{token}' is not a setting")
+        if key not in allowed:
+            raise _malformed(name, f"'{token}' does not apply to the Flat U-Net")
+        if key in values:
+            raise _malformed(name, f"'{key}' is given twice")
+        if index < position:
+            raise _malformed(name, f"'{token}' comes too late (order: keep, epochs, iters, warmup, minw)")
+        position = index
+        values[key] = int(match.group(1))
+    if "keep" in values and not 1 <= values["keep"] <= 99:
+        raise _malformed(name, f"keep{values['keep']} is outside 1-99 (percent of the target metric to keep)")
+    for key in ("epochs", "iters", "minw"):
+        if key in values and values[key] < 1:
+            raise _malformed(name, f"{key} must be at least 1")
+    if "warmup" in values and values["warmup"] >= values.get("epochs", 1000):
+        raise _malformed(name, f"warmup{values['warmup']} leaves no epoch to prune")
+    width = None
+    if flat:
+        width = int(flat.group(1)) if flat.group(1) else None
+        if width is not None and not 1 <= width <= _MAX_WIDTH:
+            raise _malformed(name, f"Flat U-Net width {width} is outside 1-{_MAX_WIDTH}")
+    return NamedTrainer(name=name, base="nnUNetTrainerFlatUNet" if flat else METHOD_BASES[head],
+                        keep_percent=values.get("keep"), epochs=values.get("epochs"), iterations=values.get("iters"),
+                        warmup_epochs=values.get("warmup"), min_width=values.get("minw"), flat_width=width)
+
+
+def _budget_attributes(named: NamedTrainer) -> dict:
+    """Class attributes of :class:`~nnunet_pruning.trainers.schedules.ShortSchedule` for the name's budget."""
+    iterations = named.iterations or 250
+    return {"schedule_epochs": named.epochs or 1000, "schedule_iterations": iterations,
+            "schedule_val_iterations": 50 if named.iterations is None else max(1, round(iterations / 5)),
+            "schedule_save_every": 50}
+
+
+def _make_class(named: NamedTrainer) -> type:
+    from nnunet_pruning.trainers import TRAINERS
+    from nnunet_pruning.trainers.schedules import ShortSchedule
+
+    base = TRAINERS[named.base]
+    attributes = {"__module__": __name__, "__qualname__": named.name, "named_settings": named}
+    attributes.update(_budget_attributes(named))
+    if named.base == "nnUNetTrainerFlatUNet":
+        attributes["flat_width"] = named.flat_width
+        what = f"Flat U-Net, every stage {named.flat_width or 'at the stage-0 width'}"
+    else:
+        keep = None if named.keep_percent is None else named.keep_percent / 100
+        attributes["pruning_schedule"] = base.pruning_schedule.fitted(
+            attributes["schedule_epochs"], keep, named.warmup_epochs, named.min_width)
+        what = base.__doc__.splitlines()[0] if base.__doc__ else named.base
+    attributes["__doc__"] = (f"{named.name}: {what}; {attributes['schedule_epochs']} epochs x "
+                             f"{attributes['schedule_iterations']} iterations (made from its name, see "
+                             f"nnunet_pruning.trainers.named).")
+    return type(named.name, (ShortSchedule, base), attributes)
+
+
+def named_trainer_class(name: str) -> type | None:
+    """The class a settings-carrying name describes (made once, then reused); ``None`` if not of the grammar."""
+    if name in _classes:
+        return _classes[name]
+    named = parse_trainer_name(name)
+    if named is None:
+        return None
+    _classes[name] = _make_class(named)
+    return _classes[name]
+
+
+@contextlib.contextmanager
+def quiet_lookups():
+    """While active, a malformed name looked up by attribute is just missing (for our own lookups)."""
+    global _quiet
+    before, _quiet = _quiet, True
+    try:
+        yield
+    finally:
+        _quiet = before
+
+
+def module_getattr(name: str):
+    """A module ``__getattr__``: named trainers resolve; a malformed one ends ``nnUNetv2_*`` in one line.
+
+    A malformed name is still left to other ``nnUNet_extTrainer`` folders that define it (a user's own
+    subclass of that name), and inside :func:`quiet_lookups` it is simply missing.
+    """
+    try:
+        cls = named_trainer_class(name)
+    except PruningError as e:
+        if _quiet or _defined_elsewhere(name):
+            raise AttributeError(name) from None
+        print(f"nnunet-pruning: error: {e}", file=sys.stderr, flush=True)
+        from nnunet_pruning.trainers.guards import TrainerError
+
+        raise TrainerError(f"nnunet-pruning: error: {e}") from None
+    if cls is None:
+        raise AttributeError(name)
+    return cls
+
+
+def _defined_elsewhere(name: str) -> bool:
+    """Whether another folder of ``nnUNet_extTrainer`` defines a class of this name."""
+    import os
+
+    from nnunet_pruning.adapter.environment import ext_trainer_folder
+
+    ours = os.path.abspath(ext_trainer_folder())
+    folders = [f for f in os.environ.get("nnUNet_extTrainer", "").split(os.pathsep)
+               if f.strip() and os.path.abspath(f) != ours and os.path.isdir(f)]
+    if not folders:
+        return False
+    from nnunetv2.utilities.find_class_by_name import recursive_find_python_class
+
+    with quiet_lookups():
+        return any(recursive_find_python_class(f, name, None, cleanup_imports_from_base_folder=True) is not None
+                   for f in folders)
+
+
+def __getattr__(name: str):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return module_getattr(name)
