@@ -192,3 +192,37 @@ def test_plots_keep_small_dice_changes_small(tmp_path):
         low, high = ax.get_ylim()
         assert high - low >= MIN_SCORE_SPAN - 1e-9 and 0 <= low <= min(values) and max(values) <= high <= 1
         plt.close(fig)
+
+
+def test_a_model_that_missed_its_target_is_flagged(tmp_path):
+    """Issue 12.3: a 100-epoch run that stopped at 59% of the parameters must not look like a finished one."""
+    from nnunet_pruning.app.compare import target_notes
+
+    stock, short = _entry("stock", 1000, 8.0, 0.8), _entry("stamp", 590, 5.0, 0.79, pruned=True)
+    short.folds["0"]["pruning_log"] = {"schedule": {"target_metric": "params", "keep_fraction": 0.2},
+                                       "target_reached": False,
+                                       "steps": [{"epoch": 99, "params_fraction": 0.59, "gflops_fraction": 0.6}]}
+    notes = target_notes([stock, short])
+    assert notes == ["**stamp fold 0 did not reach its pruning target** (keeps 59.0% of the params, target <= 20%: "
+                     "NOT reached): train longer, or choose a schedule that fits (see nnunet-pruning trainers)."]
+    models = [stock.as_dict(), short.as_dict()]
+    assert models[1]["summary"]["target_reached"] is False and models[0]["summary"]["target_reached"] is None
+    written = write_outputs(models, None, str(tmp_path), {}, "c", notes)
+    report = open(written["report"]).read()
+    assert "stamp (**pruning target NOT reached**)" in report and notes[0] in report
+    rows = list(csv.DictReader(open(written["csv"])))
+    assert [r["target_reached"] for r in rows] == ["", "False"]
+    reached = _entry("ok", 200, 2.0, 0.8, pruned=True)
+    assert target_notes([stock, reached]) == [] and "NOT reached" not in markdown_table(
+        [stock.as_dict(), reached.as_dict()], {})
+
+
+def test_count_says_whether_the_target_was_reached():
+    from nnunet_pruning.app.count import format_count
+
+    network = {"architecture": "PlainConvUNet", "params": 10, "gflops": 1.0, "patch_size": [8, 8], "widths": {},
+               "checkpoint_bytes": 40, "pruning": {"target_metric": "params", "keep_fraction": 0.2,
+                                                   "kept_fraction": 0.59, "target_reached": False}}
+    text = format_count({"source": "/m", "trainer": "t", "configuration": "2d", "gflops_unit": "u",
+                         "networks": {"fold_0": network}})
+    assert "pruning of fold_0: keeps 59.0% of the params, target <= 20%: NOT reached" in text

@@ -97,6 +97,10 @@ MISUSES = [
     ("demo-output-is-a-file", ["nnunet-pruning", "demo", "--output", "{file}"], "is a file, not a folder"),
     ("train-pruned-pretrained-weights", ["nnUNetv2_train", D, C, "3", "-tr", STAMP, "-device", "cpu",
                                          "-pretrained_weights", "{pruned}"], "holds a pruned network"),
+    ("train-malformed-trainer-name", ["nnUNetv2_train", D, C, "3", "-tr", "nnUNetTrainerSTAMP_keep0", "-device",
+                                      "cpu"], "trainer name nnUNetTrainerSTAMP_keep0 is malformed"),
+    ("count-malformed-trainer-name", ["nnunet-pruning", "count", D, "-c", C, "-tr", "nnUNetTrainerSTAMP_250epochs_keep10"],
+     "comes too late"),
     ("train-corrupt-pretrained-weights", ["nnUNetv2_train", D, C, "3", "-tr", FLAT_TRAINER, "-device", "cpu",
                                           "-pretrained_weights", "{corrupt}"], "corrupt or truncated"),
 ]

@@ -1,0 +1,139 @@
+"""Trainer names that carry their settings: the grammar, the classes made from it, and nnU-Net's lookup."""
+
+import pickle
+
+import pytest
+
+from nnunet_pruning.adapter.environment import ext_trainer_folder
+from nnunet_pruning.adapter.networks import resolve_trainer
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.schedule import PruningSchedule
+from nnunet_pruning.trainers import TRAINERS, nnUNetTrainerRandomLargest, nnUNetTrainerSTAMP
+from nnunet_pruning.trainers.catalogue import catalogue, format_catalogue
+from nnunet_pruning.trainers.guards import TrainerError
+from nnunet_pruning.trainers.named import (EXAMPLES, GRAMMAR, module_getattr, named_trainer_class,
+                                           parse_trainer_name, quiet_lookups)
+
+from tests.trainers.fake_task import make_plans, make_trainer, prepare_folders
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_documented_example_resolves(name):
+    cls = resolve_trainer(name)
+    assert cls.__name__ == name and cls is named_trainer_class(name)
+    assert pickle.loads(pickle.dumps(cls)) is cls  # found again by module + name
+    schedule = getattr(cls, "pruning_schedule", None)
+    if schedule is not None:  # every named pruning variant reaches its target within its own epochs
+        assert schedule.last_pruning_epoch() < cls.schedule_epochs
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_nnunets_own_lookup_finds_every_example(name, monkeypatch):
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+
+    monkeypatch.setenv("nnUNet_extTrainer", ext_trainer_folder())
+    assert recursive_find_trainer_class_by_name(name) is named_trainer_class(name)
+
+
+def test_settings_land_where_nnunet_reads_them():
+    cls = named_trainer_class("nnUNetTrainerRandomLargest_keep10_250epochs")
+    assert issubclass(cls, nnUNetTrainerRandomLargest)
+    assert (cls.schedule_epochs, cls.schedule_iterations, cls.schedule_val_iterations) == (250, 250, 50)
+    s = cls.pruning_schedule
+    assert (s.method, s.keep_fraction, s.warmup_epochs, s.every_epochs) == ("random_largest", 0.1, 12, 2)
+    cls = named_trainer_class("nnUNetTrainerSTAMP_keep10_100epochs_5iters_warmup10_minw8")
+    assert (cls.schedule_epochs, cls.schedule_iterations, cls.schedule_val_iterations) == (100, 5, 1)
+    assert (cls.pruning_schedule.warmup_epochs, cls.pruning_schedule.min_width) == (10, 8)
+    assert named_trainer_class("nnUNetTrainerFlatUNet48").flat_width == 48
+
+
+def test_fitted_schedule_is_the_default_at_1000_epochs():
+    assert PruningSchedule().fitted(1000) == PruningSchedule()
+    assert nnUNetTrainerSTAMP.pruning_schedule.fitted(1000) == nnUNetTrainerSTAMP.pruning_schedule
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3, 4, 7, 10, 25, 50, 100, 250, 500, 1000, 2000])
+@pytest.mark.parametrize("keep", [0.01, 0.1, 0.2, 0.5, 0.9])
+def test_fitted_schedules_reach_their_target_in_time(epochs, keep):
+    s = PruningSchedule().fitted(epochs, keep)
+    assert s.last_pruning_epoch() < epochs and s.keep_fraction == keep
+
+
+@pytest.mark.parametrize("name, why", [
+    ("nnUNetTrainerSTAMP_keep0", "keep0 is outside 1-99"),
+    ("nnUNetTrainerSTAMP_keep100", "keep100 is outside 1-99"),
+    ("nnUNetTrainerSTAMP_250epochs_keep10", "comes too late"),
+    ("nnUNetTrainerSTAMP_keep10_keep20", "given twice"),
+    ("nnUNetTrainerSTAMP_fast", "'fast' is not a setting"),
+    ("nnUNetTrainerSTAMP_0epochs", "epochs must be at least 1"),
+    ("nnUNetTrainerSTAMP_10epochs_warmup10", "leaves no epoch to prune"),
+    ("nnUNetTrainerFlatUNet_keep10", "does not apply to the Flat U-Net"),
+    ("nnUNetTrainerFlatUNet2000", "outside 1-1024"),
+    ("nnUNetTrainerRandomLargest_keep10_", "'' is not a setting"),
+])
+def test_malformed_names_are_one_line_with_the_grammar(name, why):
+    with pytest.raises(PruningError) as e:
+        parse_trainer_name(name)
+    message = str(e.value)
+    assert why in message and GRAMMAR in message and "\n" not in message
+    with pytest.raises(PruningError, match="malformed"):
+        resolve_trainer(name)
+
+
+@pytest.mark.parametrize("name", ["nnUNetTrainer", "nnUNetTrainer_250epochs", "nnUNetTrainerNope", "SomethingElse",
+                                  "nnUNetTrainerSTAMP", "nnUNetTrainerFlatUNet16"])
+def test_other_names_are_not_ours(name):
+    assert parse_trainer_name(name) is None
+
+
+def test_ext_module_ends_a_malformed_lookup_in_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("nnUNet_extTrainer", ext_trainer_folder())
+    with pytest.raises(SystemExit) as e:
+        module_getattr("nnUNetTrainerSTAMP_keep0")
+    assert isinstance(e.value, TrainerError) and e.value.code == 2
+    assert capsys.readouterr().err.strip() == str(e.value) and str(e.value).startswith("nnunet-pruning: error: ")
+    with quiet_lookups(), pytest.raises(AttributeError):
+        module_getattr("nnUNetTrainerSTAMP_keep0")
+    with pytest.raises(AttributeError):
+        module_getattr("nnUNetTrainerNope")
+
+
+USER_TRAINER = '''
+from nnunet_pruning.trainers import nnUNetTrainerSTAMP
+
+
+class nnUNetTrainerSTAMP_custom(nnUNetTrainerSTAMP):
+    """A user's own subclass, in a folder of its own, with a name our grammar does not know."""
+'''
+
+
+def test_users_subclasses_in_their_own_folder_resolve(tmp_path, monkeypatch, capsys):
+    """Issue 12.4: count and compare resolve trainers from any nnUNet_extTrainer folder, also names that look
+    like ours; nnU-Net's own lookup finds them even when our folder comes first."""
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+
+    folder = tmp_path / "my_trainers"
+    folder.mkdir()
+    (folder / "my_module_for_test.py").write_text(USER_TRAINER)
+    monkeypatch.setenv("nnUNet_extTrainer", f"{ext_trainer_folder()}:{folder}")
+    assert resolve_trainer("nnUNetTrainerSTAMP_custom").__name__ == "nnUNetTrainerSTAMP_custom"
+    assert recursive_find_trainer_class_by_name("nnUNetTrainerSTAMP_custom").__name__ == "nnUNetTrainerSTAMP_custom"
+
+
+def test_a_named_trainer_builds_and_reaches_its_target(tmp_path, monkeypatch):
+    for variable in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(variable, "")
+    plans = make_plans("plain", dim=3, n_stages=3)
+    prepare_folders(tmp_path, plans)
+    trainer = make_trainer(named_trainer_class("nnUNetTrainerRandomLargest_keep10_2epochs_2iters"), plans)
+    assert (trainer.num_epochs, trainer.num_iterations_per_epoch) == (2, 2)
+    trainer.pruner = trainer.make_pruner()
+    record = trainer.pruner.maybe_step(0, trainer.optimizer)
+    assert record["target_reached"] and record["params_fraction"] <= 0.1
+
+
+def test_trainers_catalogue_lists_every_trainer_and_the_grammar():
+    names = [row["name"] for row in catalogue(include_short=True)]
+    assert names == list(TRAINERS)
+    text = format_catalogue()
+    assert GRAMMAR in text and all(example in text for example in EXAMPLES) and "CANNOT" not in text
