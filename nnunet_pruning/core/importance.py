@@ -3,7 +3,8 @@
 The Taylor score of channel c is ``mean over (batch, space) of a * dL/da`` for the activation ``a`` that
 carries the channel, summed over the batches seen since the last reset. It is collected by hooks during
 the normal training iterations (no extra passes): forward hooks on each group's activation modules
-register a gradient hook on their output.
+register a gradient hook on their output. The running sums stay on the training device; they are read
+(one copy) only at a pruning step or a checkpoint.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ class TaylorScorer(GroupHooks):
                 dims = [0] + list(range(2, grad.dim()))
                 product = (activation.float() * grad.float()).mean(dim=dims)
                 score = self.scores[name]
-                self.scores[name] = score + product.to(score.device, torch.float64) / self.grad_scale()
+                if score.device != product.device:  # scores live where the network trains: no copy, no sync
+                    score = score.to(product.device, _score_dtype(product.device))
+                self.scores[name] = score + product.to(score.dtype) / self.grad_scale()
 
             output.register_hook(grad_hook)
         return hook
@@ -55,10 +58,16 @@ class TaylorScorer(GroupHooks):
         self.scores[name] = self.scores[name][list(kept)]
 
     def state_dict(self) -> dict:
-        return {k: v.clone() for k, v in self.scores.items()}
+        """The running scores on the CPU in float64 (the only place they are copied off the device)."""
+        return {k: v.detach().to("cpu", torch.float64).clone() for k, v in self.scores.items()}
 
     def load_state_dict(self, state: dict) -> None:
         self.scores = {k: v.to(torch.float64).cpu() for k, v in state.items()}
+
+
+def _score_dtype(device: torch.device) -> torch.dtype:
+    """float64 where the device has it (Apple's MPS does not)."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def normalise(scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import random
+import time
 from typing import Sequence
 
 import torch
@@ -115,7 +116,8 @@ class Pruner:
 
     # -- hooks --------------------------------------------------------------------------------------------
     def attach(self) -> None:
-        if self.scorer:
+        """Start scoring and targeted dropout (nothing once the target is reached: training runs at full speed)."""
+        if self.scorer and not self.finished:
             self.scorer.attach()
             self.dropout.attach()
 
@@ -144,6 +146,7 @@ class Pruner:
 
     def step(self, epoch: int, optimizer=None, **extra) -> dict:
         """One pruning step: remove channels until the metric drops by ``step_fraction`` (or the target)."""
+        started = time.perf_counter()
         schedule = self.schedule
         goal = max(self.target_value, self._metric() - schedule.step_fraction * self.original[schedule.target_metric])
         removed: dict[str, int] = {}
@@ -180,11 +183,13 @@ class Pruner:
         if self.scorer:
             self.dropout.update(normalised)
             self.scorer.reset()
+            if self.finished:  # nothing is scored or dropped out after the target: the rest trains at full speed
+                self.detach()
         record = {"step": self.steps, "epoch": epoch, "channels_removed": sum(removed.values()),
                   "groups": removed, "params": measured["params"], "gflops": measured["gflops"],
                   "params_fraction": measured["params"] / self.original["params"],
                   "gflops_fraction": measured["gflops"] / self.original["gflops"],
-                  "target_reached": self.finished, **extra}
+                  "target_reached": self.finished, "seconds": time.perf_counter() - started, **extra}
         self.log.append(record)
         return record
 
@@ -209,3 +214,5 @@ class Pruner:
             self.scorer.load_state_dict(state["scores"])
         if self.dropout and state.get("dropout") is not None:
             self.dropout.probabilities = dict(state["dropout"])
+        if self.finished:
+            self.detach()

@@ -121,7 +121,8 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
                 f"pruning step {record['step']} after epoch {record['epoch']}: removed {record['channels_removed']} "
                 f"channels from {len(record['groups'])} groups -> {record['params']:,} params "
                 f"({record['params_fraction']:.1%}), {record['gflops']:.2f} GFLOPs ({record['gflops_fraction']:.1%})"
-                f"{', target reached' if record['target_reached'] else ''}")
+                f"{', target reached' if record['target_reached'] else ''}; the step took {record['seconds']:.2f} s"
+                f"{' (scoring and targeted dropout now off)' if record['target_reached'] else ''}")
             self._write_pruning_files()
         super().on_epoch_end()
         stop = os.environ.get(STOP_AFTER_EPOCH_VARIABLE)

@@ -92,7 +92,10 @@ def _run(tmp_path, method, desync="none"):
 def test_ranks_prune_identically(tmp_path, method):
     a, b = _run(tmp_path, method)
     assert "error" not in a and "error" not in b
-    assert len(a["log"]) == 3 and a["log"] == b["log"]
+    def decisions(log):  # every field but the wall-clock time of the step, which differs between processes
+        return [{k: v for k, v in record.items() if k != "seconds"} for record in log]
+
+    assert len(a["log"]) == 3 and decisions(a["log"]) == decisions(b["log"])
     assert a["shapes"] == b["shapes"]
     assert a["checksum"] == pytest.approx(b["checksum"], rel=1e-9)  # DDP kept the weights identical
 
