@@ -1,4 +1,4 @@
-"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | trainers | demo.
+"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | trainers | benchmark | demo.
 
 Every misuse ends in one line on stderr, ``nnunet-pruning: error: ...``, and exit status 2.
 """
@@ -138,6 +138,35 @@ def _cmd_trainers(args) -> int:
     return 0
 
 
+def _benchmark_defaults() -> list[str]:
+    from nnunet_pruning.app.benchmark import DEFAULT_TRAINERS
+
+    return DEFAULT_TRAINERS
+
+
+def _cmd_benchmark(args) -> int:
+    from nnunet_pruning.adapter.environment import require_nnunet_version
+    from nnunet_pruning.app.benchmark import run_benchmark
+    from nnunet_pruning.app.workspace import CommandFailed
+
+    require_nnunet_version()
+    trainers = args.trainers
+    if args.ablations:
+        from nnunet_pruning.trainers.ablations import ABLATIONS
+
+        if trainers:
+            raise PruningError("--ablations chooses the trainers itself; pass either --ablations or --trainers")
+        trainers = ["nnUNetTrainerStock_demo"] + [name for _, name in ABLATIONS]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            run_benchmark(args.output, trainers, args.folds, size=args.size, num_train=args.train,
+                          num_test=args.test, seed=args.seed, time_inference=args.time, progress=_stdout_line)
+    except CommandFailed as e:
+        raise PruningError(f"the benchmark stopped: {e.one_line()}; fix that and rerun the same command (finished "
+                           f"runs are kept)") from None
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from nnunet_pruning.app.compare import check_output_folder
     from nnunet_pruning.app.demo import run_demo
@@ -251,6 +280,25 @@ def build_parser() -> argparse.ArgumentParser:
                                         "to name any budget")
     p.add_argument("--all", action="store_true", help="also the short _smoke and _demo variants (default: off)")
     p.set_defaults(func=_cmd_trainers)
+
+    p = sub.add_parser("benchmark", help="train each trainer on several folds of one synthetic dataset; test Dice "
+                                         "mean +- sd and paired differences to the first (resumable)")
+    p.add_argument("--output", default="benchmark_output", help="folder for data, models and the report (default "
+                                                                "benchmark_output)")
+    p.add_argument("--trainers", nargs="+", metavar="TRAINER",
+                   help="the first is the baseline (default: " + " ".join(_benchmark_defaults()) + ")")
+    p.add_argument("--ablations", action="store_true",
+                   help="benchmark stock nnU-Net against STAMP and its ablations (docs/methods.md) instead of "
+                        "--trainers (default: off)")
+    p.add_argument("-f", "--folds", nargs="+", default=["0", "1", "2"],
+                   help="folds, one run each (default 0 1 2)")
+    p.add_argument("--size", type=int, default=32, help="voxels per axis of the synthetic cases (default 32)")
+    p.add_argument("--train", type=int, default=10, help="training cases (default 10)")
+    p.add_argument("--test", type=int, default=4, help="held-out test cases (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic dataset (default 0)")
+    p.add_argument("--no-time", dest="time", action="store_false",
+                   help="skip timing nnU-Net's predictor (default: time the first fold of every trainer)")
+    p.set_defaults(func=_cmd_benchmark)
 
     p = sub.add_parser("demo", help="synthetic dataset -> plan -> train -> predict -> evaluate -> report")
     p.add_argument("--output", default="demo_output", help="folder for data, models and the report (default "

@@ -91,21 +91,12 @@ def run_demo(output: str, trainers: list[tuple[str, str]] | None = None) -> int:
     command = shlex.join(["nnunet-pruning", "compare", *(t for _, t in trainers), "-d", str(DATASET_ID), "-c",
                           "3d_fullres", "-f", "0", "--labels", *(lb for lb, _ in trainers), "--time",
                           os.path.join(ws.raw, name, "imagesTs"), "-o", ws.root])
-    env_before = {k: os.environ.get(k) for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results",
-                                                 "nnUNet_extTrainer")}
-    os.environ.update({k: ws.env[k] for k in env_before})  # the predictor looks trainers up in-process
-    try:
+    with ws.exported():  # the predictor looks trainers up in-process
         written = run_compare([t for _, t in trainers], ws.root, dataset=str(DATASET_ID),
                               configuration="3d_fullres", folds=["0"], labels=[lb for lb, _ in trainers],
                               time_images=os.path.join(ws.raw, name, "imagesTs"), command=command,
                               title="nnunet_pruning demo", preamble=preamble,
                               progress=lambda line: _progress(started, line))
-    finally:
-        for k, v in env_before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     with open(os.path.join(ws.root, "demo_test_dice.json"), "w") as f:
         json.dump({"chance_dice_all_voxels": chance, "models": rows}, f, indent=2)
     _progress(started, f"done in {(time.time() - started) / 60:.1f} min: {written['report']} (plots beside it)")

@@ -5,6 +5,7 @@ Used by the demo and by the end-to-end tests, so both exercise exactly what a us
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -97,6 +98,22 @@ class NnUNetWorkspace:
         if returncode != 0:
             raise CommandFailed(command, f"failed with exit {returncode}", output, log)
         return output
+
+    @contextlib.contextmanager
+    def exported(self):
+        """Set this workspace's nnU-Net variables in ``os.environ`` for in-process nnU-Net code (the predictor
+        looks trainers up there), and restore the previous values afterwards."""
+        names = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_extTrainer")
+        saved = {k: os.environ.get(k) for k in names}
+        os.environ.update({k: self.env[k] for k in names})
+        try:
+            yield self
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def dataset_name(self, dataset_id: int) -> str:
         matches = folders_with_id(self.raw, dataset_id)

@@ -25,11 +25,15 @@ class TaylorScorer(GroupHooks):
     Args:
         groups: the network's channel groups.
         grad_scale: returns the current loss scale (GradScaler) so scaled gradients are divided back.
+        absolute_per_batch: sum ``|term|`` of every batch (Molchanov et al.) instead of the signed terms
+            (the STAMP reference, which takes the absolute value only when it ranks).
     """
 
-    def __init__(self, groups: Sequence[ChannelGroup], grad_scale: Callable[[], float] = lambda: 1.0):
+    def __init__(self, groups: Sequence[ChannelGroup], grad_scale: Callable[[], float] = lambda: 1.0,
+                 absolute_per_batch: bool = False):
         super().__init__(groups)
         self.grad_scale = grad_scale
+        self.absolute_per_batch = absolute_per_batch
         self.scores: dict[str, torch.Tensor] = {}
         self.reset()
 
@@ -45,6 +49,8 @@ class TaylorScorer(GroupHooks):
             def grad_hook(grad):
                 dims = [0] + list(range(2, grad.dim()))
                 product = (activation.float() * grad.float()).mean(dim=dims)
+                if self.absolute_per_batch:
+                    product = product.abs()
                 score = self.scores[name]
                 if score.device != product.device:  # scores live where the network trains: no copy, no sync
                     score = score.to(product.device, _score_dtype(product.device))

@@ -27,7 +27,7 @@ __all__ = ["Pruner", "select_channels"]
 
 
 def select_channels(groups: Sequence[ChannelGroup], method: str, need: float, costs: dict[str, float],
-                    min_width: int, rng: random.Random, normalised: dict[str, torch.Tensor] | None = None,
+                    min_width: int | dict[str, int], rng: random.Random, normalised: dict[str, torch.Tensor] | None = None,
                     weights: dict[str, float] | None = None) -> dict[str, list[int]]:
     """Channels to remove (per group name) so that the estimated saving reaches ``need``.
 
@@ -69,7 +69,8 @@ class Pruner:
         self.rng = random.Random(seed)
         self.strategy = get_strategy(schedule.method)
         self.uses_scores = self.strategy.uses_scores
-        self.scorer = TaylorScorer(self.groups) if self.uses_scores else None
+        self.scorer = TaylorScorer(self.groups, absolute_per_batch=schedule.score == "abs_per_batch") \
+            if self.uses_scores else None
         self.dropout = TargetedDropout(self.groups) if self.uses_scores else None
         self.original = self.measure()
         self.steps = 0
@@ -104,8 +105,9 @@ class Pruner:
         """A one-line error when even every group at ``min_width`` keeps more than the target."""
         smallest = copy.deepcopy(self.network)
         for group in find_groups(smallest):
-            if group.width > self.schedule.min_width:
-                remove_channels(smallest, group, range(group.width - self.schedule.min_width))
+            floor = self.schedule.min_width_of(group.level)
+            if group.width > floor:
+                remove_channels(smallest, group, range(group.width - floor))
         metric = self.schedule.target_metric
         value = self._metric(smallest)
         if value > self.target_value:
@@ -115,9 +117,13 @@ class Pruner:
                 f"{value / self.original[metric]:.1%}); lower min_width or raise keep_fraction")
 
     # -- hooks --------------------------------------------------------------------------------------------
+    def min_widths(self) -> dict[str, int]:
+        """The narrowest each group may become (``min_width``, or the full-resolution floor at level 0)."""
+        return {g.name: self.schedule.min_width_of(g.level) for g in self.groups}
+
     def attach(self) -> None:
         """Start scoring and targeted dropout (nothing once the target is reached: training runs at full speed)."""
-        if self.scorer and not self.finished:
+        if self.scorer and (not self.finished or self.schedule.score_after_target):
             self.scorer.attach()
             self.dropout.attach()
 
@@ -161,7 +167,7 @@ class Pruner:
             if current <= goal * (1 + 1e-9):
                 break
             selection = select_channels(self.groups, schedule.method, current - goal, self._costs(),
-                                        schedule.min_width, self.rng, normalised, weights)
+                                        self.min_widths(), self.rng, normalised, weights)
             if self.sync is not None:
                 self.sync.check_selection(selection)
             if not selection:
@@ -170,20 +176,20 @@ class Pruner:
                 channels = selection.get(group.name)
                 if not channels:
                     continue
-                kept = remove_channels(self.network, group, channels, optimizer, schedule.min_width)
+                kept = remove_channels(self.network, group, channels, optimizer, schedule.min_width_of(group.level))
                 removed[group.name] = removed.get(group.name, 0) + len(channels)
                 if self.scorer:
                     self.scorer.keep(group.name, kept)
                     normalised[group.name] = normalised[group.name][kept]
         self.steps += 1
         measured = self.measure()
-        at_minimum = all(g.width <= schedule.min_width for g in self.groups)
+        at_minimum = all(g.width <= schedule.min_width_of(g.level) for g in self.groups)
         if measured[schedule.target_metric] <= self.target_value * (1 + 1e-9) or not removed or at_minimum:
             self.finished = True
         if self.scorer:
             self.dropout.update(normalised)
             self.scorer.reset()
-            if self.finished:  # nothing is scored or dropped out after the target: the rest trains at full speed
+            if self.finished and not self.schedule.score_after_target:  # the rest trains at full speed
                 self.detach()
         record = {"step": self.steps, "epoch": epoch, "channels_removed": sum(removed.values()),
                   "groups": removed, "params": measured["params"], "gflops": measured["gflops"],
@@ -214,5 +220,5 @@ class Pruner:
             self.scorer.load_state_dict(state["scores"])
         if self.dropout and state.get("dropout") is not None:
             self.dropout.probabilities = dict(state["dropout"])
-        if self.finished:
+        if self.finished and not self.schedule.score_after_target:
             self.detach()

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, replace
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.strategies import METHODS, get_strategy
 
-__all__ = ["METRICS", "METHODS", "REFERENCE_EPOCHS", "PRUNING_END_SHARE", "PruningSchedule"]
+__all__ = ["METRICS", "SCORES", "METHODS", "REFERENCE_EPOCHS", "PRUNING_END_SHARE", "PruningSchedule"]
 
 METRICS = ("params", "gflops")
+SCORES = ("signed_sum", "abs_per_batch")
 #: the epoch count the default schedules are written for (nnU-Net's 1000 epochs)
 REFERENCE_EPOCHS = 1000
 #: the default schedule's last pruning step runs after 20% of training (epoch 200 of 1000 at keep 20%)
@@ -33,6 +34,13 @@ class PruningSchedule:
         every_epochs: epochs between pruning steps (recovery time).
         step_fraction: each step removes this fraction of the *original* metric.
         min_width: no group shrinks below this many channels.
+        min_width_full_resolution: no group at full resolution (level 0) shrinks below this many channels
+            (0: only ``min_width``). On a CPU, convolutions with few channels at large sizes take a slow path.
+        score: ``signed_sum`` (the STAMP reference: per-batch Taylor terms summed with their sign, the
+            absolute value taken at the pruning step) or ``abs_per_batch`` (Molchanov et al. 2017: the
+            absolute value of every batch's term, summed).
+        score_after_target: keep scoring and targeted dropout on after the target is reached (the
+            behaviour before nnunet_pruning 0.1's fix; for ablations).
     """
 
     method: str = "taylor"
@@ -42,6 +50,9 @@ class PruningSchedule:
     every_epochs: int = 10
     step_fraction: float = 0.05
     min_width: int = 1
+    min_width_full_resolution: int = 0
+    score: str = "signed_sum"
+    score_after_target: bool = False
 
     def validate(self) -> None:
         get_strategy(self.method)  # a one-line error for an unknown method
@@ -57,6 +68,14 @@ class PruningSchedule:
             raise PruningError("warmup_epochs must be >= 0 and every_epochs >= 1")
         if self.min_width < 1:
             raise PruningError(f"min_width must be >= 1, not {self.min_width}")
+        if self.min_width_full_resolution < 0:
+            raise PruningError(f"min_width_full_resolution must be >= 0, not {self.min_width_full_resolution}")
+        if self.score not in SCORES:
+            raise PruningError(f"unknown score {self.score!r}; use one of {', '.join(SCORES)}")
+
+    def min_width_of(self, level: int) -> int:
+        """The narrowest a group at resolution ``level`` (0 = full resolution) may become."""
+        return max(self.min_width, self.min_width_full_resolution if level == 0 else 0)
 
     def is_pruning_epoch(self, epoch: int) -> bool:
         """Whether a pruning step follows epoch ``epoch`` (0-based, counted as nnU-Net does)."""

@@ -25,14 +25,14 @@ class Selection:
     Args:
         groups: the network's channel groups (their current widths).
         costs: estimated saving per channel of each group (parameters or GFLOPs).
-        min_width: no group may be left narrower than this.
+        min_width: no group may be left narrower than this; one value, or one per group name.
     """
 
-    def __init__(self, groups: Sequence[ChannelGroup], costs: dict[str, float], min_width: int):
+    def __init__(self, groups: Sequence[ChannelGroup], costs: dict[str, float], min_width: int | dict[str, int]):
         self.groups = list(groups)
         self.widths = {g.name: g.width for g in groups}
         self.costs = costs
-        self.min_width = min_width
+        self.min_width = min_width if isinstance(min_width, dict) else {g.name: min_width for g in groups}
         self.chosen: dict[str, set[int]] = {g.name: set() for g in groups}
         self.saved = 0.0
 
@@ -41,7 +41,7 @@ class Selection:
 
     def room(self, name: str) -> bool:
         """Whether one more channel of group ``name`` may go without passing ``min_width``."""
-        return self.remaining(name) > self.min_width
+        return self.remaining(name) > self.min_width[name]
 
     def free_channels(self, name: str) -> list[int]:
         return [c for c in range(self.widths[name]) if c not in self.chosen[name]]

@@ -94,3 +94,21 @@ def test_flops_weighting_prunes_high_resolution_stages():
     weighted = select_channels(groups, "taylor_flops", need, costs, 1, random.Random(0), equal, weights)
     assert all(level[name] > 0 for name in plain)
     assert any(level[name] == 0 for name in weighted)
+
+
+def test_absolute_per_batch_does_not_let_opposite_terms_cancel():
+    """The reference sums signed per-batch terms (|.| only when ranking); Molchanov et al. sum |term|."""
+    net = tiny_net("plain", 2, 3, dtype=torch.float32).train()
+    groups = find_groups(net)
+    signed, absolute = TaylorScorer(groups), TaylorScorer(groups, absolute_per_batch=True)
+    for scorer in (signed, absolute):
+        scorer.attach()
+    x = tiny_input(2, 3, dtype=torch.float32)
+    for sign in (1.0, -1.0):  # the same batch with the loss's sign flipped: per-batch terms of opposite sign
+        net.zero_grad()
+        (sign * net(x).sum()).backward()
+    for scorer in (signed, absolute):
+        scorer.detach()
+    name = groups[0].name
+    assert torch.allclose(signed.scores[name], torch.zeros_like(signed.scores[name]), atol=1e-6)
+    assert absolute.scores[name].abs().sum() > 0 and (absolute.scores[name] >= 0).all()

@@ -172,3 +172,29 @@ def test_scores_stay_on_the_device_and_checkpoint_on_the_cpu():
     assert all(v.dtype == torch.float64 for v in pruner.scorer.scores.values())
     state = pruner.state_dict()["scores"]
     assert all(v.device.type == "cpu" and v.dtype == torch.float64 for v in state.values())
+
+
+def test_score_after_target_keeps_the_hooks_for_the_ablation():
+    net = tiny_net("plain", 2, 4, dtype=torch.float32).train()
+    pruner = Pruner(net, PruningSchedule(keep_fraction=0.5, warmup_epochs=0, every_epochs=1, step_fraction=0.5,
+                                         score_after_target=True), SHAPE)
+    pruner.attach()
+    net(torch.randn(2, *SHAPE)).sum().backward()
+    assert pruner.step(0)["target_reached"] and _handles(pruner) > 0
+
+
+def test_full_resolution_floor():
+    """No level-0 group goes below min_width_full_resolution; the others may go down to min_width."""
+    net = tiny_net("plain", 2, 4, dtype=torch.float32).train()
+    floor = 3
+    pruner = Pruner(net, PruningSchedule(method="random_largest", keep_fraction=0.05, warmup_epochs=0,
+                                         every_epochs=1, step_fraction=0.95, min_width_full_resolution=floor),
+                    SHAPE)
+    before = {g.name: g.width for g in pruner.groups}
+    pruner.step(0)
+    for group in pruner.groups:
+        assert group.width >= (min(floor, before[group.name]) if group.level == 0 else 1)
+    assert any(g.level == 0 and g.width == floor for g in pruner.groups)
+    assert any(g.level > 0 and g.width < floor for g in pruner.groups)
+    with pytest.raises(PruningError, match="min_width_full_resolution"):
+        PruningSchedule(min_width_full_resolution=-1).validate()

@@ -95,6 +95,13 @@ MISUSES = [
     ("demo-unknown-trainer", ["nnunet-pruning", "demo", "--output", "{new}", "--trainers", "nnUNetTrainer",
                               "nnUNetTrainerNope"], "trainer nnUNetTrainerNope not found"),
     ("demo-output-is-a-file", ["nnunet-pruning", "demo", "--output", "{file}"], "is a file, not a folder"),
+    ("benchmark-one-trainer", ["nnunet-pruning", "benchmark", "--output", "{new}", "--trainers", STOCK],
+     "at least two trainers"),
+    ("benchmark-bad-fold", ["nnunet-pruning", "benchmark", "--output", "{new}", "--folds", "7"],
+     "folds must be distinct values of 0-4"),
+    ("benchmark-unknown-trainer", ["nnunet-pruning", "benchmark", "--output", "{new}", "--trainers", STOCK,
+                                   "nnUNetTrainerNope"], "trainer nnUNetTrainerNope not found"),
+    ("trainers-unknown-option", ["nnunet-pruning", "trainers", "--bogus"], "unrecognized arguments"),
     ("train-pruned-pretrained-weights", ["nnUNetv2_train", D, C, "3", "-tr", STAMP, "-device", "cpu",
                                          "-pretrained_weights", "{pruned}"], "holds a pruned network"),
     ("train-malformed-trainer-name", ["nnUNetv2_train", D, C, "3", "-tr", "nnUNetTrainerSTAMP_keep0", "-device",
@@ -111,8 +118,8 @@ if not torch.cuda.is_available():
 
 def test_the_table_is_large_enough():
     assert len(MISUSES) >= 25
-    assert {cmd[1] if cmd[0] == "nnunet-pruning" else "trainers" for _, cmd, _ in MISUSES} >= {
-        "env", "make-dataset", "flat-plans", "count", "compare", "demo", "trainers"}
+    assert {cmd[1] if cmd[0] == "nnunet-pruning" else "nnUNetv2_train" for _, cmd, _ in MISUSES} >= {
+        "env", "make-dataset", "flat-plans", "count", "compare", "demo", "benchmark", "trainers", "nnUNetv2_train"}
 
 
 @pytest.mark.parametrize("command, words", [m[1:] for m in MISUSES], ids=[m[0] for m in MISUSES])

@@ -1,0 +1,273 @@
+"""``nnunet-pruning benchmark``: Dice over several runs, so a method comparison is more than one run's luck.
+
+Every chosen trainer is trained on the same synthetic dataset and budget once per fold (nnU-Net's folds:
+a different training split, a different pruning seed and nnU-Net's own unseeded randomness per run), its
+fold predicts the held-out test cases (``imagesTs``) with ``nnUNetv2_predict`` and is scored with
+``nnUNetv2_evaluate_folder``. Per method the report gives the mean +- sd of test Dice, the paired
+difference to the baseline (first trainer) fold by fold with a 95% confidence interval, params, GFLOPs and
+the predictor's measured time. Every command is a stock one (``commands.log``); finished runs are kept, so
+an interrupted benchmark resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.files import atomic_write_text
+
+__all__ = ["DEFAULT_TRAINERS", "BENCHMARK_DATASET_ID", "RUN_PROGRESS", "paired_difference", "summarise_runs",
+           "trained_run", "run_benchmark", "write_benchmark_report"]
+
+BENCHMARK_DATASET_ID = 901
+DEFAULT_TRAINERS = ["nnUNetTrainerStock_demo", "nnUNetTrainerFlatUNet_demo", "nnUNetTrainerRandomLargest_demo",
+                    "nnUNetTrainerSTAMP_demo"]
+#: nnU-Net log lines worth showing while a model trains
+RUN_PROGRESS = r": (Epoch \d+|pruning step|Mean Validation Dice)"
+
+
+def _t_quantile(n: int) -> float:
+    """The two-sided 95% quantile of Student's t with ``n - 1`` degrees of freedom."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1))
+
+
+def paired_difference(values: dict[str, float], baseline: dict[str, float]) -> dict:
+    """Mean of ``values[fold] - baseline[fold]`` over the folds both have, its sd and 95% CI (t, n - 1 df).
+
+    With one common fold the interval is not defined (``None``).
+    """
+    folds = [f for f in values if f in baseline]
+    diffs = [values[f] - baseline[f] for f in folds]
+    if not diffs:
+        raise PruningError("no fold in common with the baseline; run the same folds for every trainer")
+    mean = sum(diffs) / len(diffs)
+    if len(diffs) < 2:
+        return {"folds": folds, "mean": mean, "sd": None, "ci95": None, "n": 1}
+    sd = statistics.stdev(diffs)
+    half = _t_quantile(len(diffs)) * sd / math.sqrt(len(diffs))
+    return {"folds": folds, "mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "n": len(diffs)}
+
+
+def summarise_runs(runs: list[dict], trainers: list[str]) -> list[dict]:
+    """Per trainer (in order): Dice mean and sd over folds, the paired difference to the first, sizes, time."""
+    by_trainer = {t: {r["fold"]: r for r in runs if r["trainer"] == t} for t in trainers}
+    baseline = {f: r["test_dice"] for f, r in by_trainer[trainers[0]].items()}
+    rows = []
+    for trainer in trainers:
+        folds = by_trainer[trainer]
+        dice = [r["test_dice"] for r in folds.values()]
+        row = {"trainer": trainer, "folds": sorted(folds), "n": len(dice), "dice_mean": sum(dice) / len(dice),
+               "dice_sd": statistics.stdev(dice) if len(dice) > 1 else None,
+               "params_mean": sum(r["params"] for r in folds.values()) / len(dice),
+               "gflops_mean": sum(r["gflops"] for r in folds.values()) / len(dice),
+               "train_seconds": sum(r.get("train_seconds") or 0 for r in folds.values()),
+               "targets_missed": [f for f, r in folds.items() if r.get("target_reached") is False]}
+        row["paired_difference"] = None if trainer == trainers[0] else paired_difference(
+            {f: r["test_dice"] for f, r in folds.items()}, baseline)
+        rows.append(row)
+    return rows
+
+
+def trained_run(ws, dataset_id: int, trainer: str, fold: str, log: str, progress) -> dict:
+    """Train (unless finished), predict the test cases and evaluate one fold of one trainer; its record.
+
+    Each finished stage is kept: ``checkpoint_final.pth`` skips training, the predictions' ``summary.json``
+    (newer than the checkpoint) skips predicting.
+    """
+    from nnunet_pruning.adapter.pruning_logs import read_pruning_log
+    from nnunet_pruning.app.count import count_model_folder
+
+    name = ws.dataset_name(dataset_id)
+    folder = ws.model_folder(dataset_id, trainer)
+    fold_dir = os.path.join(folder, f"fold_{fold}")
+    checkpoint = os.path.join(fold_dir, "checkpoint_final.pth")
+    timing_file = os.path.join(fold_dir, "benchmark_train_seconds.json")
+    if not os.path.isfile(checkpoint):
+        progress(f"training {trainer} fold {fold} ...")
+        started = time.time()
+        ws.run("nnUNetv2_train", str(dataset_id), "3d_fullres", str(fold), "-tr", trainer, "-device", "cpu", log=log,
+               progress=RUN_PROGRESS)
+        atomic_write_text(json.dumps({"seconds": time.time() - started}), timing_file)
+    predictions = os.path.join(ws.root, "predictions", trainer, f"fold_{fold}")
+    summary_path = os.path.join(predictions, "summary.json")
+    if not (os.path.isfile(summary_path) and os.path.getmtime(summary_path) > os.path.getmtime(checkpoint)):
+        progress(f"predicting and evaluating {trainer} fold {fold} on the test cases")
+        ws.run("nnUNetv2_predict", "-i", os.path.join(ws.raw, name, "imagesTs"), "-o", predictions, "-d",
+               str(dataset_id), "-c", "3d_fullres", "-tr", trainer, "-f", str(fold), "-device", "cpu",
+               "--disable_tta", "-npp", "1", "-nps", "1", log=log)
+        ws.run("nnUNetv2_evaluate_folder", os.path.join(ws.raw, name, "labelsTs"), predictions, "-djfile",
+               os.path.join(folder, "dataset.json"), "-pfile", os.path.join(folder, "plans.json"), log=log)
+    with open(summary_path) as f:
+        summary = json.load(f)
+    counted = count_model_folder(folder, "checkpoint_final.pth", [fold])["networks"][f"fold_{fold}"]
+    seconds = None
+    if os.path.isfile(timing_file):
+        with open(timing_file) as f:
+            seconds = json.load(f)["seconds"]
+    log_data = read_pruning_log(fold_dir)
+    return {"trainer": trainer, "fold": str(fold), "test_dice": summary["foreground_mean"]["Dice"],
+            "test_dice_per_class": {k: v["Dice"] for k, v in summary["mean"].items()},
+            "params": counted["params"], "gflops": counted["gflops"], "train_seconds": seconds,
+            "target_reached": None if log_data is None else bool(log_data.get("target_reached"))}
+
+
+def _check_inputs(trainers: list[str], folds: list[str], output: str) -> None:
+    from nnunet_pruning.adapter.networks import resolve_trainer
+    from nnunet_pruning.app.compare import check_output_folder
+
+    if len(trainers) < 2:
+        raise PruningError("benchmark needs at least two trainers: the baseline first, then the ones to compare")
+    if len(set(trainers)) != len(trainers):
+        raise PruningError(f"a trainer is listed twice ({' '.join(trainers)}); list each once")
+    bad = [f for f in folds if f not in ("0", "1", "2", "3", "4")]
+    if bad or len(set(folds)) != len(folds):
+        raise PruningError(f"folds must be distinct values of 0-4 (nnU-Net's 5-fold split), got {' '.join(folds)}")
+    check_output_folder(output)
+    for trainer in trainers:
+        resolve_trainer(trainer)
+
+
+def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[str] | None = None, size: int = 32,
+                  num_train: int = 10, num_test: int = 4, seed: int = 0, time_inference: bool = True,
+                  progress=print) -> dict:
+    """Run (or resume) the benchmark into ``output``; returns ``{kind: path}`` of the report files."""
+    from nnunet_pruning.adapter.datasets import folders_with_id
+    from nnunet_pruning.app.workspace import NnUNetWorkspace
+
+    trainers = list(trainers or DEFAULT_TRAINERS)
+    folds = [str(f) for f in (folds or ["0", "1", "2"])]
+    _check_inputs(trainers, folds, output)
+    started = time.time()
+
+    def say(message: str) -> None:
+        progress(f"[benchmark {time.time() - started:6.0f} s] {message}")
+
+    ws = NnUNetWorkspace(output)
+    log = os.path.join(ws.root, "commands.log")
+    say(f"workspace {ws.root}; {len(trainers)} trainers x {len(folds)} folds; full command output in {log}")
+    if not folders_with_id(ws.raw, BENCHMARK_DATASET_ID):
+        ws.run("nnunet-pruning", "make-dataset", "--id", str(BENCHMARK_DATASET_ID), "--name", "Benchmark", "--train",
+               str(num_train), "--test", str(num_test), "--size", str(size), "--seed", str(seed), log=log)
+    name = ws.dataset_name(BENCHMARK_DATASET_ID)
+    if not os.path.isfile(os.path.join(ws.preprocessed, name, "nnUNetPlans.json")):
+        ws.run("nnUNetv2_plan_and_preprocess", "-d", str(BENCHMARK_DATASET_ID), "-c", "3d_fullres", "-np", "2",
+               "-npfp", "2", extra_env={"nnUNet_n_proc_DA": "2"}, log=log)
+    runs = []
+    for fold in folds:  # fold by fold: a stopped benchmark already has complete pairs
+        for trainer in trainers:
+            runs.append(trained_run(ws, BENCHMARK_DATASET_ID, trainer, fold, log, say))
+            say(f"{trainer} fold {fold}: test Dice {runs[-1]['test_dice']:.3f}")
+    timing = None
+    if time_inference:
+        timing = _time_first_fold(ws, name, trainers, folds[0], say)
+    with open(os.path.join(ws.raw, name, "dataset.json")) as f:
+        dataset = json.load(f)
+    setup = {"dataset": name, "cases": {"train": dataset["numTraining"],
+                                        "test": len(os.listdir(os.path.join(ws.raw, name, "labelsTs")))},
+             "shape": dataset.get("generator", {}).get("shape"), "folds": folds, "trainers": trainers,
+             "elapsed_seconds": time.time() - started}
+    written = write_benchmark_report(ws.root, runs, trainers, setup, timing)
+    say(f"done: {written['report']}")
+    return written
+
+
+def _time_first_fold(ws, name: str, trainers: list[str], fold: str, say) -> dict:
+    """The predictor's median time per test case for every trainer's first fold (interleaved, same settings)."""
+    from nnunet_pruning.app.timing import TimingSettings, case_files, time_models
+
+    settings = TimingSettings(repeats=3, warmup=1, threads=2)
+    with open(os.path.join(ws.raw, name, "dataset.json")) as f:
+        dataset_json = json.load(f)
+    cases = case_files(os.path.join(ws.raw, name, "imagesTs"), dataset_json)
+    say(f"timing nnU-Net's predictor for fold {fold} of every trainer on {len(cases)} test cases")
+    with ws.exported():  # the predictor looks trainers up in-process
+        return time_models([(t, ws.model_folder(BENCHMARK_DATASET_ID, t), [fold], "checkpoint_final.pth")
+                            for t in trainers], cases, settings, progress=lambda line: None)
+
+
+def _plot(rows: list[dict], runs: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4.5))
+        for i, row in enumerate(rows):
+            dice = [r["test_dice"] for r in runs if r["trainer"] == row["trainer"]]
+            ax.scatter([i] * len(dice), dice, color=f"C{i % 10}", alpha=0.5, s=20, zorder=2)
+            ax.errorbar([i + 0.15], [row["dice_mean"]], yerr=[row["dice_sd"] or 0], fmt="o", color=f"C{i % 10}",
+                        capsize=6, markersize=8, zorder=3)
+        ax.set_xticks(range(len(rows)), [r["trainer"].replace("nnUNetTrainer", "") for r in rows], rotation=20,
+                      ha="right")
+        ax.set_ylabel("test Dice (mean over foreground classes)")
+        ax.set_title("test Dice per run (dots) and mean +- sd over folds")
+        ax.margins(x=0.15)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+
+def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], setup: dict,
+                           timing: dict | None = None) -> dict:
+    """report.md, runs.csv, results.json and dice.png of a benchmark; returns ``{kind: path}``."""
+    import csv
+    import io
+
+    rows = summarise_runs(runs, trainers)
+    models = (timing or {}).get("models", {})
+    base_time = models.get(trainers[0], {}).get("median", {}).get("total")
+    lines = ["# nnunet_pruning benchmark", "",
+             f"Dataset {setup['dataset']} ({setup['cases']['train']} training / {setup['cases']['test']} test cases"
+             f"{', shape ' + 'x'.join(map(str, setup['shape'])) if setup.get('shape') else ''}), 3d_fullres, CPU. "
+             f"Every trainer ran folds {', '.join(setup['folds'])} (a run per fold: another training split, another "
+             f"pruning seed, nnU-Net's own randomness); test Dice from `nnUNetv2_predict` + "
+             f"`nnUNetv2_evaluate_folder` on the held-out test cases. The baseline is `{trainers[0]}`.", "",
+             "| trainer | runs | test Dice mean +- sd | paired diff to baseline (95% CI) | params | GFLOPs | "
+             "s / case | training min (all runs) |", "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        sd = f" +- {row['dice_sd']:.3f}" if row["dice_sd"] is not None else ""
+        diff = row["paired_difference"]
+        if diff is None:
+            diff_text = "baseline"
+        elif diff["ci95"] is None:
+            diff_text = f"{diff['mean']:+.3f} (one run: no CI)"
+        else:
+            diff_text = f"{diff['mean']:+.3f} ({diff['ci95'][0]:+.3f} to {diff['ci95'][1]:+.3f})"
+        seconds = models.get(row["trainer"], {}).get("median", {}).get("total")
+        time_text = "-" if seconds is None else f"{seconds:.3f}" + (
+            f" ({base_time / seconds:.2f}x)" if base_time else "")
+        missed = f" (**target missed in fold {', '.join(row['targets_missed'])}**)" if row["targets_missed"] else ""
+        lines.append(f"| `{row['trainer']}`{missed} | {row['n']} | {row['dice_mean']:.3f}{sd} | {diff_text} | "
+                     f"{row['params_mean']:,.0f} | {row['gflops_mean']:.2f} | {time_text} | "
+                     f"{row['train_seconds'] / 60:.1f} |")
+    lines += ["", "- paired diff: per fold, the trainer's test Dice minus the baseline's on the same fold; mean and a "
+              "95% t interval over the folds (n - 1 degrees of freedom). An interval that contains 0 does not "
+              "separate the methods at this number of runs.",
+              "- s / case: nnU-Net's predictor (preprocess + sliding window + export), median over the test cases "
+              "of 3 interleaved runs after a warm-up, fold " + setup["folds"][0] + ", 2 threads, no mirroring."
+              if timing else "- s / case: not measured (run without --no-time to measure).",
+              f"- cost: {setup['elapsed_seconds'] / 60:.1f} min for this invocation (finished runs are reused; "
+              f"training took {sum(r['train_seconds'] for r in rows) / 60:.1f} min over all runs).", "",
+              "![test Dice per run](dice.png)", ""]
+    report = os.path.join(output, "report.md")
+    atomic_write_text("\n".join(lines), report)
+    buffer = io.StringIO()
+    fields = ["trainer", "fold", "test_dice", "params", "gflops", "train_seconds", "target_reached"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for run in runs:
+        writer.writerow(run)
+    atomic_write_text(buffer.getvalue(), os.path.join(output, "runs.csv"))
+    atomic_write_text(json.dumps({"setup": setup, "runs": runs, "summary": rows, "inference": timing}, indent=2),
+                      os.path.join(output, "results.json"))
+    _plot(rows, runs, os.path.join(output, "dice.png"))
+    return {"report": report, "csv": os.path.join(output, "runs.csv"), "json": os.path.join(output, "results.json"),
+            "plot": os.path.join(output, "dice.png")}

@@ -1,0 +1,49 @@
+"""The benchmark's statistics and report, on hand-made runs (the real CLI run is tests/e2e/test_benchmark.py)."""
+
+import csv
+import json
+
+import pytest
+
+from nnunet_pruning.app.benchmark import paired_difference, summarise_runs, write_benchmark_report
+from nnunet_pruning.core.errors import PruningError
+
+
+def _runs():
+    dice = {"stock": [0.80, 0.82, 0.78], "stamp": [0.79, 0.80, 0.76]}
+    return [{"trainer": t, "fold": str(f), "test_dice": d, "params": 100 if t == "stock" else 20, "gflops": 2.0,
+             "train_seconds": 60.0, "target_reached": None if t == "stock" else f != 2}
+            for t, values in dice.items() for f, d in enumerate(values)]
+
+
+def test_paired_difference_and_its_interval():
+    diff = paired_difference({"0": 0.79, "1": 0.80, "2": 0.76}, {"0": 0.80, "1": 0.82, "2": 0.78})
+    assert diff["mean"] == pytest.approx(-0.016667, abs=1e-6) and diff["n"] == 3
+    assert diff["sd"] == pytest.approx(0.005774, abs=1e-6)
+    half = 4.302653 * 0.005774 / 3 ** 0.5  # t(0.975, 2 df)
+    assert diff["ci95"] == pytest.approx([diff["mean"] - half, diff["mean"] + half], abs=1e-5)
+    one = paired_difference({"0": 0.7}, {"0": 0.8, "1": 0.9})
+    assert one["ci95"] is None and one["mean"] == pytest.approx(-0.1)
+    with pytest.raises(PruningError, match="no fold in common"):
+        paired_difference({"3": 0.7}, {"0": 0.8})
+
+
+def test_summary_rows():
+    rows = summarise_runs(_runs(), ["stock", "stamp"])
+    assert [r["trainer"] for r in rows] == ["stock", "stamp"]
+    assert rows[0]["dice_mean"] == pytest.approx(0.80) and rows[0]["dice_sd"] == pytest.approx(0.02)
+    assert rows[0]["paired_difference"] is None and rows[1]["paired_difference"]["n"] == 3
+    assert rows[1]["targets_missed"] == ["2"] and rows[1]["train_seconds"] == 180
+
+
+def test_report_shows_mean_sd_and_paired_differences(tmp_path):
+    setup = {"dataset": "Dataset901_Benchmark", "cases": {"train": 10, "test": 4}, "shape": [32, 32, 32],
+             "folds": ["0", "1", "2"], "trainers": ["stock", "stamp"], "elapsed_seconds": 600.0}
+    written = write_benchmark_report(str(tmp_path), _runs(), ["stock", "stamp"], setup)
+    report = open(written["report"]).read()
+    assert "| `stock` | 3 | 0.800 +- 0.020 | baseline |" in report
+    assert "| `stamp` (**target missed in fold 2**) | 3 | 0.783 +- 0.021 | -0.017 (-0.031 to -0.002) |" in report
+    assert "cost: 10.0 min" in report and "![test Dice per run](dice.png)" in report
+    assert len(list(csv.DictReader(open(written["csv"])))) == 6
+    assert json.load(open(written["json"]))["summary"][1]["paired_difference"]["n"] == 3
+    assert (tmp_path / "dice.png").stat().st_size > 5000
