@@ -13,7 +13,8 @@ import os
 from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
 from nnunet_pruning.core.errors import PruningError
 
-__all__ = ["resolve_trainer", "check_predictor_finds", "named_class_exists", "load_plans", "build_network", "build_from_plans", "model_folder_folds",
+__all__ = ["resolve_trainer", "check_predictor_finds", "named_class_exists", "load_plans", "build_network",
+           "build_from_plans", "model_folder_folds",
            "build_from_checkpoint"]
 
 CHECKPOINT_NAMES = ("checkpoint_final.pth", "checkpoint_best.pth", "checkpoint_latest.pth")

@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("benchmark", help="train each trainer on several folds of one synthetic dataset; test Dice "
                                          "mean +- sd and paired differences to the first (resumable)")
-    p.add_argument("--output", default="benchmark_output", help="folder for data, models and the report (default "
+    p.add_argument("-o", "--output", default="benchmark_output", help="folder for data, models and the report (default "
                                                                 "benchmark_output)")
     p.add_argument("--trainers", nargs="+", metavar="TRAINER",
                    help="the first is the baseline (default: " + " ".join(_benchmark_defaults()) + ")")

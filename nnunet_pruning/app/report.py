@@ -76,7 +76,8 @@ def _csv(models: list[dict]) -> str:
     classes = list(models[0]["summary"]["dice_per_class"])
     fields = ["model", "trainer", "plans", "configuration", "dataset", "fold", "architecture", "val_dice"] + \
         [f"val_dice_class_{c}" for c in classes] + \
-        ["params", "gflops", "checkpoint_bytes", "pruned", "target_reached", "params_ratio", "gflops_ratio", "median_s_per_case",
+        ["params", "gflops", "checkpoint_bytes", "pruned", "target_reached", "params_ratio", "gflops_ratio",
+         "median_s_per_case",
          "median_network_s_per_case", "speedup_total", "speedup_network"]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()

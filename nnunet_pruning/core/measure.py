@@ -24,7 +24,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nnunet_pruning.core.errors import PruningError
 
-__all__ = ["GFLOPS_UNIT", "architecture_name", "input_channels_of", "inference_copy_on_meta", "count_params", "count_gflops",
+__all__ = ["GFLOPS_UNIT", "architecture_name", "input_channels_of", "inference_copy_on_meta", "count_params",
+           "count_gflops",
            "conv_widths", "measure_network", "file_bytes"]
 
 GFLOPS_UNIT = "GFLOPs per forward pass, batch 1 (torch FlopCounterMode; 1 multiply-add = 2 FLOPs)"

@@ -27,7 +27,8 @@ __all__ = ["Pruner", "select_channels"]
 
 
 def select_channels(groups: Sequence[ChannelGroup], method: str, need: float, costs: dict[str, float],
-                    min_width: int | dict[str, int], rng: random.Random, normalised: dict[str, torch.Tensor] | None = None,
+                    min_width: int | dict[str, int], rng: random.Random,
+                    normalised: dict[str, torch.Tensor] | None = None,
                     weights: dict[str, float] | None = None) -> dict[str, list[int]]:
     """Channels to remove (per group name) so that the estimated saving reaches ``need``.
 

@@ -105,7 +105,8 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
             f"{self.pruner.original['gflops']:.2f} GFLOPs at the patch size")
         if s.last_pruning_epoch() >= self.num_epochs:
             self.print_to_log_file(
-                f"WARNING: this schedule reaches its target only after epoch {s.last_pruning_epoch() + 1}, but training "
+                f"WARNING: this schedule reaches its target only after epoch {s.last_pruning_epoch() + 1}, but "
+                f"training "
                 f"has {self.num_epochs} epochs: the model will miss its target (count and compare will flag it); "
                 f"name the budget instead, e.g. -tr nnUNetTrainer<METHOD>_{self.num_epochs}epochs, whose schedule is "
                 f"fitted to it")

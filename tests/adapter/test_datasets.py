@@ -19,9 +19,9 @@ def test_folders_with_id(tmp_path):
     assert folders_with_id(str(tmp_path / "missing"), 4) == []
 
 
-@pytest.mark.parametrize("name, dataset, expected", [("Dataset004_A", "4", True), ("Dataset004_A", "004", True),
-                                                     ("Dataset004_A", "40", False), ("Dataset004_A", "Dataset004_A", True),
-                                                     ("Dataset004_A", "Dataset004_B", False)])
+@pytest.mark.parametrize("name, dataset, expected", [
+    ("Dataset004_A", "4", True), ("Dataset004_A", "004", True), ("Dataset004_A", "40", False),
+    ("Dataset004_A", "Dataset004_A", True), ("Dataset004_A", "Dataset004_B", False)])
 def test_matches_dataset(name, dataset, expected):
     assert matches_dataset(name, dataset) is expected
 

@@ -120,8 +120,10 @@ def test_overwrite_replaces_every_case_and_keeps_test_apart(tmp_path):
                           overwrite=True, progress=None)
     assert len(os.listdir(os.path.join(folder, "imagesTr"))) == 3
     assert len(os.listdir(os.path.join(folder, "labelsTr"))) == 3
-    train = {open(os.path.join(folder, "imagesTr", f), "rb").read() for f in os.listdir(os.path.join(folder, "imagesTr"))}
-    test = [open(os.path.join(folder, "imagesTs", f), "rb").read() for f in os.listdir(os.path.join(folder, "imagesTs"))]
+    def contents(sub):
+        return [open(os.path.join(folder, sub, f), "rb").read() for f in os.listdir(os.path.join(folder, sub))]
+
+    train, test = set(contents("imagesTr")), contents("imagesTs")
     assert not any(t in train for t in test)
     assert os.listdir(tmp_path) == ["Dataset045_SyntheticShapes"]  # no staging folder left
 
