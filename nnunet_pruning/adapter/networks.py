@@ -6,7 +6,9 @@ This is the one path from "plans + configuration + trainer" or "trained model fo
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
 import json
 import os
 
@@ -39,7 +41,7 @@ def resolve_trainer(name: str):
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
 
     try:
-        with quiet_lookups():
+        with quiet_lookups(), contextlib.redirect_stdout(io.StringIO()):  # nnU-Net narrates its search
             return recursive_find_trainer_class_by_name(name)
     except RuntimeError:
         if malformed is not None:
@@ -54,9 +56,6 @@ def check_predictor_finds(name: str) -> None:
     Our trainers need this package's folder on ``nnUNet_extTrainer``; a user's subclass needs its own
     folder there. Nothing else is required.
     """
-    import contextlib
-    import io
-
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
 
     from nnunet_pruning.trainers import TRAINERS

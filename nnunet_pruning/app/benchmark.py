@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import statistics
 import time
 
@@ -27,7 +28,7 @@ BENCHMARK_DATASET_ID = 901
 DEFAULT_TRAINERS = ["nnUNetTrainerStock_demo", "nnUNetTrainerFlatUNet_demo", "nnUNetTrainerRandomLargest_demo",
                     "nnUNetTrainerSTAMP_demo"]
 #: nnU-Net log lines worth showing while a model trains
-RUN_PROGRESS = r": (Epoch \d+|pruning step|Mean Validation Dice)"
+RUN_PROGRESS = re.compile(r": (Epoch \d+|pruning step|Mean Validation Dice)")
 
 
 def _t_quantile(n: int) -> float:
