@@ -136,7 +136,7 @@ def _check_inputs(trainers: list[str], folds: list[str], output: str) -> None:
 
 def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[str] | None = None, size: int = 32,
                   num_train: int = 10, num_test: int = 4, seed: int = 0, time_inference: bool = True,
-                  progress=print) -> dict:
+                  progress=print, threads: int = 2) -> dict:
     """Run (or resume) the benchmark into ``output``; returns ``{kind: path}`` of the report files."""
     from nnunet_pruning.adapter.datasets import folders_with_id
     from nnunet_pruning.app.workspace import NnUNetWorkspace
@@ -144,12 +144,14 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     trainers = list(trainers or DEFAULT_TRAINERS)
     folds = [str(f) for f in (folds or ["0", "1", "2"])]
     _check_inputs(trainers, folds, output)
+    if threads < 1:
+        raise PruningError(f"--threads must be >= 1, not {threads}")
     started = time.time()
 
     def say(message: str) -> None:
         progress(f"[benchmark {time.time() - started:6.0f} s] {message}")
 
-    ws = NnUNetWorkspace(output)
+    ws = NnUNetWorkspace(output, threads=threads)
     log = os.path.join(ws.root, "commands.log")
     say(f"workspace {ws.root}; {len(trainers)} trainers x {len(folds)} folds; full command output in {log}")
     if not folders_with_id(ws.raw, BENCHMARK_DATASET_ID):

@@ -160,7 +160,8 @@ def _cmd_benchmark(args) -> int:
     try:
         with contextlib.redirect_stdout(sys.stderr):
             run_benchmark(args.output, trainers, args.folds, size=args.size, num_train=args.train,
-                          num_test=args.test, seed=args.seed, time_inference=args.time, progress=_stdout_line)
+                          num_test=args.test, seed=args.seed, time_inference=args.time, progress=_stdout_line,
+                          threads=args.threads)
     except CommandFailed as e:
         raise PruningError(f"the benchmark stopped: {e.one_line()}; fix that and rerun the same command (finished "
                            f"runs are kept)") from None
@@ -296,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=int, default=10, help="training cases (default 10)")
     p.add_argument("--test", type=int, default=4, help="held-out test cases (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic dataset (default 0)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads of every nnU-Net command (default 2)")
     p.add_argument("--no-time", dest="time", action="store_false",
                    help="skip timing nnU-Net's predictor (default: time the first fold of every trainer)")
     p.set_defaults(func=_cmd_benchmark)
