@@ -135,7 +135,8 @@ def _check_inputs(trainers: list[str], folds: list[str], output: str) -> None:
 
 
 def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[str] | None = None, size: int = 32,
-                  num_train: int = 10, num_test: int = 4, seed: int = 0, time_inference: bool = True,
+                  num_train: int = 10, num_test: int = 4, seed: int = 0, task: str = "shapes",
+                  time_inference: bool = True,
                   progress=print, threads: int = 2) -> dict:
     """Run (or resume) the benchmark into ``output``; returns ``{kind: path}`` of the report files."""
     from nnunet_pruning.adapter.datasets import folders_with_id
@@ -156,8 +157,14 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     say(f"workspace {ws.root}; {len(trainers)} trainers x {len(folds)} folds; full command output in {log}")
     if not folders_with_id(ws.raw, BENCHMARK_DATASET_ID):
         ws.run("nnunet-pruning", "make-dataset", "--id", str(BENCHMARK_DATASET_ID), "--name", "Benchmark", "--train",
-               str(num_train), "--test", str(num_test), "--size", str(size), "--seed", str(seed), log=log)
+               str(num_train), "--test", str(num_test), "--size", str(size), "--seed", str(seed), "--task", task,
+               log=log)
     name = ws.dataset_name(BENCHMARK_DATASET_ID)
+    with open(os.path.join(ws.raw, name, "dataset.json")) as f:
+        made = json.load(f).get("generator", {})
+    if made.get("task", "shapes") != task or made.get("seed") != seed or made.get("shape", [size])[0] != size:
+        raise PruningError(f"{output} holds a benchmark dataset made with other settings ({made}); pass another "
+                           f"--output, or the settings it was made with")
     if not os.path.isfile(os.path.join(ws.preprocessed, name, "nnUNetPlans.json")):
         ws.run("nnUNetv2_plan_and_preprocess", "-d", str(BENCHMARK_DATASET_ID), "-c", "3d_fullres", "-np", "2",
                "-npfp", "2", extra_env={"nnUNet_n_proc_DA": "2"}, log=log)

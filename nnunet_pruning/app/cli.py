@@ -39,7 +39,8 @@ def _cmd_make_dataset(args) -> int:
     raw = args.raw or require_path_variable("nnUNet_raw")
     size = args.size[0] if len(args.size) == 1 else tuple(args.size)
     spec = DatasetSpec(dataset_id=args.id, name=args.name, num_train=args.train, num_test=args.test, size=size,
-                       dim=args.dim, num_channels=args.channels, spacing=args.spacing, seed=args.seed)
+                       dim=args.dim, num_channels=args.channels, spacing=args.spacing, seed=args.seed,
+                       task=args.task)
     folder = make_dataset(spec, raw, overwrite=args.overwrite)
     print(f"wrote {folder}")
     print(f"next: nnUNetv2_plan_and_preprocess -d {args.id} -c {'2d' if args.dim == 2 else '3d_fullres'} "
@@ -160,7 +161,8 @@ def _cmd_benchmark(args) -> int:
     try:
         with contextlib.redirect_stdout(sys.stderr):
             run_benchmark(args.output, trainers, args.folds, size=args.size, num_train=args.train,
-                          num_test=args.test, seed=args.seed, time_inference=args.time, progress=_stdout_line,
+                          num_test=args.test, seed=args.seed, task=args.task, time_inference=args.time,
+                          progress=_stdout_line,
                           threads=args.threads)
     except CommandFailed as e:
         raise PruningError(f"the benchmark stopped: {e.one_line()}; fix that and rerun the same command (finished "
@@ -219,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, default=1, help="input channels (modalities) (default 1)")
     p.add_argument("--spacing", type=float, nargs="+", help="voxel spacing per axis in mm, e.g. 3 1 1 (default 1 mm)")
     p.add_argument("--seed", type=int, default=0, help="the dataset is a pure function of its seed (default 0)")
+    p.add_argument("--task", choices=("shapes", "fine"), default="shapes",
+                   help="shapes: blobs and shells (the demo's); fine: also thin tubes and small dots, structures "
+                        "1-4 voxels across (default shapes)")
     p.add_argument("--raw", help="raw data root (default: $nnUNet_raw)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace every dataset with this id, atomically (default: refuse an existing id)")
@@ -297,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=int, default=10, help="training cases (default 10)")
     p.add_argument("--test", type=int, default=4, help="held-out test cases (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic dataset (default 0)")
+    p.add_argument("--task", choices=("shapes", "fine"), default="shapes",
+                   help="synthetic task, as make-dataset --task (default shapes)")
     p.add_argument("--threads", type=int, default=2, help="torch threads of every nnU-Net command (default 2)")
     p.add_argument("--no-time", dest="time", action="store_false",
                    help="skip timing nnU-Net's predictor (default: time the first fold of every trainer)")

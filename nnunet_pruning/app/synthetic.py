@@ -27,9 +27,14 @@ import numpy as np
 from nnunet_pruning.adapter.datasets import dataset_folder_name, folders_with_id
 from nnunet_pruning.core.errors import PruningError
 
-__all__ = ["DatasetSpec", "LABELS", "MAX_CASE_VOXELS", "make_case", "make_dataset"]
+__all__ = ["DatasetSpec", "LABELS", "FINE_LABELS", "TASKS", "MAX_CASE_VOXELS", "labels_of", "make_case",
+           "make_dataset"]
 
 LABELS = {"background": 0, "blob": 1, "shell": 2}
+#: the ``fine`` task adds thin tubes and small dots: structures one or two voxels across, which need the
+#: full-resolution layers a pruner may thin out
+FINE_LABELS = {**LABELS, "tube": 3, "dot": 4}
+TASKS = ("shapes", "fine")
 #: a case larger than 256^3 voxels would need several GB of memory to generate
 MAX_CASE_VOXELS = 256 ** 3
 _NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
@@ -49,6 +54,7 @@ class DatasetSpec:
         num_channels: input modalities per case.
         spacing: voxel spacing in mm, one value per axis (z, y, x for 3D; y, x for 2D).
         seed: base seed; case i uses ``seed * 100003 + i``.
+        task: ``shapes`` (blobs and shells, the demo's) or ``fine`` (also thin tubes and small dots).
     """
 
     dataset_id: int = 900
@@ -60,6 +66,7 @@ class DatasetSpec:
     num_channels: int = 1
     spacing: Sequence[float] | None = None
     seed: int = 0
+    task: str = "shapes"
 
     def validate(self) -> None:
         """Raise a one-line PruningError for any value that cannot make a dataset (nothing is written)."""
@@ -70,6 +77,8 @@ class DatasetSpec:
                                f"'-' and '_' only (e.g. SyntheticShapes)")
         if self.dim not in (2, 3):
             raise PruningError(f"dim must be 2 or 3, not {self.dim}")
+        if self.task not in TASKS:
+            raise PruningError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
         if self.num_train < 1 or self.num_test < 0:
             raise PruningError("need at least 1 training case and a non-negative number of test cases")
         if self.num_channels < 1:
@@ -121,6 +130,32 @@ def _ellipsoid_distance(rng: np.random.Generator, grids: list[np.ndarray], cente
     return np.sqrt(total)
 
 
+def labels_of(task: str) -> dict:
+    """The dataset.json labels of a task."""
+    return dict(FINE_LABELS if task == "fine" else LABELS)
+
+
+def _segment_distance(grids: list[np.ndarray], start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Distance (mm) of every voxel to the line segment from ``start`` to ``end``."""
+    direction = end - start
+    length2 = max(float(direction @ direction), 1e-9)
+    along = sum((g - s) * d for g, s, d in zip(grids, start, direction)) / length2
+    along = np.clip(along, 0.0, 1.0)
+    return np.sqrt(sum((g - (s + along * d)) ** 2 for g, s, d in zip(grids, start, direction)))
+
+
+def _add_fine_structures(rng: np.random.Generator, grids: list[np.ndarray], extent: np.ndarray, voxel: float,
+                         label: np.ndarray) -> None:
+    """Thin tubes (class 3, 1-2.6 voxels across) and small dots (class 4, 2-4 voxels across)."""
+    for _ in range(rng.integers(2, 5)):
+        start, end = rng.uniform(0.1, 0.9, size=(2, len(grids))) * extent
+        label[_segment_distance(grids, start, end) <= rng.uniform(0.5, 1.3) * voxel] = 3
+    for _ in range(rng.integers(3, 7)):
+        center = rng.uniform(0.1, 0.9, size=len(grids)) * extent
+        radius = rng.uniform(1.0, 2.0) * voxel
+        label[np.sqrt(sum((g - c) ** 2 for g, c in zip(grids, center))) <= radius] = 4
+
+
 def make_case(spec: DatasetSpec, case_seed: int) -> tuple[np.ndarray, np.ndarray]:
     """One case: images ``(C, *shape)`` float32 and labels ``shape`` uint8."""
     rng = np.random.default_rng(case_seed)
@@ -149,14 +184,20 @@ def make_case(spec: DatasetSpec, case_seed: int) -> tuple[np.ndarray, np.ndarray
         center = rng.uniform(0.1, 0.9, size=spec.dim) * extent
         distractor |= (_ellipsoid_distance(rng, grids, center, radii) <= 1.0) & (label == 0)
 
+    if spec.task == "fine":
+        _add_fine_structures(rng, grids, extent, float(spacing.min()), label)
+        distractor &= label == 0
     bias = _bias_field(rng, grids, extent)
     images = np.empty((spec.num_channels, *shape), dtype=np.float32)
     for channel in range(spec.num_channels):
         # Channel 0: blob < shell; other channels: another contrast with the classes swapped.
-        means = {0: 0.3, 1: 1.0, 2: 1.3} if channel % 2 == 0 else {0: 0.9, 1: 0.2, 2: 0.45}
-        jitter = rng.uniform(-0.15, 0.15, size=3)
+        # the fine structures' intensities sit between the shapes' (tubes near shells, dots near blobs)
+        means = {0: 0.3, 1: 1.0, 2: 1.3, 3: 1.2, 4: 1.1} if channel % 2 == 0 else \
+            {0: 0.9, 1: 0.2, 2: 0.45, 3: 0.5, 4: 0.3}
+        classes = (1, 2, 3, 4) if spec.task == "fine" else (1, 2)  # the shapes task draws as it always did
+        jitter = rng.uniform(-0.15, 0.15, size=len(classes) + 1)
         image = np.full(shape, means[0] + jitter[0])
-        for cls in (1, 2):
+        for cls in classes:
             image[label == cls] = means[cls] + jitter[cls]
         image[distractor] = rng.uniform(min(means[1], means[2]), max(means[1], means[2]))
         image = image * bias + rng.normal(0, 0.3, size=shape)
@@ -226,14 +267,15 @@ def _write_cases(spec: DatasetSpec, folder: str, progress) -> None:
             progress(f"make-dataset: {index + 1}/{total} cases written")
     dataset_json = {
         "channel_names": {str(c): f"synthetic{c}" for c in range(spec.num_channels)},
-        "labels": dict(LABELS),
+        "labels": labels_of(spec.task),
         "numTraining": spec.num_train,
         "file_ending": ".nii.gz",
         "name": spec.name,
-        "description": "nnunet_pruning synthetic shapes: blobs (1) vs hollow shells (2), overlapping "
-                       "intensities, noise, smooth bias field, unlabelled distractors",
+        "description": "nnunet_pruning synthetic shapes: blobs (1) vs hollow shells (2)"
+                       + (", thin tubes (3) and small dots (4)" if spec.task == "fine" else "")
+                       + ", overlapping intensities, noise, smooth bias field, unlabelled distractors",
         "generator": {"seed": spec.seed, "shape": list(spec.shape), "spacing": list(spec.voxel_spacing),
-                      "num_test": spec.num_test},
+                      "num_test": spec.num_test, "task": spec.task},
     }
     with open(os.path.join(folder, "dataset.json"), "w") as f:
         json.dump(dataset_json, f, indent=2)

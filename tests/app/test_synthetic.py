@@ -162,3 +162,21 @@ def test_bad_specs_write_nothing(kwargs, message, tmp_path):
     with pytest.raises(PruningError, match=message):
         make_dataset(DatasetSpec(**kwargs), str(tmp_path / "raw"), progress=None)
     assert not os.path.exists(tmp_path / "raw")
+
+
+def test_fine_task_adds_thin_tubes_and_small_dots_and_keeps_the_shapes_task():
+    from nnunet_pruning.app.synthetic import FINE_LABELS, labels_of
+
+    shapes_image, shapes_label = make_case(DatasetSpec(size=32), 7)
+    fine_image, fine_label = make_case(DatasetSpec(size=32, task="fine"), 7)
+    assert set(np.unique(shapes_label)) <= {0, 1, 2} and set(np.unique(fine_label)) == {0, 1, 2, 3, 4}
+    assert labels_of("fine") == FINE_LABELS and labels_of("shapes") == LABELS
+    tube = fine_label == 3
+    inner = tube.copy()  # a tube is thin: few of its voxels have all 6 neighbours inside it
+    for axis in range(3):
+        for shift in (1, -1):
+            inner &= np.roll(tube, shift, axis=axis)
+    assert inner.sum() < 0.25 * tube.sum()
+    assert 0 < (fine_label == 4).sum() < 0.02 * fine_label.size
+    with pytest.raises(PruningError, match="task must be one of shapes, fine"):
+        DatasetSpec(task="hard").validate()
