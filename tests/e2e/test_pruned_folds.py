@@ -70,9 +70,13 @@ def test_masked_and_pruned_folds_predict_the_same(pruned_folds, tmp_path):
         b = np.load(os.path.join(pruned, case))["probabilities"]
         # The predictor runs in float32, and convolutions of other shapes sum in another order; InstanceNorm
         # divides by per-channel std, which amplifies those ~1e-7 rounding differences where a channel is
-        # nearly constant. Seen: max 1.2e-4 on 4 of 98,304 values. (In float64 the engine tests see ~1e-14.)
-        np.testing.assert_allclose(a, b, atol=1e-3)
-        assert np.abs(a - b).mean() < 1e-5
+        # nearly constant. Seen: max 1.2e-4 on 4 of 98,304 values, and in one CI run 1.15e-3 on 1 value (the
+        # network is trained anew, unseeded, in every run). A wrong removal differs by ~1e-1 nearly everywhere,
+        # so: almost every value within 1e-3, none beyond 1e-2, a tiny mean difference, the same labels.
+        # (In float64 the engine tests see ~1e-14.)
+        difference = np.abs(a - b)
+        assert (difference > 1e-3).mean() < 1e-4 and difference.max() < 1e-2, difference.max()
+        assert difference.mean() < 1e-5
         assert (a.argmax(0) == b.argmax(0)).mean() > 0.999
 
 
