@@ -207,6 +207,8 @@ def _plot(rows: list[dict], runs: list[dict], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from nnunet_pruning.trainers.progress_plot import save_figure
+
     with plt.style.context("default"):
         fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4.5))
         for i, row in enumerate(rows):
@@ -220,9 +222,7 @@ def _plot(rows: list[dict], runs: list[dict], path: str) -> None:
         ax.set_title("test Dice per run (dots) and mean +- sd over folds")
         ax.margins(x=0.15)
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, path)
 
 
 def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], setup: dict,

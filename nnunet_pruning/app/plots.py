@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matplotlib.ticker import MaxNLocator
 
-from nnunet_pruning.trainers.progress_plot import set_score_limits
+from nnunet_pruning.trainers.progress_plot import save_figure, set_score_limits
 
 __all__ = ["plot_dice_vs_cost", "plot_widths", "plot_trajectories"]
 
@@ -44,9 +44,7 @@ def plot_dice_vs_cost(models: list[dict], cost: str, path: str) -> None:
         ax.margins(x=0.12)  # room around the outermost markers (the baseline is usually the largest model)
         set_score_limits(ax, [f["dice"] for m in models for f in m["folds"].values()])
         ax.legend(fontsize=8, loc="best")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, path)
 
 
 def plot_widths(models: list[dict], path: str) -> None:
@@ -74,9 +72,7 @@ def plot_widths(models: list[dict], path: str) -> None:
         ax.set_title("channel widths per stage")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, path)
 
 
 def _conv_count(model: dict) -> int:
@@ -113,7 +109,5 @@ def plot_trajectories(models: list[dict], path: str) -> bool:
         axes[0].set_ylabel("% of the unpruned network")
         axes[1].set_ylabel("% of the unpruned network")
         axes[0].legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save_figure(fig, path)
     return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["plot_pruning_progress", "set_score_limits", "MIN_SCORE_SPAN"]
+__all__ = ["plot_pruning_progress", "set_score_limits", "save_figure", "MIN_SCORE_SPAN"]
 
 #: a Dice axis spans at least this much, so a change of 0.0004 does not fill the plot like a crash
 MIN_SCORE_SPAN = 0.2
@@ -61,6 +61,13 @@ def _draw(plt, epochs, params, gflops, log, path, num_epochs):
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         if num_epochs:
             axis.set_xlim(-1.5, num_epochs - 0.5)
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: str) -> None:
+    """Lay out, write (100 dpi) and close a figure: every plot of this package ends this way."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
