@@ -25,7 +25,8 @@ def read_pruning_log(fold_dir: str) -> dict | None:
 
 
 def target_status(log: dict | None) -> dict | None:
-    """``{target_metric, keep_fraction, kept_fraction, target_reached}`` of a pruning log (``None``: unpruned).
+    """``{target_metric, keep_fraction, kept_fraction, target_reached}`` of a pruning log (``None``: unpruned),
+    and ``latency`` (seconds), ``latency_fraction`` and ``latency_device`` when the run measured latency.
 
     ``kept_fraction`` is what the last step left of the target metric (1.0 before the first step).
     """
@@ -35,8 +36,14 @@ def target_status(log: dict | None) -> dict | None:
     metric = schedule.get("target_metric", "params")
     steps = log.get("steps") or []
     kept = steps[-1][f"{metric}_fraction"] if steps else 1.0
-    return {"target_metric": metric, "keep_fraction": schedule.get("keep_fraction"), "kept_fraction": kept,
-            "target_reached": bool(log.get("target_reached"))}
+    status = {"target_metric": metric, "keep_fraction": schedule.get("keep_fraction"), "kept_fraction": kept,
+              "target_reached": bool(log.get("target_reached"))}
+    latency = log.get("latency")
+    if latency:
+        last = steps[-1] if steps else {}
+        status.update(latency=last.get("latency", log.get("original", {}).get("latency")),
+                      latency_fraction=last.get("latency_fraction", 1.0), latency_device=latency.get("device"))
+    return status
 
 
 def describe_status(status: dict) -> str:
@@ -44,4 +51,8 @@ def describe_status(status: dict) -> str:
     target = status["keep_fraction"]
     reached = "reached" if status["target_reached"] else "NOT reached"
     target_text = f"{target:.0%}" if target is not None else "?"
-    return f"keeps {status['kept_fraction']:.1%} of the {status['target_metric']}, target <= {target_text}: {reached}"
+    text = f"keeps {status['kept_fraction']:.1%} of the {status['target_metric']}, target <= {target_text}: {reached}"
+    if status.get("latency") is not None:
+        text += (f"; measured latency {status['latency'] * 1e3:.1f} ms per forward pass at the patch size "
+                 f"({status['latency_fraction']:.1%} of unpruned, {status['latency_device']}, during training)")
+    return text

@@ -19,6 +19,7 @@ from nnunet_pruning.core.errors import PruningError
 
 __all__ = ["ModelEntry", "resolve_model_folder", "collect_model", "check_same_task", "summarise",
            "default_images_folder", "check_output_folder", "available_folds", "checkpoint_notes", "target_notes",
+           "latency_notes",
            "run_compare"]
 
 
@@ -239,6 +240,17 @@ def target_notes(entries: list[ModelEntry]) -> list[str]:
     return notes
 
 
+def latency_notes(entries: list[ModelEntry]) -> list[str]:
+    """One report line per pruned fold that measured its latency while training (the ``latency`` target)."""
+    notes = []
+    for e in entries:
+        for fold, f in e.folds.items():
+            status = target_status(f.get("pruning_log"))
+            if status and status.get("latency") is not None:
+                notes.append(f"{e.label} fold {fold}: {describe_status(status)}.")
+    return notes
+
+
 def checkpoint_notes(entries: list[ModelEntry]) -> list[str]:
     """One report line per model that is not measured from ``checkpoint_final.pth`` (training unfinished)."""
     notes = []
@@ -306,6 +318,7 @@ def run_compare(models: list[str], output: str, dataset: str | None = None, conf
     checkpoint_warnings = checkpoint_notes(entries) + target_notes(entries)
     for line in checkpoint_warnings:
         progress(f"[compare] WARNING: {line.replace('**', '')}")
+    checkpoint_warnings += latency_notes(entries)
     seen = {}
     for e in entries:  # unique labels: they key the plots, CSV and timing
         seen[e.label] = seen.get(e.label, 0) + 1

@@ -18,6 +18,7 @@ from nnunet_pruning.core.dropout import TargetedDropout
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import ChannelGroup, find_groups
 from nnunet_pruning.core.importance import TaylorScorer, channel_costs, conv_voxels, normalise
+from nnunet_pruning.core.latency import LatencyModel
 from nnunet_pruning.core.measure import count_gflops, count_params
 from nnunet_pruning.core.schedule import PruningSchedule
 from nnunet_pruning.core.strategies import Selection, get_strategy
@@ -37,7 +38,7 @@ def select_channels(groups: Sequence[ChannelGroup], method: str, need: float, co
             ``random_largest``, ``taylor_layer_random``).
         costs: estimated saving per channel of each group (parameters or FLOPs).
         normalised: normalised Taylor scores per group (methods that use scores).
-        weights: relative FLOPs cost per group (used by FLOPs-weighted methods only).
+        weights: relative cost per channel of each group (FLOPs, or measured time); scores are divided by it.
 
     Returns:
         ``{group name: sorted channel indices}`` for the groups that lose channels.
@@ -57,11 +58,18 @@ class Pruner:
         seed: seeds the random choices (the trainers use the fold).
         sync: a :class:`~nnunet_pruning.core.distributed.RankSync` under multi-GPU training: scores are averaged
             over ranks, rank 0's random state is used, and ranks that disagree stop with an error.
+        latency: a :class:`~nnunet_pruning.core.latency.LatencyModel` (table + timing), needed by the ``latency``
+            target: its measured time is then reported beside params and GFLOPs.
     """
 
     def __init__(self, network: nn.Module, schedule: PruningSchedule, input_shape: Sequence[int], seed: int = 0,
-                 sync=None):
+                 sync=None, latency: LatencyModel | None = None):
         schedule.validate()
+        if schedule.target_metric == "latency" and latency is None:
+            raise PruningError("the latency target needs a LatencyModel (a measured width -> time table); "
+                               "pass latency=LatencyModel(build_latency_table(...), ...)")
+        self.latency = latency
+        self._correction = 1.0
         self.sync = sync
         self.network = network
         self.schedule = schedule
@@ -73,7 +81,7 @@ class Pruner:
         self.scorer = TaylorScorer(self.groups, absolute_per_batch=schedule.score == "abs_per_batch") \
             if self.uses_scores else None
         self.dropout = TargetedDropout(self.groups) if self.uses_scores else None
-        self.original = self.measure()
+        self.original = self.measure(original=True)
         self.steps = 0
         self.finished = False
         self.log: list[dict] = []
@@ -82,15 +90,24 @@ class Pruner:
             sync.broadcast_rng(self.rng)
 
     # -- measurements -------------------------------------------------------------------------------------
-    def measure(self) -> dict:
-        return {"params": count_params(self.network),
-                "gflops": count_gflops(self.network, self.input_shape[0], self.input_shape[1:])}
+    def measure(self, original: bool = False) -> dict:
+        """Params, GFLOPs and (with a latency model) measured seconds per forward pass of the network now.
+
+        ``original``: the unpruned network's latency is the table's base time (no second timing).
+        """
+        values = {"params": count_params(self.network),
+                  "gflops": count_gflops(self.network, self.input_shape[0], self.input_shape[1:])}
+        if self.latency is not None:
+            values["latency"] = self.latency.table.base_seconds if original else self.latency.measure(self.network)
+        return values
 
     def _metric(self, network: nn.Module | None = None) -> float:
-        """The target metric of ``network`` (default: the pruned one)."""
+        """The target metric of ``network`` (default: the pruned one); latency is measured, not counted."""
         network = self.network if network is None else network
         if self.schedule.target_metric == "params":
             return float(count_params(network))
+        if self.schedule.target_metric == "latency":
+            return self.latency.measure(network)
         return count_gflops(network, self.input_shape[0], self.input_shape[1:])
 
     @property
@@ -103,7 +120,13 @@ class Pruner:
         return self._voxels
 
     def check_reachable(self) -> None:
-        """A one-line error when even every group at ``min_width`` keeps more than the target."""
+        """A one-line error when even every group at ``min_width`` keeps more than the target.
+
+        Not for latency: time is not monotonic in the widths (a narrower layer can be slower), so a latency
+        target that cannot be met ends as "target missed" in the log, count and compare.
+        """
+        if self.schedule.target_metric == "latency":
+            return
         smallest = copy.deepcopy(self.network)
         for group in find_groups(smallest):
             floor = self.schedule.min_width_of(group.level)
@@ -141,15 +164,27 @@ class Pruner:
         return self.step(epoch, optimizer, **extra)
 
     def _costs(self) -> dict[str, float]:
-        """Estimated saving per channel, in the target metric's unit (parameters, or GFLOPs)."""
+        """Estimated saving per channel, in the target metric's unit (parameters, GFLOPs, or seconds)."""
+        if self.schedule.target_metric == "latency":
+            return {name: value * self._correction for name, value in self.latency.savings(self.groups).items()}
         if self.schedule.target_metric == "gflops":
             return {g.name: channel_costs(g, self.voxels()) / 1e9 for g in self.groups}
         return {g.name: channel_costs(g) for g in self.groups}
 
-    def _flops_weights(self) -> dict[str, float]:
-        flops = {g.name: channel_costs(g, self.voxels()) for g in self.groups}
-        top = max(flops.values())
-        return {name: value / top for name, value in flops.items()}
+    def _weights(self) -> dict[str, float] | None:
+        """Relative cost per channel of each group that scores are divided by (the most costly group = 1).
+
+        Latency target: the measured seconds one channel saves (time saved per unit of lost importance).
+        FLOPs-weighted methods: FLOPs per channel. Otherwise none.
+        """
+        if self.schedule.target_metric == "latency":
+            costs = self.latency.savings(self.groups)
+        elif self.strategy.flops_weighted:
+            costs = {g.name: channel_costs(g, self.voxels()) for g in self.groups}
+        else:
+            return None
+        top = max(costs.values())
+        return {name: (value / top if top > 0 else 0.0) for name, value in costs.items()}
 
     def step(self, epoch: int, optimizer=None, **extra) -> dict:
         """One pruning step: remove channels until the metric drops by ``step_fraction`` (or the target)."""
@@ -162,13 +197,20 @@ class Pruner:
             if self.scorer:
                 self.scorer.scores = self.sync.average_scores(self.scorer.scores)
         normalised = normalise(self.scorer.scores) if self.scorer else None
-        weights = self._flops_weights() if self.strategy.flops_weighted else None
+        latency = schedule.target_metric == "latency"
+        current = self._metric()
+        weights = self._weights()
         for _ in range(100):  # estimates are per channel; re-select until the measured metric is at the goal
-            current = self._metric()
             if current <= goal * (1 + 1e-9):
                 break
-            selection = select_channels(self.groups, schedule.method, current - goal, self._costs(),
-                                        self.min_widths(), self.rng, normalised, weights)
+            if latency:  # each group's saving per channel depends on its current width
+                weights = self._weights()
+            costs = self._costs()
+            floors = self.min_widths()
+            if latency:  # time is not linear in the widths: at most a quarter of a group per measured round
+                floors = {g.name: max(floors[g.name], g.width - max(1, g.width // 4)) for g in self.groups}
+            selection = select_channels(self.groups, schedule.method, current - goal, costs, floors, self.rng,
+                                        normalised, weights)
             if self.sync is not None:
                 self.sync.check_selection(selection)
             if not selection:
@@ -182,8 +224,19 @@ class Pruner:
                 if self.scorer:
                     self.scorer.keep(group.name, kept)
                     normalised[group.name] = normalised[group.name][kept]
+            before, current = current, self._metric()
+            if latency:
+                if current >= before:  # no measurable gain: narrower is not faster here; stop this step
+                    break
+                # the table's slopes were measured with every other group at full width: rescale them
+                estimated = sum(costs[name] * len(channels) for name, channels in selection.items())
+                if estimated > 0:
+                    self._correction = min(2.0, max(0.5, self._correction * (before - current) / estimated))
         self.steps += 1
-        measured = self.measure()
+        measured = {"params": count_params(self.network),
+                    "gflops": count_gflops(self.network, self.input_shape[0], self.input_shape[1:])}
+        if self.latency is not None:
+            measured["latency"] = current if latency else self.latency.measure(self.network)
         at_minimum = all(g.width <= schedule.min_width_of(g.level) for g in self.groups)
         if measured[schedule.target_metric] <= self.target_value * (1 + 1e-9) or not removed or at_minimum:
             self.finished = True
@@ -196,6 +249,8 @@ class Pruner:
                   "groups": removed, "params": measured["params"], "gflops": measured["gflops"],
                   "params_fraction": measured["params"] / self.original["params"],
                   "gflops_fraction": measured["gflops"] / self.original["gflops"],
+                  **({"latency": measured["latency"], "latency_fraction": measured["latency"] / self.original["latency"]}
+                     if "latency" in measured else {}),
                   "target_reached": self.finished, "seconds": time.perf_counter() - started, **extra}
         self.log.append(record)
         return record

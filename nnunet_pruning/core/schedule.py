@@ -14,7 +14,7 @@ from nnunet_pruning.core.strategies import METHODS, get_strategy
 
 __all__ = ["METRICS", "SCORES", "METHODS", "REFERENCE_EPOCHS", "PRUNING_END_SHARE", "PruningSchedule"]
 
-METRICS = ("params", "gflops")
+METRICS = ("params", "gflops", "latency")
 SCORES = ("signed_sum", "abs_per_batch")
 #: the epoch count the default schedules are written for (nnU-Net's 1000 epochs)
 REFERENCE_EPOCHS = 1000
@@ -27,7 +27,8 @@ class PruningSchedule:
     """Args:
         method: the name of a pruning strategy, one of :data:`METHODS` (see
             :mod:`nnunet_pruning.core.strategies`).
-        target_metric: ``params`` or ``gflops`` (GFLOPs at the patch size).
+        target_metric: ``params``, ``gflops`` (GFLOPs at the patch size) or ``latency`` (measured seconds of one
+            batch-1 forward pass at the patch size, see :mod:`nnunet_pruning.core.latency`).
         keep_fraction: stop once the network keeps at most this fraction of the original metric
             (0.2 = "80% removed", the thesis's figure).
         warmup_epochs: epochs trained before the first pruning step.
@@ -41,6 +42,8 @@ class PruningSchedule:
             absolute value of every batch's term, summed).
         score_after_target: keep scoring and targeted dropout on after the target is reached (the
             behaviour before nnunet_pruning 0.1's fix; for ablations).
+        latency_device: where the latency target is measured: ``""`` (the training device), ``cpu`` or ``cuda``.
+        latency_threads: CPU threads for latency timing (0: the training process's setting).
     """
 
     method: str = "taylor"
@@ -53,11 +56,13 @@ class PruningSchedule:
     min_width_full_resolution: int = 0
     score: str = "signed_sum"
     score_after_target: bool = False
+    latency_device: str = ""
+    latency_threads: int = 0
 
     def validate(self) -> None:
         get_strategy(self.method)  # a one-line error for an unknown method
         if self.target_metric not in METRICS:
-            raise PruningError(f"unknown target metric {self.target_metric!r}; use params or gflops")
+            raise PruningError(f"unknown target metric {self.target_metric!r}; use params, gflops or latency")
         if not 0 < self.keep_fraction < 1:
             raise PruningError(f"target keep_fraction {self.keep_fraction} is outside (0, 1); e.g. 0.2 keeps 20% "
                                f"of the {self.target_metric}")
@@ -70,6 +75,9 @@ class PruningSchedule:
             raise PruningError(f"min_width must be >= 1, not {self.min_width}")
         if self.min_width_full_resolution < 0:
             raise PruningError(f"min_width_full_resolution must be >= 0, not {self.min_width_full_resolution}")
+        if self.latency_device not in ("", "cpu", "cuda") or self.latency_threads < 0:
+            raise PruningError(f"latency_device must be '', cpu or cuda and latency_threads >= 0 (got "
+                               f"{self.latency_device!r}, {self.latency_threads})")
         if self.score not in SCORES:
             raise PruningError(f"unknown score {self.score!r}; use one of {', '.join(SCORES)}")
 

@@ -40,8 +40,9 @@ class Selection:
         return self.widths[name] - len(self.chosen[name])
 
     def room(self, name: str) -> bool:
-        """Whether one more channel of group ``name`` may go without passing ``min_width``."""
-        return self.remaining(name) > self.min_width[name]
+        """Whether one more channel of group ``name`` may go without passing ``min_width`` and saves something
+        (a group whose measured time does not drop when it narrows has cost 0 and keeps its channels)."""
+        return self.remaining(name) > self.min_width[name] and self.costs[name] > 0
 
     def free_channels(self, name: str) -> list[int]:
         return [c for c in range(self.widths[name]) if c not in self.chosen[name]]
@@ -80,13 +81,17 @@ def _ranked(groups: Sequence[ChannelGroup], normalised: dict[str, torch.Tensor],
     for gi, group in enumerate(groups):
         score = normalised[group.name]
         weight = weights[group.name] if weights else 1.0
+        if weight <= 0:  # removing from this group saves nothing
+            continue
         entries += [(float(s) / weight, gi, c) for c, s in enumerate(score.tolist())]
     entries.sort()
     return entries
 
 
 class TaylorStrategy(PruningStrategy):
-    """STAMP: the channels with the lowest normalised Taylor score go first, across all groups."""
+    """STAMP: the channels with the lowest normalised Taylor score go first, across all groups (each score
+    divided by its group's relative cost per channel when the pruner passes weights: FLOPs-weighted methods,
+    and the latency target's measured time saved per channel)."""
 
     name = "taylor"
 
@@ -98,7 +103,7 @@ class TaylorStrategy(PruningStrategy):
         if normalised is None:
             raise PruningError(f"pruning method {self.name} needs Taylor scores; attach the pruner's scorer "
                                f"(Pruner.attach) and train before a step")
-        for _, gi, channel in _ranked(selection.groups, normalised, weights if self.flops_weighted else None):
+        for _, gi, channel in _ranked(selection.groups, normalised, weights):
             if selection.saved >= need:
                 break
             name = selection.groups[gi].name

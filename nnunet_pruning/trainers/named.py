@@ -2,11 +2,13 @@
 
 nnU-Net users pick budgets by trainer name (``nnUNetTrainer_250epochs``). The same works here::
 
-    nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>]
+    nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_cpu<T>]
     nnUNetTrainerFlatUNet[<WIDTH>][_<E>epochs][_<I>iters]
 
-``METHOD`` is ``STAMP``, ``STAMPFlops``, ``RandomLargest`` or ``STAMPRandomChannel``; ``keep<P>`` keeps at most
-P% of the method's target metric (parameters; GFLOPs for STAMPFlops); ``<E>epochs`` and ``<I>iters`` are
+``METHOD`` is ``STAMP``, ``STAMPFlops``, ``RandomLargest``, ``STAMPRandomChannel``, ``STAMPLatency`` or
+``RandomLargestLatency``; ``keep<P>`` keeps at most P% of the method's target metric (parameters; GFLOPs for
+STAMPFlops; the measured forward time for the latency methods, on the training device or, with ``cpu<T>``,
+on the CPU with T threads); ``<E>epochs`` and ``<I>iters`` are
 nnU-Net's epochs and training iterations per epoch; ``warmup<W>`` the epochs before the first pruning step;
 ``minw<M>`` the narrowest a layer may become. Settings come in this order, each at most once. The pruning
 schedule is fitted to the epoch count (:meth:`~nnunet_pruning.core.schedule.PruningSchedule.fitted`), so
@@ -23,33 +25,37 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nnunet_pruning.core.errors import PruningError
 
-__all__ = ["GRAMMAR", "EXAMPLES", "METHOD_BASES", "NamedTrainer", "parse_trainer_name", "named_trainer_class",
+__all__ = ["GRAMMAR", "EXAMPLES", "METHOD_BASES", "LATENCY_METHODS", "NamedTrainer", "parse_trainer_name", "named_trainer_class",
            "quiet_lookups", "module_getattr"]
 
-GRAMMAR = ("nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>] with METHOD one of "
-           "STAMP, STAMPFlops, RandomLargest, STAMPRandomChannel, or nnUNetTrainerFlatUNet[<WIDTH>][_<E>epochs]"
-           "[_<I>iters]")
+GRAMMAR = ("nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_cpu<T>] with METHOD one "
+           "of STAMP, STAMPFlops, RandomLargest, STAMPRandomChannel, STAMPLatency, RandomLargestLatency (cpu<T>: "
+           "latency measured on the CPU with T threads), or nnUNetTrainerFlatUNet[<WIDTH>][_<E>epochs][_<I>iters]")
 
 #: every one of these resolves (tests/trainers/test_named.py); the docs show them
 EXAMPLES = ("nnUNetTrainerSTAMP_keep10", "nnUNetTrainerSTAMP_250epochs", "nnUNetTrainerRandomLargest_keep10_250epochs",
             "nnUNetTrainerSTAMPFlops_keep30", "nnUNetTrainerSTAMP_keep10_100epochs_warmup10_minw8",
             "nnUNetTrainerRandomLargest_keep10_4epochs_5iters", "nnUNetTrainerFlatUNet48",
-            "nnUNetTrainerFlatUNet_250epochs", "nnUNetTrainerFlatUNet24_100epochs_50iters")
+            "nnUNetTrainerFlatUNet_250epochs", "nnUNetTrainerFlatUNet24_100epochs_50iters",
+            "nnUNetTrainerSTAMPLatency_keep40", "nnUNetTrainerRandomLargestLatency_250epochs_cpu2")
 
 #: METHOD in a name -> the name of the class it derives from
 METHOD_BASES = {"STAMP": "nnUNetTrainerSTAMP", "STAMPFlops": "nnUNetTrainerSTAMPFlops",
-                "RandomLargest": "nnUNetTrainerRandomLargest", "STAMPRandomChannel": "nnUNetTrainerSTAMPRandomChannel"}
+                "RandomLargest": "nnUNetTrainerRandomLargest", "STAMPRandomChannel": "nnUNetTrainerSTAMPRandomChannel",
+                "STAMPLatency": "nnUNetTrainerSTAMPLatency", "RandomLargestLatency": "nnUNetTrainerRandomLargestLatency"}
+#: methods whose target is measured latency (the only ones that take ``cpu<T>``)
+LATENCY_METHODS = ("STAMPLatency", "RandomLargestLatency")
 
 _PREFIX = "nnUNetTrainer"
 _FLAT = re.compile(r"FlatUNet(\d*)$")
 #: (setting, pattern) in the one order they may appear
 _SETTINGS = (("keep", re.compile(r"keep(\d+)$")), ("epochs", re.compile(r"(\d+)epochs$")),
              ("iters", re.compile(r"(\d+)iters$")), ("warmup", re.compile(r"warmup(\d+)$")),
-             ("minw", re.compile(r"minw(\d+)$")))
+             ("minw", re.compile(r"minw(\d+)$")), ("cpu", re.compile(r"cpu(\d+)$")))
 _FLAT_SETTINGS = ("epochs", "iters")
 _MAX_WIDTH = 1024
 
@@ -69,6 +75,7 @@ class NamedTrainer:
     warmup_epochs: int | None = None
     min_width: int | None = None
     flat_width: int | None = None
+    cpu_threads: int | None = None
 
 
 def _malformed(name: str, why: str) -> PruningError:
@@ -105,12 +112,14 @@ def parse_trainer_name(name: str) -> NamedTrainer | None:
         if key in values:
             raise _malformed(name, f"'{key}' is given twice")
         if index < position:
-            raise _malformed(name, f"'{token}' comes too late (order: keep, epochs, iters, warmup, minw)")
+            raise _malformed(name, f"'{token}' comes too late (order: keep, epochs, iters, warmup, minw, cpu)")
+        if key == "cpu" and head not in LATENCY_METHODS:
+            raise _malformed(name, f"'{token}' applies only to {' and '.join(LATENCY_METHODS)} (a latency target)")
         position = index
         values[key] = int(match.group(1))
     if "keep" in values and not 1 <= values["keep"] <= 99:
         raise _malformed(name, f"keep{values['keep']} is outside 1-99 (percent of the target metric to keep)")
-    for key in ("epochs", "iters", "minw"):
+    for key in ("epochs", "iters", "minw", "cpu"):
         if key in values and values[key] < 1:
             raise _malformed(name, f"{key} must be at least 1")
     if "warmup" in values and values["warmup"] >= values.get("epochs", 1000):
@@ -122,7 +131,8 @@ def parse_trainer_name(name: str) -> NamedTrainer | None:
             raise _malformed(name, f"Flat U-Net width {width} is outside 1-{_MAX_WIDTH}")
     return NamedTrainer(name=name, base="nnUNetTrainerFlatUNet" if flat else METHOD_BASES[head],
                         keep_percent=values.get("keep"), epochs=values.get("epochs"), iterations=values.get("iters"),
-                        warmup_epochs=values.get("warmup"), min_width=values.get("minw"), flat_width=width)
+                        warmup_epochs=values.get("warmup"), min_width=values.get("minw"), flat_width=width,
+                        cpu_threads=values.get("cpu"))
 
 
 def _budget_attributes(named: NamedTrainer) -> dict:
@@ -145,8 +155,11 @@ def _make_class(named: NamedTrainer) -> type:
         what = f"Flat U-Net, every stage {named.flat_width or 'at the stage-0 width'}"
     else:
         keep = None if named.keep_percent is None else named.keep_percent / 100
-        attributes["pruning_schedule"] = base.pruning_schedule.fitted(
-            attributes["schedule_epochs"], keep, named.warmup_epochs, named.min_width)
+        schedule = base.pruning_schedule.fitted(attributes["schedule_epochs"], keep, named.warmup_epochs,
+                                                named.min_width)
+        if named.cpu_threads is not None:
+            schedule = replace(schedule, latency_device="cpu", latency_threads=named.cpu_threads)
+        attributes["pruning_schedule"] = schedule
         what = base.__doc__.splitlines()[0] if base.__doc__ else named.base
     attributes["__doc__"] = (f"{named.name}: {what}; {attributes['schedule_epochs']} epochs x "
                              f"{attributes['schedule_iterations']} iterations (made from its name, see "

@@ -18,13 +18,18 @@ from torch._dynamo import OptimizedModule
 
 from nnunet_pruning.adapter.checkpoints import atomic_torch_save
 from nnunet_pruning.core.files import atomic_write_text
+from nnunet_pruning.core.groups import find_groups
+from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, LatencyTable, build_latency_table
 from .progress_plot import plot_pruning_progress
 from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.resizable import make_resizable
 from nnunet_pruning.core.schedule import PruningSchedule
-from .guards import TrainerGuards
+from .guards import TrainerError, TrainerGuards
 
-__all__ = ["nnUNetTrainerPruningBase", "STOP_AFTER_EPOCH_VARIABLE"]
+__all__ = ["nnUNetTrainerPruningBase", "STOP_AFTER_EPOCH_VARIABLE", "LATENCY_TABLE"]
+
+#: the latency target's measured table, in the fold folder
+LATENCY_TABLE = "latency_table.json"
 
 #: Set to an epoch number to make a pruning trainer exit right after that epoch's checkpoint (tests
 #: use it to interrupt a run deterministically and resume it with --c).
@@ -53,12 +58,58 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
         return make_resizable(network)
 
     def make_pruner(self, sync=None) -> Pruner:
-        """The pruner of this run: the trainer's network, schedule, patch shape, and a seed from the fold."""
+        """The pruner of this run: the trainer's network, schedule, patch shape, and a seed from the fold
+        (with the latency target: and the measured width -> time table, built or read from the fold folder)."""
         shape = (self.num_input_channels, *self.configuration_manager.patch_size)
-        return Pruner(self._module(), self.pruning_schedule, shape, seed=self._pruning_seed(), sync=sync)
+        latency = self.latency_model(shape) if self.pruning_schedule.target_metric == "latency" else None
+        return Pruner(self._module(), self.pruning_schedule, shape, seed=self._pruning_seed(), sync=sync,
+                      latency=latency)
+
+    def latency_where(self) -> LatencyDevice:
+        """Where the latency target is measured: the schedule's device (default: the training device)."""
+        s = self.pruning_schedule
+        device = s.latency_device or self.device.type
+        threads = (s.latency_threads or torch.get_num_threads()) if device == "cpu" else 0
+        return LatencyDevice(device, threads)
+
+    def latency_model(self, shape) -> LatencyModel:
+        """The latency table of this fold: read from ``latency_table.json`` when it was measured for the same
+        device, threads, patch and network (``--c``, or a restart), else measured now and saved there."""
+        where = self.latency_where()
+        path = os.path.join(self.output_folder, LATENCY_TABLE)
+        widths = {g.name: g.width for g in find_groups(self._module())}
+        table = None
+        if os.path.isfile(path):
+            with open(path) as f:
+                cached = LatencyTable.from_dict(json.load(f))
+            fits = {n: w[-1] for n, w in cached.widths.items()}
+            if (cached.device == where.device and cached.threads == where.threads
+                    and list(cached.input_shape) == list(shape) and set(fits) == set(widths)
+                    and all(widths[n] <= fits[n] for n in widths)):
+                table = cached
+                self.print_to_log_file(f"latency: reusing {LATENCY_TABLE} (measured on {where.describe()}, "
+                                       f"unpruned network {table.base_seconds * 1e3:.1f} ms per forward pass)")
+        if table is None:
+            self.print_to_log_file(f"latency: measuring the width -> time table on {where.describe()} at patch "
+                                   f"{'x'.join(map(str, shape[1:]))} ({len(widths)} groups)")
+            floors = {g.name: self.pruning_schedule.min_width_of(g.level) for g in find_groups(self._module())}
+            table = build_latency_table(self._module(), shape, where, floors, progress=self.print_to_log_file)
+            if self.local_rank == 0:
+                atomic_write_text(json.dumps(table.as_dict(), indent=1), path)
+            self.print_to_log_file(f"latency: table measured in {table.build_seconds:.1f} s, saved as {LATENCY_TABLE};"
+                                   f" unpruned network {table.base_seconds * 1e3:.1f} ms per forward pass")
+        return LatencyModel(table, where, shape)
 
     def check_network(self) -> None:
-        """A U-Net this package can prune, and a target that ``min_width`` leaves reachable."""
+        """A U-Net this package can prune, and a target that ``min_width`` leaves reachable (latency: a device
+        that exists; the table is measured when training starts)."""
+        if self.pruning_schedule.target_metric == "latency":
+            if self.is_ddp:
+                raise TrainerError("the latency target times the network on each GPU, and ranks would choose "
+                                   "different channels; train latency-targeted models on one GPU")
+            find_groups(self._module())
+            self.latency_where().validate()
+            return
         self.make_pruner().check_reachable()
 
     def _do_i_compile(self):
@@ -102,7 +153,9 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
             f"pruning: method {s.method}, target keep <= {s.keep_fraction:.0%} of {s.target_metric}, warm-up "
             f"{s.warmup_epochs} epochs, a step every {s.every_epochs} epochs removing {s.step_fraction:.0%} of the "
             f"original {s.target_metric}; unpruned network {self.pruner.original['params']:,} params, "
-            f"{self.pruner.original['gflops']:.2f} GFLOPs at the patch size")
+            f"{self.pruner.original['gflops']:.2f} GFLOPs at the patch size"
+            + (f", {self.pruner.original['latency'] * 1e3:.1f} ms per forward pass ({self.latency_where().describe()})"
+               if "latency" in self.pruner.original else ""))
         if s.last_pruning_epoch() >= self.num_epochs:
             self.print_to_log_file(
                 f"WARNING: this schedule reaches its target only after epoch {s.last_pruning_epoch() + 1}, but "
@@ -122,7 +175,9 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
                 f"pruning step {record['step']} after epoch {record['epoch']}: removed {record['channels_removed']} "
                 f"channels from {len(record['groups'])} groups -> {record['params']:,} params "
                 f"({record['params_fraction']:.1%}), {record['gflops']:.2f} GFLOPs ({record['gflops_fraction']:.1%})"
-                f"{', target reached' if record['target_reached'] else ''}; the step took {record['seconds']:.2f} s"
+                + (f", {record['latency'] * 1e3:.1f} ms measured ({record['latency_fraction']:.1%})"
+                   if "latency" in record else "")
+                + f"{', target reached' if record['target_reached'] else ''}; the step took {record['seconds']:.2f} s"
                 f"{' (scoring and targeted dropout now off)' if record['target_reached'] else ''}")
             self._write_pruning_files()
         super().on_epoch_end()
@@ -142,6 +197,9 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
             return
         summary = {"schedule": self.pruning_schedule.as_dict(), "original": self.pruner.original,
                    "target_reached": self.pruner.finished, "steps": self.pruner.log}
+        if self.pruner.latency is not None:
+            summary["latency"] = {"device": self.pruner.latency.where.describe(), "table": LATENCY_TABLE,
+                                  "unit": "seconds per batch-1 forward pass at the patch size (median)"}
         atomic_write_text(json.dumps(summary, indent=2), os.path.join(self.output_folder, "pruning_log.json"))
         plot_pruning_progress(self.pruner.log, os.path.join(self.output_folder, "pruning_progress.png"),
                               self.num_epochs)

@@ -8,7 +8,8 @@ from nnunet_pruning.core.schedule import PruningSchedule
 from .pruning import nnUNetTrainerPruningBase
 from .schedules import DemoSchedule, PruningSmokeSchedule
 
-__all__ = ["nnUNetTrainerSTAMP", "nnUNetTrainerSTAMPFlops", "nnUNetTrainerRandomLargest",
+__all__ = ["nnUNetTrainerSTAMP", "nnUNetTrainerSTAMPFlops", "nnUNetTrainerRandomLargest", "nnUNetTrainerSTAMPLatency",
+           "nnUNetTrainerRandomLargestLatency",
            "nnUNetTrainerSTAMPRandomChannel", "nnUNetTrainerSTAMP_smoke", "nnUNetTrainerSTAMPFlops_smoke",
            "nnUNetTrainerRandomLargest_smoke", "nnUNetTrainerSTAMPRandomChannel_smoke", "nnUNetTrainerSTAMP_demo",
            "nnUNetTrainerRandomLargest_demo"]
@@ -36,6 +37,20 @@ class nnUNetTrainerRandomLargest(nnUNetTrainerPruningBase):
     """Random channels, always from the currently widest group; keep <= 20% of the parameters."""
 
     pruning_schedule = PruningSchedule(method="random_largest")
+
+
+class nnUNetTrainerSTAMPLatency(nnUNetTrainerPruningBase):
+    """STAMP to a measured time: keep <= 50% of the forward time at the patch size, measured on the training
+    device; scores divided by the time a channel saves."""
+
+    pruning_schedule = PruningSchedule(method="taylor", target_metric="latency", keep_fraction=0.5)
+
+
+class nnUNetTrainerRandomLargestLatency(nnUNetTrainerPruningBase):
+    """Random-largest to a measured time: keep <= 50% of the forward time at the patch size, measured on the
+    training device; groups whose narrowing is not faster keep their channels."""
+
+    pruning_schedule = PruningSchedule(method="random_largest", target_metric="latency", keep_fraction=0.5)
 
 
 class nnUNetTrainerSTAMPRandomChannel(nnUNetTrainerPruningBase):

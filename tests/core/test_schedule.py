@@ -24,7 +24,9 @@ def test_steps_and_last_epoch():
     ({"keep_fraction": -0.5}, r"outside \(0, 1\)"),
     ({"step_fraction": 1.5}, "step_fraction 1.5 is outside"),
     ({"method": "magnitude"}, "unknown pruning method 'magnitude'"),
-    ({"target_metric": "latency"}, "unknown target metric"),
+    ({"target_metric": "time"}, "unknown target metric"),
+    ({"latency_device": "tpu"}, "latency_device must be"),
+    ({"latency_threads": -1}, "latency_threads >= 0"),
     ({"min_width": 0}, "min_width must be >= 1"),
     ({"every_epochs": 0}, "every_epochs >= 1"),
 ])

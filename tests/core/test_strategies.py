@@ -47,7 +47,16 @@ def test_flops_weights_make_expensive_channels_go_first():
     scores = {"a": torch.tensor([0.2, 0.2, 0.2, 0.2]), "b": torch.tensor([0.1] * 8)}
     weights = {"a": 1.0, "b": 0.1}  # b's channels are cheap: their weighted importance is 1.0 > 0.2
     assert select_channels(GROUPS, "taylor_flops", 2, COSTS, 1, random.Random(0), scores, weights) == {"a": [0, 1]}
-    assert select_channels(GROUPS, "taylor", 2, COSTS, 1, random.Random(0), scores, weights) == {"b": [0, 1]}
+    # the pruner passes weights to plain STAMP only for the latency target; without them the ranking is pure
+    assert select_channels(GROUPS, "taylor", 2, COSTS, 1, random.Random(0), scores) == {"b": [0, 1]}
+
+
+def test_a_group_that_saves_nothing_keeps_its_channels():
+    scores = {"a": torch.tensor([0.2, 0.2, 0.2, 0.2]), "b": torch.tensor([0.1] * 8)}
+    costs = {"a": 1.0, "b": 0.0}  # measured: narrowing b is not faster
+    weights = {"a": 1.0, "b": 0.0}
+    assert select_channels(GROUPS, "taylor", 2, costs, 1, random.Random(0), scores, weights) == {"a": [0, 1]}
+    assert set(select_channels(GROUPS, "random_largest", 2, costs, 1, random.Random(0))) == {"a"}  # b is wider
 
 
 def test_layer_random_keeps_the_group_and_randomises_the_channel():

@@ -1,0 +1,250 @@
+"""Measured forward time as a pruning target: timing a network, and a per-group width -> time table.
+
+FLOPs are not time (docs/results.md): on a CPU a convolution with few channels takes a slow path, on a
+GPU the InstanceNorm kernels barely shrink with the width. So the ``latency`` target measures. At train
+start :func:`build_latency_table` times, for each channel group, the modules whose shapes follow its width
+(the convs writing and reading it, its norm and nonlinearity, each alone at its input size in the network)
+at a few widths; a pruning step reads from it how much time one channel of each group saves at the
+group's current width, prunes, and then *measures* the whole pruned network again, until the measured
+time is at the goal.
+
+Timing is one batch-1 forward pass of the network as the predictor runs it (eval mode, no deep
+supervision, no gradients; fp16 autocast on CUDA as nnU-Net's predictor), the median of ``repeats`` runs
+after ``warmup`` runs, on a copy without hooks, with ``threads`` CPU threads when timing on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import statistics
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.groups import find_groups
+from nnunet_pruning.core.surgery import remove_channels
+
+__all__ = ["TABLE_FRACTIONS", "LatencyDevice", "forward_seconds", "group_seconds", "LatencyTable",
+           "build_latency_table", "LatencyModel"]
+
+#: the widths (as fractions of each group's full width) the table measures besides the full width
+TABLE_FRACTIONS = (0.75, 0.5, 0.25)
+
+
+@dataclass(frozen=True)
+class LatencyDevice:
+    """Where latency is measured: ``cpu`` (with ``threads`` threads; 0 = torch's current setting) or ``cuda``."""
+
+    device: str = "cpu"
+    threads: int = 0
+    repeats: int = 5
+    warmup: int = 2
+
+    def validate(self) -> None:
+        kind = self.device.split(":")[0]
+        if kind not in ("cpu", "cuda"):
+            raise PruningError(f"latency device {self.device!r} is not cpu or cuda")
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise PruningError(f"latency device {self.device} asked for, but CUDA is not available here")
+        if self.threads < 0 or self.repeats < 1 or self.warmup < 0:
+            raise PruningError(f"latency timing needs threads >= 0, repeats >= 1, warmup >= 0 (got {self.threads}, "
+                               f"{self.repeats}, {self.warmup})")
+
+    def describe(self) -> str:
+        if self.device.startswith("cuda"):
+            return f"{self.device} ({torch.cuda.get_device_name(torch.device(self.device))})"
+        return f"cpu, {self.threads or torch.get_num_threads()} threads"
+
+
+@contextlib.contextmanager
+def _threads(threads: int):
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _timing_copy(network: nn.Module, device: str) -> nn.Module:
+    """The network as the predictor runs it, on ``device``, without any hook of the training run."""
+    model = copy.deepcopy(network)
+    for module in model.modules():
+        for hooks in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
+            if hasattr(module, hooks):
+                getattr(module, hooks).clear()
+    decoder = getattr(model, "decoder", None)
+    if decoder is not None and hasattr(decoder, "deep_supervision"):
+        decoder.deep_supervision = False
+    return model.to(device).eval()
+
+
+def _median_seconds(run: Callable[[], object], where: LatencyDevice) -> float:
+    """Median seconds of ``run()`` over ``where.repeats`` runs after ``where.warmup`` (no gradients; fp16
+    autocast and synchronisation on CUDA, as nnU-Net's predictor runs; ``where.threads`` CPU threads)."""
+    cuda = where.device.startswith("cuda")
+    autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext()
+    times = []
+    with _threads(where.threads), torch.no_grad(), autocast:
+        for i in range(where.warmup + where.repeats):
+            if cuda:
+                torch.cuda.synchronize(where.device)
+            started = time.perf_counter()
+            run()
+            if cuda:
+                torch.cuda.synchronize(where.device)
+            if i >= where.warmup:
+                times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def forward_seconds(network: nn.Module, input_shape: Sequence[int], where: LatencyDevice) -> float:
+    """Median seconds of one batch-1 inference forward pass of ``network`` at ``input_shape`` (C, *spatial)."""
+    model = _timing_copy(network, where.device)
+    x = torch.randn((1, *input_shape), device=where.device)
+    return _median_seconds(lambda: model(x), where)
+
+
+@dataclass
+class LatencyTable:
+    """Measured forward seconds of the full network (``base_seconds``) and, per group, seconds of the modules
+    its width decides: ``seconds[group][i]`` at ``widths[group][i]`` (ascending; the last is the full width)."""
+
+    device: str
+    threads: int
+    input_shape: list[int]
+    base_seconds: float
+    widths: dict[str, list[int]] = field(default_factory=dict)
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    build_seconds: float = 0.0
+
+    def saving_per_channel(self, name: str, width: int) -> float:
+        """Seconds saved by removing one channel of group ``name`` at ``width`` (0 where narrower is not faster).
+
+        The slope of the measured segment just below ``width`` (the lowest segment under the table's widths).
+        """
+        widths, seconds = self.widths[name], self.seconds[name]
+        below = [i for i, w in enumerate(widths) if w < width]
+        i = below[-1] if below else 0
+        j = i + 1 if i + 1 < len(widths) else i
+        if j == i:
+            return 0.0
+        slope = (seconds[j] - seconds[i]) / (widths[j] - widths[i])
+        return max(0.0, slope)
+
+    def matches(self, device: str, threads: int, input_shape: Sequence[int], full_widths: dict[str, int]) -> bool:
+        """Whether this table was measured for this device, threads, patch and unpruned network."""
+        return (self.device == device and self.threads == threads and list(self.input_shape) == list(input_shape)
+                and {n: w[-1] for n, w in self.widths.items()} == dict(full_widths))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LatencyTable":
+        return cls(**data)
+
+
+def _affected_modules(group) -> list[nn.Module]:
+    """The modules whose shapes follow the group's width: producer convs and norms, consumer convs."""
+    modules: list[nn.Module] = []
+    for producer in group.producers:
+        modules.append(producer.conv)
+        if producer.norm is not None:
+            modules.append(producer.norm)
+    modules += [consumer.conv for consumer in group.consumers]
+    unique: dict[int, nn.Module] = {}
+    for module in modules:
+        unique.setdefault(id(module), module)
+    return list(unique.values())
+
+
+def _input_shapes(network: nn.Module, modules: list[nn.Module], input_shape: Sequence[int]) -> dict[int, tuple]:
+    """The input shape each of ``modules`` sees in one batch-1 inference pass (run on the meta device)."""
+    shapes: dict[int, tuple] = {}
+    meta = _timing_copy(network, "meta")
+    by_name = dict(network.named_modules())
+    wanted = {name for name, m in by_name.items() if any(m is w for w in modules)}
+    handles = []
+    for name, module in meta.named_modules():
+        if name in wanted:
+            key = id(by_name[name])
+            def record(m, inputs, key=key):
+                shapes.setdefault(key, tuple(inputs[0].shape))  # returns None: the input is unchanged
+
+            handles.append(module.register_forward_pre_hook(record))
+    with torch.no_grad():
+        meta(torch.zeros((1, *input_shape), device="meta"))
+    for handle in handles:
+        handle.remove()
+    return shapes
+
+
+def _module_seconds(module: nn.Module, shape: tuple, where: LatencyDevice) -> float:
+    """Median seconds of ``module`` alone on a random input of ``shape`` (a norm with its LeakyReLU)."""
+    timed = copy.deepcopy(module).to(where.device).eval()
+    x = torch.randn(shape, device=where.device)
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return _median_seconds(lambda: timed(x), where)
+    return _median_seconds(lambda: torch.nn.functional.leaky_relu(timed(x), 0.01, inplace=True), where)
+
+
+def group_seconds(network: nn.Module, index: int, input_shape: Sequence[int], where: LatencyDevice) -> float:
+    """Seconds of the modules whose shapes follow group ``index``'s width (each timed alone at its input
+    size): the part of the forward time that this group's width decides."""
+    modules = _affected_modules(find_groups(network)[index])
+    shapes = _input_shapes(network, modules, input_shape)
+    return sum(_module_seconds(m, shapes[id(m)], where) for m in modules if id(m) in shapes)
+
+
+def build_latency_table(network: nn.Module, input_shape: Sequence[int], where: LatencyDevice,
+                        min_widths: dict[str, int] | None = None, fractions: Sequence[float] = TABLE_FRACTIONS,
+                        progress: Callable[[str], None] | None = None) -> LatencyTable:
+    """Time ``network`` whole (``base_seconds``), and per group the modules its width decides, at its full
+    width and at ``fractions`` of it (never below its ``min_widths`` entry). Timing each group's modules
+    alone is far less noisy than differences of whole-network times. ``network`` is not changed."""
+    where.validate()
+    started = time.perf_counter()
+    base = forward_seconds(network, input_shape, replace(where, repeats=2 * where.repeats))
+    cpu_copy = copy.deepcopy(network).to("cpu")
+    groups = find_groups(cpu_copy)
+    table = LatencyTable(where.device, where.threads or torch.get_num_threads(), [int(s) for s in input_shape],
+                         base)
+    for index, group in enumerate(groups):
+        floor = max(1, (min_widths or {}).get(group.name, 1))
+        widths = sorted({max(floor, round(group.width * f)) for f in fractions} | {group.width})
+        times = []
+        for width in widths:
+            narrowed = copy.deepcopy(cpu_copy)
+            if width < group.width:
+                remove_channels(narrowed, find_groups(narrowed)[index], range(width, group.width))
+            times.append(group_seconds(narrowed, index, input_shape, where))
+        table.widths[group.name] = widths
+        table.seconds[group.name] = times
+        if progress is not None:
+            progress(f"latency table: group {index + 1}/{len(groups)} {group.name}: "
+                     + ", ".join(f"{w} ch {t * 1e3:.1f} ms" for w, t in zip(widths, times)))
+    table.build_seconds = time.perf_counter() - started
+    return table
+
+
+class LatencyModel:
+    """What the pruner needs for a latency target: the table (slopes) and a way to measure the network."""
+
+    def __init__(self, table: LatencyTable, where: LatencyDevice, input_shape: Sequence[int]):
+        self.table = table
+        self.where = where
+        self.input_shape = tuple(int(s) for s in input_shape)
+
+    def measure(self, network: nn.Module) -> float:
+        return forward_seconds(network, self.input_shape, self.where)
+
+    def savings(self, groups) -> dict[str, float]:
+        """Estimated seconds saved per channel removed, per group at its current width."""
+        return {g.name: self.table.saving_per_channel(g.name, g.width) for g in groups}

@@ -1,0 +1,131 @@
+"""The latency target: timing, the width -> time table, and pruning until the *measured* time is at the target."""
+
+import copy
+
+import pytest
+import torch
+
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.groups import find_groups
+from nnunet_pruning.core.latency import (LatencyDevice, LatencyModel, LatencyTable, build_latency_table,
+                                         forward_seconds, group_seconds)
+from nnunet_pruning.core.measure import count_gflops
+from nnunet_pruning.core.pruner import Pruner
+from nnunet_pruning.core.schedule import PruningSchedule
+
+from tests.tiny import tiny_input, tiny_net
+
+SHAPE = (2, 16, 16)
+FAST = LatencyDevice("cpu", 1, repeats=1, warmup=0)
+
+
+def _net():
+    return tiny_net("plain", 2, 4, dtype=torch.float32)
+
+
+def test_forward_seconds_times_a_copy_and_restores_the_threads():
+    net = _net()
+    before_threads = torch.get_num_threads()
+    before = copy.deepcopy(net.state_dict())
+    seconds = forward_seconds(net, SHAPE, LatencyDevice("cpu", 1, repeats=2, warmup=1))
+    assert seconds > 0
+    assert torch.get_num_threads() == before_threads
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_table_has_every_group_at_full_width_and_narrower_above_the_floor():
+    net = _net()
+    widths = {g.name: g.width for g in find_groups(net)}
+    floors = {name: 3 for name in widths}
+    table = build_latency_table(net, SHAPE, FAST, floors)
+    assert set(table.widths) == set(widths)
+    for name, ws in table.widths.items():
+        assert ws == sorted(ws) and ws[-1] == widths[name] and min(ws) >= min(3, widths[name])
+        assert len(table.seconds[name]) == len(ws) and all(t > 0 for t in table.seconds[name])
+    assert {g.name: g.width for g in find_groups(net)} == widths  # the network is not changed
+    again = LatencyTable.from_dict(table.as_dict())
+    assert again == table and again.matches("cpu", 1, SHAPE, widths)
+    assert not again.matches("cpu", 2, SHAPE, widths) and not again.matches("cuda", 1, SHAPE, widths)
+
+
+def test_group_seconds_times_only_the_modules_of_that_group():
+    net = _net()
+    groups = find_groups(net)
+    seconds = [group_seconds(net, i, SHAPE, FAST) for i in range(len(groups))]
+    assert all(s > 0 for s in seconds)
+    assert sum(seconds) < 5 * forward_seconds(net, SHAPE, FAST) + 1.0  # parts of one pass, not whole passes
+
+
+def test_saving_per_channel_is_the_slope_below_the_width_and_never_negative():
+    table = LatencyTable("cpu", 2, [1, 8, 8], 1.0, widths={"a": [8, 16, 32], "b": [8, 16, 32]},
+                         seconds={"a": [0.2, 0.4, 0.8], "b": [0.9, 0.5, 0.8]})
+    assert table.saving_per_channel("a", 32) == pytest.approx(0.4 / 16)
+    assert table.saving_per_channel("a", 20) == pytest.approx(0.4 / 16)
+    assert table.saving_per_channel("a", 16) == pytest.approx(0.2 / 8)
+    assert table.saving_per_channel("a", 4) == pytest.approx(0.2 / 8)  # below the table: lowest segment
+    assert table.saving_per_channel("b", 32) == pytest.approx(0.3 / 16)
+    assert table.saving_per_channel("b", 16) == 0.0  # narrower is slower there (a CPU slow path)
+
+
+class _GflopsTime(LatencyModel):
+    """A deterministic stand-in for timing: 'seconds' = GFLOPs, except that group ``frozen`` saves nothing."""
+
+    def __init__(self, network, frozen: str | None = None):
+        self.input_shape = SHAPE
+        self.where = FAST
+        self.frozen = frozen
+        groups = find_groups(network)
+        base = count_gflops(network, SHAPE[0], SHAPE[1:])
+        widths, seconds = {}, {}
+        for index, g in enumerate(groups):
+            narrow = copy.deepcopy(network)
+            from nnunet_pruning.core.surgery import remove_channels
+
+            remove_channels(narrow, find_groups(narrow)[index], range(g.width // 2, g.width))
+            widths[g.name] = [g.width // 2, g.width]
+            saved = 0.0 if g.name == frozen else base - count_gflops(narrow, SHAPE[0], SHAPE[1:])
+            seconds[g.name] = [base - saved, base]
+        self.table = LatencyTable("cpu", 1, list(SHAPE), base, widths, seconds)
+
+    def measure(self, network):
+        return count_gflops(network, SHAPE[0], SHAPE[1:])
+
+
+@pytest.mark.parametrize("method", ["taylor", "random_largest"])
+def test_latency_target_is_reached_by_measurement(method):
+    net = _net()
+    frozen = find_groups(net)[0].name
+    model = _GflopsTime(net, frozen)
+    schedule = PruningSchedule(method=method, target_metric="latency", keep_fraction=0.5, warmup_epochs=1,
+                               every_epochs=1, step_fraction=0.25)
+    pruner = Pruner(net, schedule, SHAPE, latency=model)
+    assert pruner.original["latency"] == model.table.base_seconds
+    pruner.attach()
+    x = tiny_input(2, 4, dtype=torch.float32)
+    records = []
+    for epoch in range(8):
+        net.train().zero_grad()
+        net(x).square().mean().backward()
+        record = pruner.maybe_step(epoch)
+        if record:
+            records.append(record)
+    assert pruner.finished
+    last = records[-1]
+    assert last["latency"] == pytest.approx(model.measure(net))
+    assert last["latency_fraction"] <= 0.5 + 1e-9 and last["latency_fraction"] > 0.3
+    assert all("latency" in r and "latency_fraction" in r for r in records)
+    assert find_groups(net)[0].width == find_groups(_net())[0].width  # it saves nothing: never narrowed
+    state = pruner.state_dict()
+    resumed = Pruner(copy.deepcopy(net), schedule, SHAPE, latency=model)
+    resumed.load_state_dict(state)
+    assert resumed.finished and resumed.original == pruner.original
+
+
+def test_latency_target_needs_a_latency_model():
+    with pytest.raises(PruningError, match="latency target needs a LatencyModel"):
+        Pruner(_net(), PruningSchedule(target_metric="latency", keep_fraction=0.5), SHAPE)
+
+
+def test_unknown_latency_device_is_one_line():
+    with pytest.raises(PruningError, match="not cpu or cuda"):
+        LatencyDevice("tpu").validate()
