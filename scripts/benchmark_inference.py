@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import io
 import json
 import os
@@ -39,34 +40,84 @@ from nnunet_pruning.adapter.networks import build_from_checkpoint, build_network
     resolve_trainer
 from nnunet_pruning.app.machine import OtherCpuLoad
 from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, build_latency_table, forward_seconds
 from nnunet_pruning.core.measure import count_gflops, count_params
 from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.schedule import PruningSchedule
 
 
-def build_networks(plans_file: str, configuration: str, keep: float, model_folders: list[str]) -> dict:
-    """``{name: network}``: stock, Flat, random-largest pruned, and any trained model folders."""
+def build_networks(plans_file: str, configuration: str, keep: float, model_folders: list[str],
+                   latency_keep: float | None = None, threads: int = 2) -> tuple[dict, dict]:
+    """``({name: network}, {name: latency target record})``: stock, Flat, random-largest pruned to ``keep`` of
+    the parameters, random-largest pruned to ``latency_keep`` of the forward time measured on this CPU with
+    ``threads`` threads (the latency trainers' pruner, without training), and any trained model folders."""
     plans_manager, cm, dataset_json = load_plans(plans_file, configuration)
-    networks = {}
+    networks, targets = {}, {}
     for name, trainer in (("stock nnU-Net", "nnUNetTrainer"), ("Flat U-Net", "nnUNetTrainerFlatUNet")):
         networks[name] = build_network(resolve_trainer(trainer), plans_manager, cm, dataset_json)
-    pruned = build_network(resolve_trainer("nnUNetTrainer"), plans_manager, cm, dataset_json)
     channels = len(dataset_json["channel_names"])
-    pruner = Pruner(pruned, PruningSchedule(method="random_largest", keep_fraction=keep, step_fraction=0.5),
-                    (channels, *cm.patch_size))
+    shape = (channels, *cm.patch_size)
+    pruned = build_network(resolve_trainer("nnUNetTrainer"), plans_manager, cm, dataset_json)
+    pruner = Pruner(pruned, PruningSchedule(method="random_largest", keep_fraction=keep, step_fraction=0.5), shape)
     while not pruner.finished:
         pruner.step(0)
     networks[f"random-largest (keep {keep:.0%} params)"] = pruned
+    if latency_keep is not None:
+        name = f"random-largest (keep {latency_keep:.0%} latency)"
+        net = build_network(resolve_trainer("nnUNetTrainer"), plans_manager, cm, dataset_json)
+        where = LatencyDevice("cpu", threads)
+        print(f"[benchmark] measuring the latency table of {name} on {where.describe()}", flush=True)
+        table = build_latency_table(net, shape, where, progress=lambda line: print(f"[benchmark] {line}", flush=True))
+        pruner = Pruner(net, PruningSchedule(method="random_largest", target_metric="latency",
+                                             keep_fraction=latency_keep, step_fraction=0.25),
+                        shape, latency=LatencyModel(table, where, shape))
+        for step in range(20):
+            record = pruner.step(step)
+            print(f"[benchmark] latency pruning step {step + 1}: {record['latency'] * 1e3:.1f} ms "
+                  f"({record['latency_fraction']:.1%} of {table.base_seconds * 1e3:.1f} ms)", flush=True)
+            if pruner.finished:
+                break
+        networks[name] = net
+        targets[name] = {"keep_fraction": latency_keep, "device": where.describe(),
+                         "unpruned_seconds": table.base_seconds, "table_seconds": table.build_seconds,
+                         "pruned_seconds_at_pruning": pruner.log[-1]["latency"],
+                         "target_reached": pruner.finished}
     for folder in model_folders:
         fold, path = model_folder_folds(folder)[0]
         checkpoint = load_checkpoint_file(path)
         network, _ = build_from_checkpoint(folder, checkpoint)
         networks[f"{checkpoint['trainer_name']} fold {fold}"] = network
-    return networks
+    return networks, targets
+
+
+def override_plans(plans_file: str, configuration: str, patch: list[int] | None, stages: int | None,
+                   folder: str, max_width: int | None = None) -> str:
+    """A copy of the plans (and dataset.json) with another patch size and/or number of stages (stride 2 on
+    every axis after the first stage, widths doubling from the first stage's up to its cap); returns its path."""
+    with open(plans_file) as f:
+        plans = json.load(f)
+    config = plans["configurations"][configuration]
+    arch = config["architecture"]["arch_kwargs"]
+    if patch:
+        config["patch_size"] = list(patch)
+    if stages:
+        base, cap = arch["features_per_stage"][0], max_width or max(arch["features_per_stage"])
+        dim = len(config["patch_size"])
+        arch.update(n_stages=stages, features_per_stage=[min(cap, base * 2 ** i) for i in range(stages)],
+                    kernel_sizes=[[3] * dim] * stages, strides=[[1] * dim] + [[2] * dim] * (stages - 1),
+                    n_conv_per_stage=[2] * stages, n_conv_per_stage_decoder=[2] * (stages - 1))
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "plans.json")
+    with open(path, "w") as f:
+        json.dump(plans, f, indent=1)
+    with open(os.path.join(os.path.dirname(plans_file), "dataset.json")) as src, \
+            open(os.path.join(folder, "dataset.json"), "w") as dst:
+        dst.write(src.read())
+    return path
 
 
 def make_predictor(network, plans_file: str, configuration: str, device: torch.device, use_mirroring: bool,
-                   step_size: float):
+                   step_size: float, compiled: bool = False):
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
     plans_manager, cm, dataset_json = load_plans(plans_file, configuration)
@@ -77,16 +128,28 @@ def make_predictor(network, plans_file: str, configuration: str, device: torch.d
     network = network.to(device).eval()
     predictor.manual_initialization(network, plans_manager, cm, [network.state_dict()], dataset_json,
                                     "benchmark", tuple(range(len(cm.patch_size))))
+    if compiled:  # what the predictor does with nnUNet_compile=1
+        predictor.network = torch.compile(network)
     return predictor
 
 
 def time_device(networks: dict, plans_file: str, configuration: str, volumes: list[torch.Tensor],
                 device: torch.device, args) -> dict:
-    predictors = {name: make_predictor(net, plans_file, configuration, device, args.tta, args.step_size)
-                  for name, net in networks.items()}
+    modes = {"eager": [False], "compiled": [True], "both": [False, True]}[args.compile]
+    predictors, compile_seconds = {}, {}
+    for name, net in networks.items():
+        for compiled in modes:
+            label = f"{name} [compiled]" if compiled else name
+            predictors[label] = make_predictor(copy.deepcopy(net) if compiled else net, plans_file, configuration,
+                                               device, args.tta, args.step_size, compiled)
     for name, predictor in predictors.items():
-        for _ in range(args.warmup):
+        for i in range(args.warmup):
+            start = time.perf_counter()
             predictor.predict_logits_from_preprocessed_data(volumes[0])
+            if i == 0 and name.endswith("[compiled]"):
+                compile_seconds[name] = time.perf_counter() - start
+                print(f"[benchmark {device.type}] {name}: first run (compiles) {compile_seconds[name]:.1f} s",
+                      flush=True)
     times = {name: [] for name in predictors}
     for repeat in range(args.repeats):
         for v, volume in enumerate(volumes):
@@ -114,6 +177,7 @@ def time_device(networks: dict, plans_file: str, configuration: str, volumes: li
                 if i >= args.warmup:
                     forward[name].append(time.perf_counter() - start)
     return {name: {"median_s": statistics.median(t), "runs_s": t, "tiles": tiles,
+                   "first_run_with_compile_s": compile_seconds.get(name),
                    "forward_per_tile_median_s": statistics.median(forward[name]),
                    "network_share": tiles * statistics.median(forward[name]) / statistics.median(t)}
             for name, t in times.items()}
@@ -135,15 +199,30 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--step-size", type=float, default=0.5, help="sliding-window tile step (nnU-Net: 0.5)")
     parser.add_argument("--tta", action="store_true", help="mirroring on (nnU-Net's default at predict time)")
+    parser.add_argument("--latency-keep", type=float, help="add random-largest pruned to this share of the forward "
+                        "time measured on this CPU (the latency trainers' pruner, no training)")
+    parser.add_argument("--compile", choices=("eager", "compiled", "both"), default="eager",
+                        help="torch.compile the networks as nnUNet_compile=1 nnUNetv2_predict does (default eager)")
+    parser.add_argument("--patch", type=int, nargs="+", help="override the plans' patch size")
+    parser.add_argument("--stages", type=int, help="override the plans' number of U-Net stages")
+    parser.add_argument("--max-width", type=int, help="with --stages: the widest stage (nnU-Net's default plans: 320)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if not 0 < args.keep < 1:
         parser.error(f"--keep must be in (0, 1), got {args.keep}")
+    if args.latency_keep is not None and not 0 < args.latency_keep < 1:
+        parser.error(f"--latency-keep must be in (0, 1), got {args.latency_keep}")
+    if args.patch or args.stages:
+        import tempfile
+
+        args.plans = override_plans(args.plans, args.configuration, args.patch, args.stages, tempfile.mkdtemp(),
+                                    args.max_width)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("nnUNet_def_n_proc", str(args.threads))  # the predictor caps its threads with it
     try:
         _, cm, dataset_json = load_plans(args.plans, args.configuration)
-        networks = build_networks(args.plans, args.configuration, args.keep, args.models)
+        networks, targets = build_networks(args.plans, args.configuration, args.keep, args.models,
+                                           args.latency_keep, args.threads)
     except PruningError as e:
         print(f"benchmark_inference: error: {e}", file=sys.stderr)
         return 2
@@ -156,7 +235,10 @@ def main(argv=None) -> int:
              for name, net in networks.items()}
     devices = [torch.device("cpu")] if args.device == "cpu" else [torch.device("cuda")] if args.device == "cuda" \
         else [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    results = {"plans": os.path.abspath(args.plans), "configuration": args.configuration, "volume_shape": shape,
+    results = {"command": "python scripts/benchmark_inference.py " + " ".join(sys.argv[1:] if argv is None else argv),
+               "plans": os.path.abspath(args.plans), "configuration": args.configuration, "volume_shape": shape,
+               "architecture": {k: cm.network_arch_init_kwargs[k] for k in ("n_stages", "features_per_stage")},
+               "compile": args.compile, "latency_targets": targets,
                "patch_size": patch, "volumes": args.volumes, "tile_step_size": args.step_size, "tta": args.tta,
                "warmup": args.warmup, "repeats": args.repeats, "threads": args.threads,
                "torch": torch.__version__, "platform": platform.platform(), "processor": platform.processor(),
@@ -171,9 +253,16 @@ def main(argv=None) -> int:
         if load.warning():
             print(f"[benchmark {device.type}] {load.warning()}", flush=True)
         for name, t in timed.items():
-            t["speedup_vs_stock"] = timed[stock]["median_s"] / t["median_s"]
-            t["flops_ratio_vs_stock"] = stats[stock]["gflops_patch"] / stats[name]["gflops_patch"]
-            t["forward_speedup_vs_stock"] = timed[stock]["forward_per_tile_median_s"] / t["forward_per_tile_median_s"]
+            base = name.removesuffix(" [compiled]")
+            same_mode = stock + name[len(base):]  # compiled vs compiled stock, eager vs eager stock
+            t["speedup_vs_stock"] = timed[same_mode]["median_s"] / t["median_s"]
+            t["speedup_vs_eager_stock"] = timed.get(stock, timed[same_mode])["median_s"] / t["median_s"]
+            t["flops_ratio_vs_stock"] = stats[stock]["gflops_patch"] / stats[base]["gflops_patch"]
+            t["forward_speedup_vs_stock"] = timed[same_mode]["forward_per_tile_median_s"] / \
+                t["forward_per_tile_median_s"]
+            if base in targets:  # the latency measured now against the target it was pruned to
+                t["latency_fraction_now"] = 1 / t["forward_speedup_vs_stock"]
+                t["latency_vs_target"] = t["latency_fraction_now"] / targets[base]["keep_fraction"]
         results["devices"][device.type] = timed
     print(f"\nfull volume {'x'.join(map(str, shape))} (patch {'x'.join(map(str, patch))}), tile step {args.step_size}, "
           f"TTA {'on' if args.tta else 'off'}, {args.threads} CPU threads, median of {args.repeats} x {args.volumes}")
@@ -182,13 +271,20 @@ def main(argv=None) -> int:
     print(header + "\n" + "-" * len(header))
     for device, timed in results["devices"].items():
         for name, t in timed.items():
-            print(f"{name[:44]:<44} {device:<6} {stats[name]['params']:>11,} {stats[name]['gflops_patch']:>12.2f} "
+            base = name.removesuffix(" [compiled]")
+            print(f"{name[:44]:<44} {device:<6} {stats[base]['params']:>11,} {stats[base]['gflops_patch']:>12.2f} "
                   f"{t['median_s']:>9.3f} {t['speedup_vs_stock']:>7.2f}x {t['flops_ratio_vs_stock']:>10.2f}x "
                   f"{t['forward_per_tile_median_s']:>10.3f} {t['forward_speedup_vs_stock']:>10.2f}x "
                   f"{100 * t['network_share']:>8.0f}%")
     print("speedup: whole sliding-window prediction; fwd/tile: one network forward pass of one patch; net share: "
           "tiles x fwd/tile as a share of the prediction time (the rest is tiling, Gaussian weighting and "
           "aggregation, the same for every network)")
+    for name, target in targets.items():
+        for device, timed in results["devices"].items():
+            if name in timed:
+                print(f"{name}: pruned to {target['keep_fraction']:.0%} of the forward time on {target['device']}; "
+                      f"measured now ({device}): {timed[name]['latency_fraction_now']:.1%} = "
+                      f"{timed[name]['latency_vs_target']:.2f}x the target")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -45,6 +45,7 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
                  device: torch.device = torch.device("cuda")):
         self.pruner: Pruner | None = None
         self._loaded_pruning_state: dict | None = None
+        self._latency: LatencyModel | None = None
         super().__init__(plans, configuration, fold, dataset_json, device)
 
     def check_settings(self) -> None:
@@ -61,7 +62,9 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
         """The pruner of this run: the trainer's network, schedule, patch shape, and a seed from the fold
         (with the latency target: and the measured width -> time table, built or read from the fold folder)."""
         shape = (self.num_input_channels, *self.configuration_manager.patch_size)
-        latency = self.latency_model(shape) if self.pruning_schedule.target_metric == "latency" else None
+        latency = None
+        if self.pruning_schedule.target_metric == "latency":
+            latency = self._latency if self._latency is not None else self.latency_model(shape)
         return Pruner(self._module(), self.pruning_schedule, shape, seed=self._pruning_seed(), sync=sync,
                       latency=latency)
 
@@ -136,6 +139,11 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
         return zlib.crc32(f"fold-{self.fold}".encode())
 
     def on_train_start(self):
+        if self.pruning_schedule.target_metric == "latency":
+            if not self.was_initialized:
+                self.initialize()
+            # measured before nnU-Net starts its data-augmentation workers, which share the CPU
+            self._latency = self.latency_model((self.num_input_channels, *self.configuration_manager.patch_size))
         super().on_train_start()
         sync = None
         if self.is_ddp:

@@ -48,6 +48,23 @@ def test_inference_benchmark(plans_file, tmp_path, capsys):
     assert "FLOPs ratio" in capsys.readouterr().out
 
 
+def test_inference_benchmark_latency_target_and_plans_override(plans_file, tmp_path, capsys):
+    out = tmp_path / "inference.json"
+    assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "24", "24", "24", "--volumes", "1",
+                                              "--warmup", "0", "--repeats", "1", "--device", "cpu", "--threads", "1",
+                                              "--patch", "16", "16", "16", "--stages", "4", "--latency-keep", "0.6",
+                                              "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["patch_size"] == [16, 16, 16] and result["architecture"]["n_stages"] == 4
+    assert result["command"].startswith("python scripts/benchmark_inference.py --plans")
+    name = "random-largest (keep 60% latency)"
+    target = result["latency_targets"][name]
+    assert target["keep_fraction"] == 0.6 and target["device"] == "cpu, 1 threads" and target["unpruned_seconds"] > 0
+    timed = result["devices"]["cpu"][name]
+    assert timed["latency_vs_target"] == pytest.approx(timed["latency_fraction_now"] / 0.6)
+    assert "the target" in capsys.readouterr().out
+
+
 def test_training_benchmark(plans_file, tmp_path, capsys):
     out = tmp_path / "training.json"
     assert _load("benchmark_training").main(["--plans", plans_file, "--trainers", "nnUNetTrainerStock_smoke",
