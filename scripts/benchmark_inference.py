@@ -47,21 +47,24 @@ from nnunet_pruning.core.schedule import PruningSchedule
 
 
 def build_networks(plans_file: str, configuration: str, keep: float, model_folders: list[str],
-                   latency_keep: float | None = None, threads: int = 2) -> tuple[dict, dict]:
+                   latency_keep: float | None = None, threads: int = 2, minimal: bool = False) -> tuple[dict, dict]:
     """``({name: network}, {name: latency target record})``: stock, Flat, random-largest pruned to ``keep`` of
     the parameters, random-largest pruned to ``latency_keep`` of the forward time measured on this CPU with
     ``threads`` threads (the latency trainers' pruner, without training), and any trained model folders."""
     plans_manager, cm, dataset_json = load_plans(plans_file, configuration)
     networks, targets = {}, {}
-    for name, trainer in (("stock nnU-Net", "nnUNetTrainer"), ("Flat U-Net", "nnUNetTrainerFlatUNet")):
+    baselines = (("stock nnU-Net", "nnUNetTrainer"),) + (() if minimal else (("Flat U-Net", "nnUNetTrainerFlatUNet"),))
+    for name, trainer in baselines:
         networks[name] = build_network(resolve_trainer(trainer), plans_manager, cm, dataset_json)
     channels = len(dataset_json["channel_names"])
     shape = (channels, *cm.patch_size)
-    pruned = build_network(resolve_trainer("nnUNetTrainer"), plans_manager, cm, dataset_json)
-    pruner = Pruner(pruned, PruningSchedule(method="random_largest", keep_fraction=keep, step_fraction=0.5), shape)
-    while not pruner.finished:
-        pruner.step(0)
-    networks[f"random-largest (keep {keep:.0%} params)"] = pruned
+    if not minimal:
+        pruned = build_network(resolve_trainer("nnUNetTrainer"), plans_manager, cm, dataset_json)
+        pruner = Pruner(pruned, PruningSchedule(method="random_largest", keep_fraction=keep, step_fraction=0.5),
+                        shape)
+        while not pruner.finished:
+            pruner.step(0)
+        networks[f"random-largest (keep {keep:.0%} params)"] = pruned
     if latency_keep is not None:
         name = f"random-largest (keep {latency_keep:.0%} latency)"
         net = build_network(resolve_trainer("nnUNetTrainer"), plans_manager, cm, dataset_json)
@@ -70,7 +73,7 @@ def build_networks(plans_file: str, configuration: str, keep: float, model_folde
         table = build_latency_table(net, shape, where, progress=lambda line: print(f"[benchmark] {line}", flush=True))
         pruner = Pruner(net, PruningSchedule(method="random_largest", target_metric="latency",
                                              keep_fraction=latency_keep, step_fraction=0.25),
-                        shape, latency=LatencyModel(table, where, shape))
+                        shape, latency=LatencyModel(table, where, shape, reference=copy.deepcopy(net)))
         for step in range(20):
             record = pruner.step(step)
             print(f"[benchmark] latency pruning step {step + 1}: {record['latency'] * 1e3:.1f} ms "
@@ -206,6 +209,8 @@ def main(argv=None) -> int:
     parser.add_argument("--patch", type=int, nargs="+", help="override the plans' patch size")
     parser.add_argument("--stages", type=int, help="override the plans' number of U-Net stages")
     parser.add_argument("--max-width", type=int, help="with --stages: the widest stage (nnU-Net's default plans: 320)")
+    parser.add_argument("--minimal", action="store_true", help="only stock, the latency-pruned network and "
+                        "--models (no Flat U-Net, no random-largest by params): for large volumes on a CPU")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if not 0 < args.keep < 1:
@@ -222,7 +227,7 @@ def main(argv=None) -> int:
     try:
         _, cm, dataset_json = load_plans(args.plans, args.configuration)
         networks, targets = build_networks(args.plans, args.configuration, args.keep, args.models,
-                                           args.latency_keep, args.threads)
+                                           args.latency_keep, args.threads, args.minimal)
     except PruningError as e:
         print(f"benchmark_inference: error: {e}", file=sys.stderr)
         return 2

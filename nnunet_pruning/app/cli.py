@@ -103,7 +103,7 @@ def _cmd_compare(args) -> int:
     require_nnunet_version()
     models, time_images = split_time_argument(args.models + args.trainers, args.time)
     settings = TimingSettings(tile_step_size=args.step_size, use_mirroring=not args.disable_tta, device=args.device,
-                              threads=args.threads, warmup=args.warmup, repeats=args.repeats)
+                              threads=args.threads, warmup=args.warmup, repeats=args.repeats, compile=args.compile)
     command = shlex.join(["nnunet-pruning", *sys.argv[1:]]) if sys.argv[1:2] == ["compare"] \
         else "nnunet-pruning compare"
     with contextlib.redirect_stdout(sys.stderr):  # nnU-Net prints; our progress goes to stderr too
@@ -278,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--disable_tta); timing compares the networks, mirroring multiplies every model alike")
     p.add_argument("--tta", dest="disable_tta", action="store_false",
                    help="mirroring (test-time augmentation) on, as nnUNetv2_predict's default (default: off)")
+    p.add_argument("--compile", choices=("eager", "compiled", "both"), default="eager",
+                   help="with --time: time the networks eager, compiled with torch.compile (as nnUNet_compile=1 "
+                        "nnUNetv2_predict does), or both side by side (default eager)")
     p.add_argument("-chk", "--checkpoint", help="checkpoint file of every fold, as nnUNetv2_predict -chk (default: "
                                                 "checkpoint_final.pth, else best, else latest, flagged in the report)")
     p.set_defaults(func=_cmd_compare)

@@ -11,7 +11,7 @@ from nnunet_pruning.app.machine import BUSY_CORES
 from nnunet_pruning.core.files import atomic_write_text
 from nnunet_pruning.core.measure import GFLOPS_UNIT
 
-__all__ = ["ratios", "times_fewer", "markdown_table", "write_outputs"]
+__all__ = ["compiled_table", "ratios", "times_fewer", "markdown_table", "write_outputs"]
 
 PLOTS = {"dice_vs_params": "dice_vs_params.png", "dice_vs_gflops": "dice_vs_gflops.png", "widths": "widths.png",
          "trajectories": "pruning_trajectories.png"}
@@ -99,6 +99,23 @@ def _csv(models: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def compiled_table(models: list[dict], timing: dict) -> str:
+    """Markdown: every model's predictor time eager and compiled (``compare --time --compile both``)."""
+    base = models[0]["label"]
+    eager, compiled = timing["models"], timing["compiled"]
+    lines = ["Eager and compiled (`torch.compile`, as `nnUNet_compile=1 nnUNetv2_predict`), same runs, interleaved:",
+             "", "| model | s / case eager | speedup eager | s / case compiled | speedup compiled | compiled vs eager "
+             "| first run with compile s |", "|---|---|---|---|---|---|---|"]
+    for m in models:
+        label = m["label"]
+        e, c = eager[label]["median"]["total"], compiled[label]["median"]["total"]
+        first = (timing.get("first_run_with_compile_s") or {}).get(label + " [compiled]")
+        lines.append(f"| {label} | {e:.3f} | {eager[base]['median']['total'] / e:.2f}x | {c:.3f} | "
+                     f"{compiled[base]['median']['total'] / c:.2f}x | {e / c:.2f}x | "
+                     f"{'' if first is None else f'{first:.1f}'} |")
+    return "\n".join(lines)
+
+
 def write_outputs(models: list[dict], timing: dict | None, output: str, label_names: dict, command: str,
                   notes: list[str] | None = None, title: str = "nnunet_pruning comparison",
                   preamble: str = "") -> dict:
@@ -137,6 +154,10 @@ def write_outputs(models: list[dict], timing: dict | None, output: str, label_na
                   f"Device {s['device']}, {s['threads']} threads, tile step {s['tile_step_size']}, mirroring (TTA) "
                   f"{'on' if s['use_mirroring'] else 'off'}, every selected fold "
                   f"predicted as an ensemble (as `nnUNetv2_predict -f ...`)."]
+        if timing.get("compiled"):
+            lines += ["", compiled_table(models, timing), ""]
+        elif s.get("compile") == "compiled":
+            lines += ["- every network was compiled with `torch.compile` (as `nnUNet_compile=1 nnUNetv2_predict`)."]
         other = timing.get("other_cpu_cores")
         if other is not None:
             lines += [f"- other processes kept {other:.2f} CPU cores busy on average while timing"

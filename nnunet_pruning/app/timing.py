@@ -26,7 +26,11 @@ from dataclasses import asdict, dataclass
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.app.machine import OtherCpuLoad
 
-__all__ = ["TimingSettings", "case_files", "time_models", "StagedPredictor"]
+__all__ = ["COMPILE_MODES", "TimingSettings", "case_files", "time_models", "StagedPredictor"]
+
+#: ``--compile``: time the networks eager, compiled (as ``nnUNet_compile=1 nnUNetv2_predict``), or both
+COMPILE_MODES = ("eager", "compiled", "both")
+COMPILED = " [compiled]"
 
 
 @dataclass
@@ -39,6 +43,7 @@ class TimingSettings:
     threads: int = 2  # torch threads
     warmup: int = 1  # untimed runs of each model before timing
     repeats: int = 3  # timed runs of each model per case
+    compile: str = "eager"  # eager, compiled (torch.compile, as nnUNet_compile=1 nnUNetv2_predict) or both
 
     def validate(self) -> None:
         if not 0 < self.tile_step_size <= 1:
@@ -46,6 +51,8 @@ class TimingSettings:
         if self.repeats < 1 or self.warmup < 0 or self.threads < 1:
             raise PruningError(f"repeats and threads must be >= 1 and warm-up >= 0 (got repeats {self.repeats}, "
                                f"threads {self.threads}, warm-up {self.warmup})")
+        if self.compile not in COMPILE_MODES:
+            raise PruningError(f"compile mode {self.compile!r} is not one of {', '.join(COMPILE_MODES)}")
         kind = self.device.split(":")[0]
         if kind not in ("cpu", "cuda", "mps"):
             raise PruningError(f"device {self.device!r} is not one of cpu, cuda, mps (as nnUNetv2_predict -device)")
@@ -87,7 +94,7 @@ class StagedPredictor:
     """An ``nnUNetPredictor`` for one model folder whose prediction of a case is timed stage by stage."""
 
     def __init__(self, model_folder: str, folds: list[str], settings: TimingSettings,
-                 checkpoint_name: str = "checkpoint_final.pth"):
+                 checkpoint_name: str = "checkpoint_final.pth", compiled: bool = False):
         import torch
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
@@ -99,6 +106,8 @@ class StagedPredictor:
                                              verbose=False, verbose_preprocessing=False, allow_tqdm=False)
             self.predictor.initialize_from_trained_model_folder(
                 model_folder, [int(f) if f != "all" else f for f in folds], checkpoint_name)
+        if compiled:  # what the predictor does itself with nnUNet_compile=1 (each fold loads into _orig_mod)
+            self.predictor.network = torch.compile(self.predictor.network)
         self.device = device
 
     def predict(self, image, properties: dict) -> tuple[dict, object]:
@@ -138,16 +147,23 @@ def time_models(models: list[tuple[str, str, list[str], str]], cases: list[tuple
     if settings.device.startswith("cuda") and not torch.cuda.is_available():
         raise PruningError("inference timing on cuda was asked for but torch sees no CUDA device; use --device cpu")
     torch.set_num_threads(settings.threads)
-    predictors = {label: StagedPredictor(folder, folds, settings, checkpoint)
-                  for label, folder, folds, checkpoint in models}
-    reader = predictors[models[0][0]].predictor.plans_manager.image_reader_writer_class()
+    modes = {"eager": (False,), "compiled": (True,), "both": (False, True)}[settings.compile]
+    predictors = {label + (COMPILED if compiled and settings.compile == "both" else ""):
+                  StagedPredictor(folder, folds, settings, checkpoint, compiled)
+                  for label, folder, folds, checkpoint in models for compiled in modes}
+    reader = predictors[next(iter(predictors))].predictor.plans_manager.image_reader_writer_class()
     images = {}
     for case, files in cases:
         images[case] = reader.read_images(files)
     first = cases[0][0]
+    compile_seconds = {}
     for label, predictor in predictors.items():
-        for _ in range(settings.warmup):
-            predictor.predict(*images[first])
+        compiles = settings.compile == "compiled" or label.endswith(COMPILED)
+        for i in range(max(settings.warmup, 1 if compiles else 0)):  # a compiled model compiles on its first run
+            seconds, _ = predictor.predict(*images[first])
+            if compiles and i == 0:
+                compile_seconds[label] = seconds["total"]
+                progress(f"[compare] {label}: first run, with torch.compile, {seconds['total']:.1f} s")
     runs = {label: {case: [] for case, _ in cases} for label in predictors}
     total_runs = settings.repeats * len(cases) * len(predictors)
     done = 0
@@ -168,12 +184,13 @@ def time_models(models: list[tuple[str, str, list[str], str]], cases: list[tuple
     if load.warning():
         progress(f"[compare] {load.warning('the timing runs')}")
     result = {"settings": settings.as_dict(), "cases": [case for case, _ in cases], "models": {},
-              "other_cpu_cores": load.cores}
+              "other_cpu_cores": load.cores, "first_run_with_compile_s": compile_seconds}
     stages = ("preprocess", "network", "export", "total")
     for label, per_case_runs in runs.items():
         per_case = {case: {s: statistics.median(r[s] for r in rs) for s in stages}
                     for case, rs in per_case_runs.items()}
-        result["models"][label] = {
+        kind = "compiled" if label.endswith(COMPILED) else "models"
+        result.setdefault(kind, {})[label.removesuffix(COMPILED)] = {
             "per_case": per_case,
             "median": {s: statistics.median(c[s] for c in per_case.values()) for s in stages},
             "mean": {s: statistics.fmean(c[s] for c in per_case.values()) for s in stages},

@@ -29,8 +29,8 @@ from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.surgery import remove_channels
 
-__all__ = ["TABLE_FRACTIONS", "LatencyDevice", "forward_seconds", "group_seconds", "LatencyTable",
-           "build_latency_table", "LatencyModel"]
+__all__ = ["TABLE_FRACTIONS", "LatencyDevice", "forward_seconds", "relative_seconds", "group_seconds",
+           "LatencyTable", "build_latency_table", "LatencyModel"]
 
 #: the widths (as fractions of each group's full width) the table measures besides the full width
 TABLE_FRACTIONS = (0.75, 0.5, 0.25)
@@ -234,16 +234,40 @@ def build_latency_table(network: nn.Module, input_shape: Sequence[int], where: L
     return table
 
 
-class LatencyModel:
-    """What the pruner needs for a latency target: the table (slopes) and a way to measure the network."""
+def relative_seconds(network: nn.Module, reference: nn.Module, input_shape: Sequence[int],
+                     where: LatencyDevice) -> float:
+    """Forward time of ``network`` as a fraction of ``reference``'s: the median of per-round ratios, the two
+    timed alternately in every round, so that a machine that speeds up or slows down over seconds (shared
+    CPUs drift by 20-30%) affects both alike."""
+    model = _timing_copy(network, where.device)
+    other = reference if not reference.training else _timing_copy(reference, where.device)
+    x = torch.randn((1, *input_shape), device=where.device)
+    once = replace(where, repeats=1, warmup=0)
+    _median_seconds(lambda: (model(x), other(x)), replace(where, repeats=1, warmup=where.warmup))
+    ratios = [_median_seconds(lambda: model(x), once) / _median_seconds(lambda: other(x), once)
+              for _ in range(where.repeats)]
+    return statistics.median(ratios)
 
-    def __init__(self, table: LatencyTable, where: LatencyDevice, input_shape: Sequence[int]):
+
+class LatencyModel:
+    """What the pruner needs for a latency target: the table (slopes) and a way to measure the network.
+
+    With a ``reference`` (the unpruned network), :meth:`measure` times the network against it, interleaved,
+    and returns ``table.base_seconds`` x the measured ratio: robust to a machine whose speed drifts.
+    Without one it times the network alone.
+    """
+
+    def __init__(self, table: LatencyTable, where: LatencyDevice, input_shape: Sequence[int],
+                 reference: nn.Module | None = None):
         self.table = table
         self.where = where
         self.input_shape = tuple(int(s) for s in input_shape)
+        self.reference = None if reference is None else _timing_copy(reference, where.device)
 
     def measure(self, network: nn.Module) -> float:
-        return forward_seconds(network, self.input_shape, self.where)
+        if self.reference is None:
+            return forward_seconds(network, self.input_shape, self.where)
+        return self.table.base_seconds * relative_seconds(network, self.reference, self.input_shape, self.where)
 
     def savings(self, groups) -> dict[str, float]:
         """Estimated seconds saved per channel removed, per group at its current width."""

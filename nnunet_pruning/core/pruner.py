@@ -163,6 +163,14 @@ class Pruner:
             return None
         return self.step(epoch, optimizer, **extra)
 
+    def _cut_copy(self, selection: dict[str, list[int]]) -> nn.Module:
+        """A copy of the network with ``selection`` removed (the network itself is not changed)."""
+        trial = copy.deepcopy(self.network)
+        for group, copied in zip(self.groups, find_groups(trial)):
+            if selection.get(group.name):
+                remove_channels(trial, copied, selection[group.name])
+        return trial
+
     def _costs(self) -> dict[str, float]:
         """Estimated saving per channel, in the target metric's unit (parameters, GFLOPs, or seconds)."""
         if self.schedule.target_metric == "latency":
@@ -190,16 +198,18 @@ class Pruner:
         """One pruning step: remove channels until the metric drops by ``step_fraction`` (or the target)."""
         started = time.perf_counter()
         schedule = self.schedule
-        goal = max(self.target_value, self._metric() - schedule.step_fraction * self.original[schedule.target_metric])
+        current = self._metric()  # measured once (a latency measurement is a timing: twice would disagree)
+        goal = max(self.target_value, current - schedule.step_fraction * self.original[schedule.target_metric])
         removed: dict[str, int] = {}
+        exhausted = False
         if self.sync is not None:
             self.sync.check_widths({g.name: g.width for g in self.groups})
             if self.scorer:
                 self.scorer.scores = self.sync.average_scores(self.scorer.scores)
         normalised = normalise(self.scorer.scores) if self.scorer else None
         latency = schedule.target_metric == "latency"
-        current = self._metric()
         weights = self._weights()
+        share, rejected = 1.0, 0  # latency: the part of the remaining need a round goes for, failed rounds
         for _ in range(100):  # estimates are per channel; re-select until the measured metric is at the goal
             if current <= goal * (1 + 1e-9):
                 break
@@ -209,12 +219,26 @@ class Pruner:
             floors = self.min_widths()
             if latency:  # time is not linear in the widths: at most a quarter of a group per measured round
                 floors = {g.name: max(floors[g.name], g.width - max(1, g.width // 4)) for g in self.groups}
-            selection = select_channels(self.groups, schedule.method, current - goal, costs, floors, self.rng,
-                                        normalised, weights)
+            selection = select_channels(self.groups, schedule.method, share * (current - goal), costs, floors,
+                                        self.rng, normalised, weights)
             if self.sync is not None:
                 self.sync.check_selection(selection)
             if not selection:
+                exhausted = True
                 break
+            if latency:  # measure the cut on a copy first: keep it only if the network gets faster
+                after = self._metric(self._cut_copy(selection))
+                if after >= current:
+                    rejected += 1
+                    if rejected >= 3:  # even small cuts are not faster here (noise, or a slow kernel path)
+                        exhausted = not removed
+                        break
+                    share /= 2
+                    continue
+                rejected = 0
+                estimated = sum(costs[name] * len(channels) for name, channels in selection.items())
+                if estimated > 0:  # the table's slopes were measured with every other group at full width
+                    self._correction = min(2.0, max(0.5, self._correction * (current - after) / estimated))
             for group in self.groups:
                 channels = selection.get(group.name)
                 if not channels:
@@ -224,21 +248,17 @@ class Pruner:
                 if self.scorer:
                     self.scorer.keep(group.name, kept)
                     normalised[group.name] = normalised[group.name][kept]
-            before, current = current, self._metric()
-            if latency:
-                if current >= before:  # no measurable gain: narrower is not faster here; stop this step
-                    break
-                # the table's slopes were measured with every other group at full width: rescale them
-                estimated = sum(costs[name] * len(channels) for name, channels in selection.items())
-                if estimated > 0:
-                    self._correction = min(2.0, max(0.5, self._correction * (before - current) / estimated))
+            current = after if latency else self._metric()
         self.steps += 1
         measured = {"params": count_params(self.network),
                     "gflops": count_gflops(self.network, self.input_shape[0], self.input_shape[1:])}
         if self.latency is not None:
             measured["latency"] = current if latency else self.latency.measure(self.network)
         at_minimum = all(g.width <= schedule.min_width_of(g.level) for g in self.groups)
-        if measured[schedule.target_metric] <= self.target_value * (1 + 1e-9) or not removed or at_minimum:
+        # latency: a step may end without a gain (noise, or narrower is not faster); it is over only when nothing
+        # can go. Counted metrics: a step that removes nothing cannot go further.
+        stuck = exhausted if latency else not removed
+        if measured[schedule.target_metric] <= self.target_value * (1 + 1e-9) or stuck or at_minimum:
             self.finished = True
         if self.scorer:
             self.dropout.update(normalised)

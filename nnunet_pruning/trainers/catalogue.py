@@ -20,7 +20,10 @@ def describe_trainer(cls) -> dict:
     reach = schedule.last_pruning_epoch() + 1
     note = "" if reach <= epochs else f"; CANNOT reach its target in {epochs} epochs (needs {reach})"
     return {"name": cls.__name__, "method": schedule.method,
-            "target": f"keep <= {schedule.keep_fraction:.0%} of the {schedule.target_metric}",
+            "target": f"keep <= {schedule.keep_fraction:.0%} of the {schedule.target_metric}"
+                      + (" (measured forward time at the patch size, "
+                         + (f"CPU, {schedule.latency_threads} threads)" if schedule.latency_device == "cpu"
+                            else "training device)") if schedule.target_metric == "latency" else ""),
             "schedule": f"{budget}; warm-up {schedule.warmup_epochs}, a step every {schedule.every_epochs} "
                         f"epoch(s) of {schedule.step_fraction:.1%}, min width {schedule.min_width}, target after "
                         f"epoch {reach}{note}"}
@@ -42,7 +45,8 @@ def format_catalogue(include_short: bool = False) -> str:
         lines += [f"  {row['name']}", f"      {row['method']}; {row['target']}", f"      {row['schedule']}"]
     lines += ["", "Any budget by name (no Python needed):", f"  {GRAMMAR}", "",
               "  keep<P>: keep at most P% of the target metric; <E>epochs, <I>iters: nnU-Net's epochs and iterations",
-              "  per epoch; warmup<W>: epochs before the first step; minw<M>: the narrowest layer. The schedule is",
+              "  per epoch; warmup<W>: epochs before the first step; minw<M>: the narrowest layer; cpu<T> (latency",
+              "  methods): measure the forward time on the CPU with T threads, not on the training device. The schedule is",
               "  fitted to the epochs (same shares as the 1000-epoch default), so every name reaches its target.",
               "", "Examples:"]
     for name in EXAMPLES:

@@ -101,7 +101,10 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
                 atomic_write_text(json.dumps(table.as_dict(), indent=1), path)
             self.print_to_log_file(f"latency: table measured in {table.build_seconds:.1f} s, saved as {LATENCY_TABLE};"
                                    f" unpruned network {table.base_seconds * 1e3:.1f} ms per forward pass")
-        return LatencyModel(table, where, shape)
+        unpruned = self.build_network_architecture(self.plans_manager, self.configuration_manager,
+                                                   self.num_input_channels, self.label_manager.num_segmentation_heads,
+                                                   False)  # the reference every measurement is timed against
+        return LatencyModel(table, where, shape, reference=unpruned)
 
     def check_network(self) -> None:
         """A U-Net this package can prune, and a target that ``min_width`` leaves reachable (latency: a device
@@ -116,12 +119,31 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
         self.make_pruner().check_reachable()
 
     def _do_i_compile(self):
-        # torch.compile traces fixed shapes and our hooks; pruning changes both, so it stays off.
+        # nnU-Net compiles in initialize(). While pruning, the network changes shape and carries the scoring and
+        # dropout hooks, so the pruning trainers compile later: see compile_when_final.
         return False
 
+    def compile_when_final(self) -> bool:
+        """``torch.compile`` the network once it no longer changes (target reached, hooks detached), where
+        nnU-Net would compile it (its ``_do_i_compile`` rules: CUDA, ``nnUNet_compile``); single GPU only.
+
+        Before that the run stays eager: one compile instead of one per pruning step (9-31 s per network on
+        an H100, docs/results.md), and no hooks inside a compiled graph. Returns whether it compiled now.
+        """
+        if self.pruner is None or not self.pruner.finished or self.is_ddp or isinstance(self.network, OptimizedModule):
+            return False
+        if self.pruner.scorer is not None and self.pruning_schedule.score_after_target:
+            return False  # the hooks stay attached: keep them out of a compiled graph
+        if not nnUNetTrainer._do_i_compile(self):
+            return False
+        self.print_to_log_file("Using torch.compile (the pruning target is reached: the network no longer changes)")
+        self.network = torch.compile(self.network)
+        return True
+
     def _module(self):
-        """The network itself, inside the DDP wrapper when training on several GPUs."""
-        return self.network.module if self.is_ddp else self.network
+        """The network itself, inside the DDP wrapper (several GPUs) or the torch.compile wrapper."""
+        module = self.network.module if self.is_ddp else self.network
+        return module._orig_mod if isinstance(module, OptimizedModule) else module
 
     def _rewrap_ddp(self) -> None:
         """After surgery the DDP reducer still holds the old tensors: free it, then wrap again."""
@@ -172,6 +194,7 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
                 f"name the budget instead, e.g. -tr nnUNetTrainer<METHOD>_{self.num_epochs}epochs, whose schedule is "
                 f"fitted to it")
         self._write_pruning_files()
+        self.compile_when_final()  # a resumed run whose target was reached before
 
     def on_epoch_end(self):
         ema = self.logger.get_value("ema_fg_dice", step=-1)
@@ -188,6 +211,7 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
                 + f"{', target reached' if record['target_reached'] else ''}; the step took {record['seconds']:.2f} s"
                 f"{' (scoring and targeted dropout now off)' if record['target_reached'] else ''}")
             self._write_pruning_files()
+            self.compile_when_final()
         super().on_epoch_end()
         stop = os.environ.get(STOP_AFTER_EPOCH_VARIABLE)
         if stop is not None and self.current_epoch - 1 == int(stop):

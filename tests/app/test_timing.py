@@ -9,7 +9,7 @@ DATASET_JSON = {"file_ending": ".nii.gz", "channel_names": {"0": "CT", "1": "MR"
 
 
 @pytest.mark.parametrize("kwargs", [{"tile_step_size": 0}, {"tile_step_size": 1.5}, {"repeats": 0},
-                                    {"warmup": -1}, {"threads": 0}])
+                                    {"warmup": -1}, {"threads": 0}, {"compile": "jit"}])
 def test_bad_settings(kwargs):
     with pytest.raises(PruningError):
         TimingSettings(**kwargs).validate()

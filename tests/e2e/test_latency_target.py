@@ -46,5 +46,12 @@ def test_latency_target_end_to_end(planned_dataset, train, tmp_path):
     train(STOCK)
     report_dir = str(tmp_path / "compare")
     ws.run("nnunet-pruning", "compare", STOCK, "-tr", LATENCY, "-d", str(DATASET_ID), "-c", "3d_fullres", "-f", "0",
-           "-o", report_dir)
-    assert "measured latency" in open(os.path.join(report_dir, "report.md")).read()
+           "-o", report_dir, "--time", "--compile", "both", "--max-cases", "1", "--repeats", "1", "--warmup", "0",
+           "--threads", "1")
+    report = open(os.path.join(report_dir, "report.md")).read()
+    assert "measured latency" in report
+    timing = json.load(open(os.path.join(report_dir, "results.json")))["inference"]
+    assert timing["settings"]["compile"] == "both"
+    assert set(timing["models"]) == set(timing["compiled"]) == {STOCK, LATENCY}
+    assert set(timing["first_run_with_compile_s"]) == {f"{STOCK} [compiled]", f"{LATENCY} [compiled]"}
+    assert "| s / case compiled |" in report

@@ -1,0 +1,57 @@
+"""Compiled training in the pruning trainers: eager while the network changes, ``torch.compile`` once the
+target is reached, and only where nnU-Net itself would compile (its ``_do_i_compile`` rules)."""
+
+import os
+
+import pytest
+import torch
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from torch._dynamo import OptimizedModule
+
+from nnunet_pruning.trainers import nnUNetTrainerRandomLargest_smoke
+from nnunet_pruning.trainers.batches import synthetic_batch
+
+from tests.trainers.fake_task import make_plans, make_trainer, prepare_folders
+
+
+@pytest.fixture
+def trainer(tmp_path, monkeypatch):
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, "")
+    plans = make_plans("plain", dim=3, n_stages=3)
+    prepare_folders(tmp_path, plans)
+    trainer = make_trainer(nnUNetTrainerRandomLargest_smoke, plans)
+    trainer.pruner = trainer.make_pruner()
+    return trainer
+
+
+def _prune_to_target(trainer):
+    for epoch in range(4):
+        if not trainer.pruner.finished:
+            trainer.pruner.step(epoch, trainer.optimizer)
+    assert trainer.pruner.finished
+
+
+def test_never_compiled_where_nnunet_would_not(trainer):
+    assert not nnUNetTrainer._do_i_compile(trainer)  # the CPU: nnU-Net does not compile
+    _prune_to_target(trainer)
+    assert not trainer.compile_when_final() and not isinstance(trainer.network, OptimizedModule)
+
+
+def test_compiled_once_the_target_is_reached(trainer, monkeypatch):
+    monkeypatch.setattr(nnUNetTrainer, "_do_i_compile", lambda self: True)  # as on CUDA
+    assert trainer._do_i_compile() is False  # nnU-Net's initialize() did not compile
+    assert not trainer.compile_when_final()  # still pruning: stays eager
+    _prune_to_target(trainer)
+    module = trainer._module()
+    assert trainer.compile_when_final()
+    assert isinstance(trainer.network, OptimizedModule) and trainer._module() is module
+    assert not trainer.compile_when_final()  # once
+    trainer.network.train()
+    loss = trainer.train_step(synthetic_batch(trainer, seed=0))["loss"]  # nnU-Net's step, compiled
+    assert loss == loss
+    path = os.path.join(trainer.output_folder, "checkpoint_test.pth")
+    trainer.save_checkpoint(path)
+    weights = torch.load(path, map_location="cpu", weights_only=False)["network_weights"]
+    assert not any(k.startswith("_orig_mod") for k in weights)
+    assert weights.keys() == module.state_dict().keys()
