@@ -45,6 +45,11 @@ def test_settings_land_where_nnunet_reads_them():
     assert (cls.schedule_epochs, cls.schedule_iterations, cls.schedule_val_iterations) == (100, 5, 1)
     assert (cls.pruning_schedule.warmup_epochs, cls.pruning_schedule.min_width) == (10, 8)
     assert named_trainer_class("nnUNetTrainerFlatUNet48").flat_width == 48
+    s = named_trainer_class("nnUNetTrainerSTAMPLatency_keep40_250epochs_cpu4").pruning_schedule
+    assert (s.method, s.target_metric, s.keep_fraction, s.latency_device, s.latency_threads) == \
+        ("taylor", "latency", 0.4, "cpu", 4)
+    s = named_trainer_class("nnUNetTrainerRandomLargestLatency_100epochs").pruning_schedule
+    assert (s.method, s.target_metric, s.keep_fraction, s.latency_device) == ("random_largest", "latency", 0.5, "")
 
 
 def test_fitted_schedule_is_the_default_at_1000_epochs():
@@ -70,6 +75,10 @@ def test_fitted_schedules_reach_their_target_in_time(epochs, keep):
     ("nnUNetTrainerFlatUNet_keep10", "does not apply to the Flat U-Net"),
     ("nnUNetTrainerFlatUNet2000", "outside 1-1024"),
     ("nnUNetTrainerRandomLargest_keep10_", "'' is not a setting"),
+    ("nnUNetTrainerSTAMP_cpu2", "applies only to STAMPLatency and RandomLargestLatency"),
+    ("nnUNetTrainerSTAMPLatency_cpu0", "cpu must be at least 1"),
+    ("nnUNetTrainerSTAMPLatency_cpu2_keep10", "comes too late"),
+    ("nnUNetTrainerFlatUNet_cpu2", "does not apply to the Flat U-Net"),
 ])
 def test_malformed_names_are_one_line_with_the_grammar(name, why):
     with pytest.raises(PruningError) as e:
