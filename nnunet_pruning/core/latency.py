@@ -239,11 +239,15 @@ def relative_seconds(network: nn.Module, reference: nn.Module, input_shape: Sequ
     """Forward time of ``network`` as a fraction of ``reference``'s: the median of per-round ratios, the two
     timed alternately in every round, so that a machine that speeds up or slows down over seconds (shared
     CPUs drift by 20-30%) affects both alike."""
-    model = _timing_copy(network, where.device)
-    other = reference if not reference.training else _timing_copy(reference, where.device)
+    return _ratio(_timing_copy(network, where.device), _timing_copy(reference, where.device), input_shape, where)
+
+
+def _ratio(model: nn.Module, other: nn.Module, input_shape: Sequence[int], where: LatencyDevice) -> float:
+    """:func:`relative_seconds` of two networks already prepared by ``_timing_copy``."""
     x = torch.randn((1, *input_shape), device=where.device)
     once = replace(where, repeats=1, warmup=0)
-    _median_seconds(lambda: (model(x), other(x)), replace(where, repeats=1, warmup=where.warmup))
+    for _ in range(where.warmup):
+        _median_seconds(lambda: (model(x), other(x)), once)
     ratios = [_median_seconds(lambda: model(x), once) / _median_seconds(lambda: other(x), once)
               for _ in range(where.repeats)]
     return statistics.median(ratios)
@@ -267,7 +271,8 @@ class LatencyModel:
     def measure(self, network: nn.Module) -> float:
         if self.reference is None:
             return forward_seconds(network, self.input_shape, self.where)
-        return self.table.base_seconds * relative_seconds(network, self.reference, self.input_shape, self.where)
+        model = _timing_copy(network, self.where.device)
+        return self.table.base_seconds * _ratio(model, self.reference, self.input_shape, self.where)
 
     def savings(self, groups) -> dict[str, float]:
         """Estimated seconds saved per channel removed, per group at its current width."""

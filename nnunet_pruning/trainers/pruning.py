@@ -80,7 +80,8 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
         device, threads, patch and network (``--c``, or a restart), else measured now and saved there."""
         where = self.latency_where()
         path = os.path.join(self.output_folder, LATENCY_TABLE)
-        widths = {g.name: g.width for g in find_groups(self._module())}
+        groups = find_groups(self._module())
+        widths = {g.name: g.width for g in groups}
         table = None
         if os.path.isfile(path):
             with open(path) as f:
@@ -95,7 +96,7 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
         if table is None:
             self.print_to_log_file(f"latency: measuring the width -> time table on {where.describe()} at patch "
                                    f"{'x'.join(map(str, shape[1:]))} ({len(widths)} groups)")
-            floors = {g.name: self.pruning_schedule.min_width_of(g.level) for g in find_groups(self._module())}
+            floors = {g.name: self.pruning_schedule.min_width_of(g.level) for g in groups}
             table = build_latency_table(self._module(), shape, where, floors, progress=self.print_to_log_file)
             if self.local_rank == 0:
                 atomic_write_text(json.dumps(table.as_dict(), indent=1), path)
