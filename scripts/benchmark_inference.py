@@ -139,6 +139,10 @@ def make_predictor(network, plans_file: str, configuration: str, device: torch.d
 def time_device(networks: dict, plans_file: str, configuration: str, volumes: list[torch.Tensor],
                 device: torch.device, args) -> dict:
     modes = {"eager": [False], "compiled": [True], "both": [False, True]}[args.compile]
+    if True in modes:  # every compiled network (and each thread setting) is an entry of the one U-Net forward's
+        import torch._dynamo  # cache: past dynamo's limit (8) it would silently run eager
+
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16 * len(networks))
     predictors, compile_seconds = {}, {}
     for name, net in networks.items():
         for compiled in modes:
@@ -168,7 +172,8 @@ def time_device(networks: dict, plans_file: str, configuration: str, volumes: li
         [max(s, p) for s, p in zip(volumes[0].shape[1:], first.configuration_manager.patch_size)]))
     patch = torch.randn((1, volumes[0].shape[0], *first.configuration_manager.patch_size), device=device)
     forward = {name: [] for name in predictors}
-    with torch.inference_mode():
+    autocast = torch.autocast("cuda") if device.type == "cuda" else contextlib.nullcontext()  # as the predictor
+    with torch.inference_mode(), autocast:
         for i in range(args.warmup + args.repeats):
             for name, predictor in predictors.items():
                 if device.type == "cuda":

@@ -26,10 +26,15 @@ from nnunet_pruning.core.resizable import make_resizable
 from nnunet_pruning.core.schedule import PruningSchedule
 from .guards import TrainerError, TrainerGuards
 
-__all__ = ["nnUNetTrainerPruningBase", "STOP_AFTER_EPOCH_VARIABLE", "LATENCY_TABLE"]
+__all__ = ["nnUNetTrainerPruningBase", "STOP_AFTER_EPOCH_VARIABLE", "LATENCY_TABLE", "RECOMPILE_BREAK_EVEN_ITERATIONS"]
 
 #: the latency target's measured table, in the fold folder
 LATENCY_TABLE = "latency_table.json"
+
+#: Training iterations between two pruning steps from which recompiling after every step pays: measured on an
+#: H100 (docs/benchmarks/gpu_h100_128.json, "recompile"): 33-36 s to compile each new shape of the 6-stage
+#: 128^3 U-Net, 23-25 ms saved per compiled training step, break-even after 1400-1475 iterations.
+RECOMPILE_BREAK_EVEN_ITERATIONS = 1500
 
 #: Set to an epoch number to make a pruning trainer exit right after that epoch's checkpoint (tests
 #: use it to interrupt a run deterministically and resume it with --c).
@@ -128,8 +133,9 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
         """``torch.compile`` the network once it no longer changes (target reached, hooks detached), where
         nnU-Net would compile it (its ``_do_i_compile`` rules: CUDA, ``nnUNet_compile``); single GPU only.
 
-        Before that the run stays eager: one compile instead of one per pruning step (9-31 s per network on
-        an H100, docs/results.md), and no hooks inside a compiled graph. Returns whether it compiled now.
+        Before that the run stays eager (unless :meth:`compile_while_pruning` says a recompile after every step
+        pays): no hooks inside a compiled graph, and no compile (~35 s on an H100) per short pruning interval.
+        Returns whether it compiled now.
         """
         if self.pruner is None or not self.pruner.finished or self.is_ddp or isinstance(self.network, OptimizedModule):
             return False
@@ -140,6 +146,26 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
         self.print_to_log_file("Using torch.compile (the pruning target is reached: the network no longer changes)")
         self.network = torch.compile(self.network)
         return True
+
+    def compile_while_pruning(self) -> bool:
+        """Whether to train compiled *while* pruning, recompiling after every step: where nnU-Net would compile
+        (single GPU), the method attaches no hooks (random-largest; STAMP's Taylor scoring and targeted dropout
+        stay out of compiled graphs), and a step comes only every ``RECOMPILE_BREAK_EVEN_ITERATIONS`` training
+        iterations or more, so that the compiled steps repay each recompile (measured on an H100)."""
+        if self.pruner is None or self.pruner.finished or self.is_ddp or self.pruner.scorer is not None:
+            return False
+        interval = self.pruning_schedule.every_epochs * self.num_iterations_per_epoch
+        return interval >= RECOMPILE_BREAK_EVEN_ITERATIONS and nnUNetTrainer._do_i_compile(self)
+
+    def _compile_for_pruning(self, reason: str) -> None:
+        """(Re)compile the network after it changed shape: a fresh graph, not guards failing one by one."""
+        import torch._dynamo
+
+        torch._dynamo.reset()
+        self.network = torch.compile(self._module())
+        self.print_to_log_file(f"Using torch.compile while pruning ({reason}; a step every "
+                               f"{self.pruning_schedule.every_epochs * self.num_iterations_per_epoch} iterations "
+                               f"repays a recompile from {RECOMPILE_BREAK_EVEN_ITERATIONS} on)")
 
     def _module(self):
         """The network itself, inside the DDP wrapper (several GPUs) or the torch.compile wrapper."""
@@ -195,6 +221,8 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
                 f"name the budget instead, e.g. -tr nnUNetTrainer<METHOD>_{self.num_epochs}epochs, whose schedule is "
                 f"fitted to it")
         self._write_pruning_files()
+        if self.compile_while_pruning():
+            self._compile_for_pruning("from the start")
         self.compile_when_final()  # a resumed run whose target was reached before
 
     def on_epoch_end(self):
@@ -212,6 +240,8 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
                 + f"{', target reached' if record['target_reached'] else ''}; the step took {record['seconds']:.2f} s"
                 f"{' (scoring and targeted dropout now off)' if record['target_reached'] else ''}")
             self._write_pruning_files()
+            if isinstance(self.network, OptimizedModule):  # compiled while pruning: the old graph is stale
+                self._compile_for_pruning(f"recompiled after step {record['step']}")
             self.compile_when_final()
         super().on_epoch_end()
         stop = os.environ.get(STOP_AFTER_EPOCH_VARIABLE)

@@ -89,3 +89,33 @@ def test_conv_channel_benchmark(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert set(result["median_ms"]["8x8x8"]) == {"4", "8"} and all(v > 0 for v in result["median_ms"]["8x8x8"].values())
     assert "FLOPs ratio 0.25" in capsys.readouterr().out
+
+
+def test_gpu_benchmark_runs_on_the_cpu_and_keeps_its_time_budget(plans_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("nnUNet_compile", "f")  # the script sets it; restored after the test
+    out = tmp_path / "gpu.json"
+    assert _load("benchmark_gpu").main(["--plans", plans_file, "--device", "cpu", "--patch", "8", "8", "8",
+                                        "--stages", "3", "--max-width", "32", "--shape", "12", "12", "12",
+                                        "--latency-keep", "0", "--warmup", "0", "--repeats", "1", "--steps", "1",
+                                        "--parts", "training", "profile", "recompile", "--compile-allowance-s", "1e6",
+                                        "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["command"].startswith("python scripts/benchmark_gpu.py --plans")
+    assert result["patch"] == [8, 8, 8] and result["stages"] == 3
+    training = result["training"]
+    # eager only: every compile would outrun the budget, and is skipped, not half-measured
+    assert "stock nnU-Net" in training and not any(k.endswith("[compiled]") for k in training)
+    assert training["stock nnU-Net + STAMP scoring hooks"]["median_step_s"] > 0
+    assert set(result["profile"]) == {"stock nnU-Net", "random-largest (keep 20% params)"}
+    assert all(abs(sum(p["share_by_kind"].values()) - 1) < 1e-6 for p in result["profile"].values())
+    assert result["recompile"].startswith("skipped")  # its compiles would not fit the budget
+    assert "training step" in capsys.readouterr().out
+
+
+def test_gpu_benchmark_kernel_kinds():
+    gpu = _load("benchmark_gpu")
+    assert gpu.kernel_kind("void cudnn::bn_fw_tr_1C11_kernel_NCHW<__half, float>") == "normalisation"
+    assert gpu.kernel_kind("sm90_xmma_fprop_implicit_gemm_f16f16_f16f32_f32_nhwckrsc_nhwc_tilesize128") == \
+        "convolution"
+    assert gpu.kernel_kind("void cudnn::engines_precompiled::nchwToNhwcKernel<__half>") == "layout conversion"
+    assert gpu.kernel_kind("void at::native::vectorized_elementwise_kernel<8, leaky_relu_kernel>") == "elementwise"

@@ -14,15 +14,19 @@ from nnunet_pruning.trainers.batches import synthetic_batch
 from tests.trainers.fake_task import make_plans, make_trainer, prepare_folders
 
 
-@pytest.fixture
-def trainer(tmp_path, monkeypatch):
+def _with_pruner(cls, tmp_path, monkeypatch):
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         monkeypatch.setenv(name, "")
     plans = make_plans("plain", dim=3, n_stages=3)
     prepare_folders(tmp_path, plans)
-    trainer = make_trainer(nnUNetTrainerRandomLargest_smoke, plans)
+    trainer = make_trainer(cls, plans)
     trainer.pruner = trainer.make_pruner()
     return trainer
+
+
+@pytest.fixture
+def trainer(tmp_path, monkeypatch):
+    return _with_pruner(nnUNetTrainerRandomLargest_smoke, tmp_path, monkeypatch)
 
 
 def _prune_to_target(trainer):
@@ -55,3 +59,37 @@ def test_compiled_once_the_target_is_reached(trainer, monkeypatch):
     weights = torch.load(path, map_location="cpu", weights_only=False)["network_weights"]
     assert not any(k.startswith("_orig_mod") for k in weights)
     assert weights.keys() == module.state_dict().keys()
+
+
+def test_hook_free_pruning_compiles_from_the_start_and_recompiles_after_each_step_when_it_pays(trainer, monkeypatch):
+    from nnunet_pruning.trainers import pruning
+
+    monkeypatch.setattr(nnUNetTrainer, "_do_i_compile", lambda self: True)  # as on CUDA
+    interval = trainer.pruning_schedule.every_epochs * trainer.num_iterations_per_epoch
+    monkeypatch.setattr(pruning, "RECOMPILE_BREAK_EVEN_ITERATIONS", interval + 1)
+    assert not trainer.compile_while_pruning()  # steps too close together: a recompile would not pay
+    monkeypatch.setattr(pruning, "RECOMPILE_BREAK_EVEN_ITERATIONS", interval)
+    assert trainer.compile_while_pruning()
+    module = trainer._module()
+    trainer._compile_for_pruning("from the start")
+    first = trainer.network
+    assert isinstance(first, OptimizedModule) and trainer._module() is module
+    batch = synthetic_batch(trainer, seed=0)
+    trainer.network.train()
+    trainer.train_step(batch)
+    widths = [p.shape for p in module.parameters()]
+    trainer.pruner.step(0, trainer.optimizer)  # surgery on the module inside the compiled wrapper
+    assert [p.shape for p in module.parameters()] != widths
+    trainer._compile_for_pruning("recompiled after step 1")
+    assert trainer.network is not first and trainer._module() is module
+    loss = trainer.train_step(synthetic_batch(trainer, seed=1))["loss"]  # the new shapes, compiled afresh
+    assert loss == loss
+
+
+def test_scoring_methods_stay_eager_while_pruning(tmp_path, monkeypatch):
+    from nnunet_pruning.trainers import nnUNetTrainerSTAMP_smoke, pruning
+
+    stamp = _with_pruner(nnUNetTrainerSTAMP_smoke, tmp_path, monkeypatch)
+    monkeypatch.setattr(nnUNetTrainer, "_do_i_compile", lambda self: True)
+    monkeypatch.setattr(pruning, "RECOMPILE_BREAK_EVEN_ITERATIONS", 1)
+    assert not stamp.compile_while_pruning()  # Taylor hooks and targeted dropout: never inside a compiled graph
