@@ -55,10 +55,15 @@ def paired_difference(values: dict[str, float], baseline: dict[str, float]) -> d
     return {"folds": folds, "mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "n": len(diffs)}
 
 
-def summarise_runs(runs: list[dict], trainers: list[str]) -> list[dict]:
-    """Per trainer (in order): Dice mean and sd over folds, the paired difference to the first, sizes, time."""
+def summarise_runs(runs: list[dict], trainers: list[str], reference: str | None = None) -> list[dict]:
+    """Per trainer (in order): Dice mean and sd over folds (overall and per class), the paired difference to the
+    first trainer and, with ``reference``, to that trainer too (e.g. STAMP's default against its ablations),
+    sizes, time."""
     by_trainer = {t: {r["fold"]: r for r in runs if r["trainer"] == t} for t in trainers}
     baseline = {f: r["test_dice"] for f, r in by_trainer[trainers[0]].items()}
+    if reference is not None and reference not in by_trainer:
+        raise PruningError(f"the reference trainer {reference} is not one of the benchmarked trainers")
+    second = None if reference is None else {f: r["test_dice"] for f, r in by_trainer[reference].items()}
     rows = []
     for trainer in trainers:
         folds = by_trainer[trainer]
@@ -71,6 +76,13 @@ def summarise_runs(runs: list[dict], trainers: list[str]) -> list[dict]:
                "targets_missed": [f for f, r in folds.items() if r.get("target_reached") is False]}
         row["paired_difference"] = None if trainer == trainers[0] else paired_difference(
             {f: r["test_dice"] for f, r in folds.items()}, baseline)
+        if second is not None:
+            row["paired_difference_to_reference"] = None if trainer in (trainers[0], reference) else \
+                paired_difference({f: r["test_dice"] for f, r in folds.items()}, second)
+        classes = sorted({c for r in folds.values() for c in r.get("test_dice_per_class", {})}, key=str)
+        row["dice_per_class_mean"] = {c: sum(r["test_dice_per_class"][c] for r in folds.values()) / len(dice)
+                                      for c in classes if all(c in r.get("test_dice_per_class", {})
+                                                              for r in folds.values())}
         rows.append(row)
     return rows
 
@@ -137,14 +149,18 @@ def _check_inputs(trainers: list[str], folds: list[str], output: str) -> None:
 def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[str] | None = None, size: int = 32,
                   num_train: int = 10, num_test: int = 4, seed: int = 0, task: str = "shapes",
                   time_inference: bool = True,
-                  progress=print, threads: int = 2) -> dict:
-    """Run (or resume) the benchmark into ``output``; returns ``{kind: path}`` of the report files."""
+                  progress=print, threads: int = 2, reference: str | None = None) -> dict:
+    """Run (or resume) the benchmark into ``output``; returns ``{kind: path}`` of the report files.
+
+    ``reference``: one of ``trainers`` to report paired differences to, besides the baseline (the first)."""
     from nnunet_pruning.adapter.datasets import folders_with_id
     from nnunet_pruning.app.workspace import NnUNetWorkspace
 
     trainers = list(trainers or DEFAULT_TRAINERS)
     folds = [str(f) for f in (folds or ["0", "1", "2"])]
     _check_inputs(trainers, folds, output)
+    if reference is not None and reference not in trainers[1:]:
+        raise PruningError(f"the reference {reference} must be one of the trainers after the baseline")
     if threads < 1:
         raise PruningError(f"--threads must be >= 1, not {threads}")
     started = time.time()
@@ -182,7 +198,7 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
                                         "test": len(os.listdir(os.path.join(ws.raw, name, "labelsTs")))},
              "shape": dataset.get("generator", {}).get("shape"), "folds": folds, "trainers": trainers,
              "elapsed_seconds": time.time() - started}
-    written = write_benchmark_report(ws.root, runs, trainers, setup, timing)
+    written = write_benchmark_report(ws.root, runs, trainers, setup, timing, reference)
     say(f"done: {written['report']}")
     return written
 
@@ -225,13 +241,24 @@ def _plot(rows: list[dict], runs: list[dict], path: str) -> None:
         save_figure(fig, path)
 
 
+def _diff_text(diff: dict | None, none: str) -> str:
+    if diff is None:
+        return none
+    if diff["ci95"] is None:
+        return f"{diff['mean']:+.3f} (one run: no CI)"
+    return f"{diff['mean']:+.3f} ({diff['ci95'][0]:+.3f} to {diff['ci95'][1]:+.3f})"
+
+
 def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], setup: dict,
-                           timing: dict | None = None) -> dict:
+                           timing: dict | None = None, reference: str | None = None) -> dict:
     """report.md, runs.csv, results.json and dice.png of a benchmark; returns ``{kind: path}``."""
     import csv
     import io
 
-    rows = summarise_runs(runs, trainers)
+    rows = summarise_runs(runs, trainers, reference)
+    classes = list(rows[0]["dice_per_class_mean"])
+    ref_head = f" paired diff to `{reference}` (95% CI) |" if reference else ""
+    class_head = "".join(f" Dice class {c} |" for c in classes)
     models = (timing or {}).get("models", {})
     base_time = models.get(trainers[0], {}).get("median", {}).get("total")
     lines = ["# nnunet_pruning benchmark", "",
@@ -240,17 +267,18 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
              f"Every trainer ran folds {', '.join(setup['folds'])} (a run per fold: another training split, another "
              f"pruning seed, nnU-Net's own randomness); test Dice from `nnUNetv2_predict` + "
              f"`nnUNetv2_evaluate_folder` on the held-out test cases. The baseline is `{trainers[0]}`.", "",
-             "| trainer | runs | test Dice mean +- sd | paired diff to baseline (95% CI) | params | GFLOPs | "
-             "s / case | training min (all runs) |", "|---|---|---|---|---|---|---|---|"]
+             "| trainer | runs | test Dice mean +- sd | paired diff to baseline (95% CI) |" + ref_head + class_head +
+             " params | GFLOPs | s / case | training min (all runs) |",
+             "|---|---|---|---|" + "---|" * (bool(reference) + len(classes)) + "---|---|---|---|"]
     for row in rows:
         sd = f" +- {row['dice_sd']:.3f}" if row["dice_sd"] is not None else ""
-        diff = row["paired_difference"]
-        if diff is None:
-            diff_text = "baseline"
-        elif diff["ci95"] is None:
-            diff_text = f"{diff['mean']:+.3f} (one run: no CI)"
-        else:
-            diff_text = f"{diff['mean']:+.3f} ({diff['ci95'][0]:+.3f} to {diff['ci95'][1]:+.3f})"
+        diff_text = _diff_text(row["paired_difference"], "baseline")
+        if reference:
+            diff_text += " | " + _diff_text(row["paired_difference_to_reference"],
+                                            "reference" if row["trainer"] == reference else "-")
+        for c in classes:
+            value = row["dice_per_class_mean"].get(c)
+            diff_text += " | " + ("-" if value is None else f"{value:.3f}")
         seconds = models.get(row["trainer"], {}).get("median", {}).get("total")
         time_text = "-" if seconds is None else f"{seconds:.3f}" + (
             f" ({base_time / seconds:.2f}x)" if base_time else "")

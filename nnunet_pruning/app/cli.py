@@ -158,12 +158,13 @@ def _cmd_benchmark(args) -> int:
         if trainers:
             raise PruningError("--ablations chooses the trainers itself; pass either --ablations or --trainers")
         trainers = ["nnUNetTrainerStock_demo"] + [name for _, name in ABLATIONS]
+        args.reference = args.reference or ABLATIONS[0][1]  # each ablation against STAMP's default too
     try:
         with contextlib.redirect_stdout(sys.stderr):
             run_benchmark(args.output, trainers, args.folds, size=args.size, num_train=args.train,
                           num_test=args.test, seed=args.seed, task=args.task, time_inference=args.time,
                           progress=_stdout_line,
-                          threads=args.threads)
+                          threads=args.threads, reference=args.reference)
     except CommandFailed as e:
         raise PruningError(f"the benchmark stopped: {e.one_line()}; fix that and rerun the same command (finished "
                            f"runs are kept)") from None
@@ -299,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablations", action="store_true",
                    help="benchmark stock nnU-Net against STAMP and its ablations (docs/methods.md) instead of "
                         "--trainers (default: off)")
+    p.add_argument("--reference", metavar="TRAINER",
+                   help="also report paired differences to this trainer (default: none; with --ablations: "
+                        "nnUNetTrainerSTAMP_demo)")
     p.add_argument("-f", "--folds", nargs="+", default=["0", "1", "2"],
                    help="folds, one run each (default 0 1 2)")
     p.add_argument("--size", type=int, default=32, help="voxels per axis of the synthetic cases (default 32)")

@@ -47,3 +47,23 @@ def test_report_shows_mean_sd_and_paired_differences(tmp_path):
     assert len(list(csv.DictReader(open(written["csv"])))) == 6
     assert json.load(open(written["json"]))["summary"][1]["paired_difference"]["n"] == 3
     assert (tmp_path / "dice.png").stat().st_size > 5000
+
+
+def test_report_against_a_reference_trainer_and_per_class(tmp_path):
+    runs = _runs() + [dict(r, trainer="ablation", test_dice=r["test_dice"] + 0.01) for r in _runs()
+                      if r["trainer"] == "stamp"]
+    for r in runs:
+        r["test_dice_per_class"] = {"1": r["test_dice"] - 0.05, "2": r["test_dice"] + 0.05}
+    trainers = ["stock", "stamp", "ablation"]
+    rows = summarise_runs(runs, trainers, reference="stamp")
+    assert rows[0]["paired_difference_to_reference"] is None and rows[1]["paired_difference_to_reference"] is None
+    assert rows[2]["paired_difference_to_reference"]["mean"] == pytest.approx(0.01)
+    assert rows[2]["dice_per_class_mean"]["1"] == pytest.approx(0.7833333 + 0.01 - 0.05)
+    setup = {"dataset": "D", "cases": {"train": 10, "test": 4}, "folds": ["0", "1", "2"], "trainers": trainers,
+             "elapsed_seconds": 60.0}
+    report = open(write_benchmark_report(str(tmp_path), runs, trainers, setup, reference="stamp")["report"]).read()
+    assert "paired diff to `stamp` (95% CI) | Dice class 1 | Dice class 2 |" in report
+    assert "| baseline | - | 0.750 | 0.850 |" in report and "| -0.017 (-0.031 to -0.002) | reference |" in report
+    assert "| +0.010 (+0.010 to +0.010) | 0.743 | 0.843 |" in report
+    with pytest.raises(PruningError, match="not one of the benchmarked"):
+        summarise_runs(runs, trainers, reference="other")
