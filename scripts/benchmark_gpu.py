@@ -111,9 +111,10 @@ def prepare_networks(plans_file: str, configuration: str, args, device, clock: C
         networks[name] = net.cpu()
         info[name] = {"keep_fraction": args.latency_keep, "device": where.describe(),
                       "unpruned_forward_s": table.base_seconds, "table_seconds": table.build_seconds,
-                      "steps": steps, "target_reached": bool(steps) and steps[-1]["latency_fraction"] <= args.latency_keep,
-                      "pruner_finished": pruner.finished}  # finished also when no cut is measured faster
-        torch.cuda.empty_cache() if device.type == "cuda" else None
+                      "steps": steps, "pruner_finished": pruner.finished,  # also when no cut measures faster
+                      "target_reached": bool(steps) and steps[-1]["latency_fraction"] <= args.latency_keep}
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     return networks, info
 
 
@@ -333,8 +334,8 @@ def recompile_experiment(networks: dict, plans_file: str, configuration: str, de
         saving = record["eager_step_s"] - record["compiled_step_s"]
         record["break_even_iterations"] = record["compile_overhead_s"] / saving if saving > 0 else None
         log(f"recompile: {record['params']:,} params: eager {record['eager_step_s'] * 1e3:.1f} ms, compiled "
-            f"{record['compiled_step_s'] * 1e3:.1f} ms per step, compile {record['compile_overhead_s']:.1f} s: pays off "
-            f"after {record['break_even_iterations'] or float('inf'):.0f} iterations")
+            f"{record['compiled_step_s'] * 1e3:.1f} ms per step, compile {record['compile_overhead_s']:.1f} s: "
+            f"pays off after {record['break_even_iterations'] or float('inf'):.0f} iterations")
         shapes.append(record)
         if step == 2:
             break
@@ -379,7 +380,8 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # as nnUNetv2_train and nnU-Net's predictor set it
-    torch.set_num_threads(args.threads) if device.type == "cpu" else None
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
     with open(args.plans) as f:
         name = json.load(f)["dataset_name"]
     plans_file = override_plans(args.plans, args.configuration, args.patch, args.stages,
