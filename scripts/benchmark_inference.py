@@ -140,9 +140,9 @@ def time_device(networks: dict, plans_file: str, configuration: str, volumes: li
                 device: torch.device, args) -> dict:
     modes = {"eager": [False], "compiled": [True], "both": [False, True]}[args.compile]
     if True in modes:  # every compiled network (and each thread setting) is an entry of the one U-Net forward's
-        import torch._dynamo  # cache: past dynamo's limit (8) it would silently run eager
+        from torch._dynamo import config as dynamo_config  # cache: past its limit (8) dynamo silently runs eager
 
-        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16 * len(networks))
+        dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 16 * len(networks))
     predictors, compile_seconds = {}, {}
     for name, net in networks.items():
         for compiled in modes:

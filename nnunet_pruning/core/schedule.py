@@ -37,9 +37,10 @@ class PruningSchedule:
         min_width: no group shrinks below this many channels.
         min_width_full_resolution: no group at full resolution (level 0) shrinks below this many channels
             (0: only ``min_width``). On a CPU, convolutions with few channels at large sizes take a slow path.
-        score: ``signed_sum`` (the STAMP reference: per-batch Taylor terms summed with their sign, the
-            absolute value taken at the pruning step) or ``abs_per_batch`` (Molchanov et al. 2017: the
-            absolute value of every batch's term, summed).
+        score: ``abs_per_batch`` (Molchanov et al. 2017: the absolute value of every batch's term, summed;
+            the default, chosen from the benchmark: docs/methods.md "Ablations") or ``signed_sum`` (the STAMP
+            reference code: per-batch Taylor terms summed with their sign, the absolute value taken at the
+            pruning step, so terms of opposite sign cancel).
         score_after_target: keep scoring and targeted dropout on after the target is reached (the
             behaviour before nnunet_pruning 0.1's fix; for ablations).
         latency_device: where the latency target is measured: ``""`` (the training device), ``cpu`` or ``cuda``.
@@ -54,7 +55,7 @@ class PruningSchedule:
     step_fraction: float = 0.05
     min_width: int = 1
     min_width_full_resolution: int = 0
-    score: str = "signed_sum"
+    score: str = "abs_per_batch"
     score_after_target: bool = False
     latency_device: str = ""
     latency_threads: int = 0

@@ -11,7 +11,7 @@ from dataclasses import replace
 from .schedules import DemoSchedule
 from .stamp import nnUNetTrainerSTAMP, nnUNetTrainerSTAMP_demo
 
-__all__ = ["ABLATIONS", "nnUNetTrainerSTAMPScoreAfterTarget_demo", "nnUNetTrainerSTAMPAbsPerBatch_demo",
+__all__ = ["ABLATIONS", "nnUNetTrainerSTAMPScoreAfterTarget_demo", "nnUNetTrainerSTAMPSignedSum_demo",
            "nnUNetTrainerSTAMPTwoSteps_demo", "nnUNetTrainerSTAMPFullResFloor_demo",
            "nnUNetTrainerSTAMPFlopsWeighted_demo"]
 
@@ -24,10 +24,10 @@ class nnUNetTrainerSTAMPScoreAfterTarget_demo(DemoSchedule, nnUNetTrainerSTAMP):
     pruning_schedule = replace(_DEMO, score_after_target=True)
 
 
-class nnUNetTrainerSTAMPAbsPerBatch_demo(DemoSchedule, nnUNetTrainerSTAMP):
-    """Molchanov et al.'s score: the absolute Taylor term of every batch, summed (the reference sums signed)."""
+class nnUNetTrainerSTAMPSignedSum_demo(DemoSchedule, nnUNetTrainerSTAMP):
+    """The STAMP reference code's score: Taylor terms summed with their sign (the default sums |term| per batch)."""
 
-    pruning_schedule = replace(_DEMO, score="abs_per_batch")
+    pruning_schedule = replace(_DEMO, score="signed_sum")
 
 
 class nnUNetTrainerSTAMPTwoSteps_demo(DemoSchedule, nnUNetTrainerSTAMP):
@@ -51,5 +51,5 @@ class nnUNetTrainerSTAMPFlopsWeighted_demo(DemoSchedule, nnUNetTrainerSTAMP):
 #: (what the ablation changes, trainer name), the default first
 ABLATIONS = [("STAMP demo default", "nnUNetTrainerSTAMP_demo")] + [
     (cls.__doc__.splitlines()[0], cls.__name__) for cls in (
-        nnUNetTrainerSTAMPScoreAfterTarget_demo, nnUNetTrainerSTAMPAbsPerBatch_demo, nnUNetTrainerSTAMPTwoSteps_demo,
+        nnUNetTrainerSTAMPScoreAfterTarget_demo, nnUNetTrainerSTAMPSignedSum_demo, nnUNetTrainerSTAMPTwoSteps_demo,
         nnUNetTrainerSTAMPFullResFloor_demo, nnUNetTrainerSTAMPFlopsWeighted_demo)]

@@ -159,9 +159,9 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
 
     def _compile_for_pruning(self, reason: str) -> None:
         """(Re)compile the network after it changed shape: a fresh graph, not guards failing one by one."""
-        import torch._dynamo
+        from torch import _dynamo
 
-        torch._dynamo.reset()
+        _dynamo.reset()
         self.network = torch.compile(self._module())
         self.print_to_log_file(f"Using torch.compile while pruning ({reason}; a step every "
                                f"{self.pruning_schedule.every_epochs * self.num_iterations_per_epoch} iterations "
