@@ -118,7 +118,17 @@ def prepare_networks(plans_file: str, configuration: str, args, device, clock: C
     return networks, info
 
 
-def make_trainer(name: str, network, plans: dict, dataset_json: dict, configuration: str, device, compiled: bool,
+def training_inputs(plans_file: str, configuration: str, batch: int) -> tuple[dict, dict]:
+    """``(plans, dataset_json)`` as a trainer takes them, with the training batch size set."""
+    with open(plans_file) as f:
+        plans = json.load(f)
+    with open(os.path.join(os.path.dirname(plans_file), "dataset.json")) as f:
+        dataset_json = json.load(f)
+    plans["configurations"][configuration]["batch_size"] = batch
+    return plans, dataset_json
+
+
+def make_trainer(network, plans: dict, dataset_json: dict, configuration: str, device, compiled: bool,
                  stamp_hooks: bool = False):
     """nnU-Net's trainer (``nnUNetTrainer``, or STAMP's when ``stamp_hooks``) initialised as nnUNetv2_train does,
     with ``network`` (a copy) in place of the one it built, and compiled as nnU-Net compiles."""
@@ -148,18 +158,14 @@ def make_trainer(name: str, network, plans: dict, dataset_json: dict, configurat
 def time_training(networks: dict, plans_file: str, configuration: str, device, args, clock: Clock) -> dict:
     from nnunet_pruning.trainers.batches import synthetic_batch
 
-    with open(plans_file) as f:
-        plans = json.load(f)
-    with open(os.path.join(os.path.dirname(plans_file), "dataset.json")) as f:
-        dataset_json = json.load(f)
-    plans["configurations"][configuration]["batch_size"] = args.batch
+    plans, dataset_json = training_inputs(plans_file, configuration, args.batch)
     trainers, results = {}, {}
     for name, net in networks.items():
         for compiled in (False, True):
             label = f"{name} [compiled]" if compiled else name
-            trainer, _ = make_trainer(name, net, plans, dataset_json, configuration, device, compiled)
+            trainer, _ = make_trainer(net, plans, dataset_json, configuration, device, compiled)
             trainers[label] = (trainer, None)
-    trainers[f"{STOCK} + STAMP scoring hooks"] = make_trainer(STOCK, None, plans, dataset_json, configuration, device,
+    trainers[f"{STOCK} + STAMP scoring hooks"] = make_trainer(None, plans, dataset_json, configuration, device,
                                                               False, stamp_hooks=True)
     batch = synthetic_batch(next(iter(trainers.values()))[0])
     for label, (trainer, _) in list(trainers.items()):
@@ -285,17 +291,13 @@ def recompile_experiment(networks: dict, plans_file: str, configuration: str, de
     from nnunet_pruning.adapter.networks import load_plans
     from nnunet_pruning.trainers.batches import synthetic_batch
 
-    with open(plans_file) as f:
-        plans = json.load(f)
-    with open(os.path.join(os.path.dirname(plans_file), "dataset.json")) as f:
-        dataset_json = json.load(f)
-    plans["configurations"][configuration]["batch_size"] = args.batch
+    plans, dataset_json = training_inputs(plans_file, configuration, args.batch)
     _, cm, _ = load_plans(plans_file, configuration)
     shape = (len(dataset_json["channel_names"]), *cm.patch_size)
     from nnunet_pruning.core.resizable import make_resizable
 
     net = make_resizable(copy.deepcopy(networks[STOCK]))
-    trainer, _ = make_trainer(STOCK, net, plans, dataset_json, configuration, device, compiled=False)
+    trainer, _ = make_trainer(net, plans, dataset_json, configuration, device, compiled=False)
     batch = synthetic_batch(trainer)
     module = trainer.network
     pruner = Pruner(module, PruningSchedule(method="random_largest", keep_fraction=0.49, step_fraction=0.3), shape)
