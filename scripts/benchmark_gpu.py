@@ -318,7 +318,7 @@ def recompile_experiment(networks: dict, plans_file: str, configuration: str, de
                   "shape_compiled_before_in_this_run": step == 0 and "training" in args.parts}
         trainer.network = module
         trainer.optimizer, trainer.lr_scheduler = trainer.configure_optimizers()
-        steady(args.warmup)
+        steady(max(1, args.warmup))  # warm-up
         record["eager_step_s"] = steady(args.steps * 2)
         if not clock.allows(args.compile_allowance_s):
             record["compiled"] = "skipped (time budget)"
@@ -330,7 +330,7 @@ def recompile_experiment(networks: dict, plans_file: str, configuration: str, de
         started = time.perf_counter()
         trainer.train_step(batch)
         record["first_compiled_step_s"] = time.perf_counter() - started
-        steady(args.warmup)
+        steady(max(1, args.warmup))  # warm-up
         record["compiled_step_s"] = steady(args.steps * 2)
         record["compile_overhead_s"] = record["first_compiled_step_s"] - record["compiled_step_s"]
         saving = record["eager_step_s"] - record["compiled_step_s"]
