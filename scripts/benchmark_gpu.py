@@ -83,6 +83,7 @@ def prepare_networks(plans_file: str, configuration: str, args, device, clock: C
     from nnunet_pruning.core.schedule import PruningSchedule
 
     networks, _ = build_networks(plans_file, configuration, args.keep, [])  # stock, Flat, random-largest params
+    networks.pop("stock nnU-Net, oneDNN convolutions", None)  # a CPU kernel choice: on a GPU it is stock
     info = {name: {} for name in networks}
     if args.latency_keep:
         plans_manager, cm, dataset_json = load_plans(plans_file, configuration)

@@ -1,9 +1,12 @@
 #!/usr/bin/env python
 """Full-volume inference time through nnU-Net's sliding-window predictor: stock vs Flat vs pruned U-Nets.
 
-The networks come from one plans file: the stock U-Net (``nnUNetTrainer``), the Flat U-Net
-(``nnUNetTrainerFlatUNet``) and the stock U-Net pruned by random-largest to ``--keep`` of its
-parameters; ``--models`` adds trained model folders (e.g. the demo's STAMP model, pruned in training).
+The networks come from one plans file: the stock U-Net (``nnUNetTrainer``), the same with oneDNN
+convolutions (``nnunet_pruning/core/onednn.py``, which every network of this package's trainers uses: the row
+that shows the kernel choice's own share of a speedup), the Flat U-Net (``nnUNetTrainerFlatUNet``) and the
+U-Net pruned by random-largest to ``--keep`` of its parameters (built as ``nnUNetTrainerRandomLargest``
+builds it, so as ``nnUNetv2_predict`` runs a pruned model); ``--models`` adds trained model folders (e.g. the
+demo's STAMP model, pruned in training).
 Every network goes into an ``nnUNetPredictor`` (``manual_initialization``, as nnU-Net's own validation
 does) and predicts the same full volume(s) with ``predict_logits_from_preprocessed_data``: sliding
 window, Gaussian weighting, mirroring off unless ``--tta``. Warm-up runs first, then timed runs
@@ -42,6 +45,7 @@ from nnunet_pruning.app.machine import OtherCpuLoad
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, build_latency_table, forward_seconds
 from nnunet_pruning.core.measure import count_gflops, count_params
+from nnunet_pruning.core.onednn import use_onednn_convolutions
 from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.schedule import PruningSchedule
 
@@ -56,10 +60,13 @@ def build_networks(plans_file: str, configuration: str, keep: float, model_folde
     baselines = (("stock nnU-Net", "nnUNetTrainer"),) + (() if minimal else (("Flat U-Net", "nnUNetTrainerFlatUNet"),))
     for name, trainer in baselines:
         networks[name] = build_network(resolve_trainer(trainer), plans_manager, cm, dataset_json)
+    if not minimal:
+        stock = copy.deepcopy(networks[baselines[0][0]])
+        networks["stock nnU-Net, oneDNN convolutions"] = use_onednn_convolutions(stock)
     channels = len(dataset_json["channel_names"])
     shape = (channels, *cm.patch_size)
     if not minimal:
-        pruned = build_network(resolve_trainer("nnUNetTrainer"), plans_manager, cm, dataset_json)
+        pruned = build_network(resolve_trainer("nnUNetTrainerRandomLargest"), plans_manager, cm, dataset_json)
         pruner = Pruner(pruned, PruningSchedule(method="random_largest", keep_fraction=keep, step_fraction=0.5),
                         shape)
         while not pruner.finished:
@@ -67,7 +74,7 @@ def build_networks(plans_file: str, configuration: str, keep: float, model_folde
         networks[f"random-largest (keep {keep:.0%} params)"] = pruned
     if latency_keep is not None:
         name = f"random-largest (keep {latency_keep:.0%} latency)"
-        net = build_network(resolve_trainer("nnUNetTrainer"), plans_manager, cm, dataset_json)
+        net = build_network(resolve_trainer("nnUNetTrainerRandomLargestLatency"), plans_manager, cm, dataset_json)
         where = LatencyDevice("cpu", threads)
         print(f"[benchmark] measuring the latency table of {name} on {where.describe()}", flush=True)
         table = build_latency_table(net, shape, where, progress=lambda line: print(f"[benchmark] {line}", flush=True))
@@ -149,10 +156,14 @@ def time_device(networks: dict, plans_file: str, configuration: str, volumes: li
             label = f"{name} [compiled]" if compiled else name
             predictors[label] = make_predictor(copy.deepcopy(net) if compiled else net, plans_file, configuration,
                                                device, args.tta, args.step_size, compiled)
+    warmup_volume = volumes[0]
+    if args.warmup_volume == "patch":  # one tile: the same network calls (and compiled graph) as every tile
+        patch_size = next(iter(predictors.values())).configuration_manager.patch_size
+        warmup_volume = volumes[0][(slice(None), *(slice(0, p) for p in patch_size))]
     for name, predictor in predictors.items():
         for i in range(args.warmup):
             start = time.perf_counter()
-            predictor.predict_logits_from_preprocessed_data(volumes[0])
+            predictor.predict_logits_from_preprocessed_data(warmup_volume)
             if i == 0 and name.endswith("[compiled]"):
                 compile_seconds[name] = time.perf_counter() - start
                 print(f"[benchmark {device.type}] {name}: first run (compiles) {compile_seconds[name]:.1f} s",
@@ -205,6 +216,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup-volume", choices=("full", "patch"), default="full",
+                        help="warm up on the full volume, or on one patch-sized tile of it (large volumes on a CPU)")
     parser.add_argument("--step-size", type=float, default=0.5, help="sliding-window tile step (nnU-Net: 0.5)")
     parser.add_argument("--tta", action="store_true", help="mirroring on (nnU-Net's default at predict time)")
     parser.add_argument("--latency-keep", type=float, help="add random-largest pruned to this share of the forward "

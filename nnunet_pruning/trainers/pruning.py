@@ -24,7 +24,9 @@ from .progress_plot import plot_pruning_progress
 from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.resizable import make_resizable
 from nnunet_pruning.core.schedule import PruningSchedule
+from nnunet_pruning.core.onednn import use_onednn_convolutions
 from .guards import TrainerError, TrainerGuards
+from .memory_format import ChannelsLastOnCpu
 
 __all__ = ["nnUNetTrainerPruningBase", "STOP_AFTER_EPOCH_VARIABLE", "LATENCY_TABLE", "RECOMPILE_BREAK_EVEN_ITERATIONS"]
 
@@ -41,7 +43,7 @@ RECOMPILE_BREAK_EVEN_ITERATIONS = 1500
 STOP_AFTER_EPOCH_VARIABLE = "nnUNet_pruning_stop_after_epoch"
 
 
-class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
+class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
     """Base of the pruning trainers; subclasses set ``pruning_schedule`` (see docs/methods.md)."""
 
     pruning_schedule = PruningSchedule()
@@ -61,7 +63,7 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
                                    enable_deep_supervision: bool = True):
         network = nnUNetTrainer.build_network_architecture(plans_manager, configuration_manager, num_input_channels,
                                                            num_output_channels, enable_deep_supervision)
-        return make_resizable(network)
+        return use_onednn_convolutions(make_resizable(network))
 
     def make_pruner(self, sync=None) -> Pruner:
         """The pruner of this run: the trainer's network, schedule, patch shape, and a seed from the fold
@@ -240,6 +242,7 @@ class nnUNetTrainerPruningBase(TrainerGuards, nnUNetTrainer):
                 + f"{', target reached' if record['target_reached'] else ''}; the step took {record['seconds']:.2f} s"
                 f"{' (scoring and targeted dropout now off)' if record['target_reached'] else ''}")
             self._write_pruning_files()
+            self.apply_channels_last()  # the surgery made new (contiguous) tensors
             if isinstance(self.network, OptimizedModule):  # compiled while pruning: the old graph is stale
                 self._compile_for_pruning(f"recompiled after step {record['step']}")
             self.compile_when_final()

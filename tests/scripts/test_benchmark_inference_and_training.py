@@ -33,11 +33,13 @@ def plans_file(tmp_path, monkeypatch):
 def test_inference_benchmark(plans_file, tmp_path, capsys):
     out = tmp_path / "inference.json"
     assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "12", "12", "12", "--volumes", "1",
-                                              "--warmup", "0", "--repeats", "1", "--device", "cpu", "--json",
-                                              str(out)]) == 0
+                                              "--warmup", "1", "--warmup-volume", "patch", "--repeats", "1",
+                                              "--device", "cpu", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     stats, timed = result["networks"], result["devices"]["cpu"]
-    assert list(stats) == ["stock nnU-Net", "Flat U-Net", "random-largest (keep 20% params)"]
+    assert list(stats) == ["stock nnU-Net", "Flat U-Net", "stock nnU-Net, oneDNN convolutions",
+                           "random-largest (keep 20% params)"]
+    assert stats["stock nnU-Net, oneDNN convolutions"] == stats["stock nnU-Net"]  # the same network
     assert stats["random-largest (keep 20% params)"]["params"] <= 0.2 * stats["stock nnU-Net"]["params"]
     for name, t in timed.items():
         assert t["flops_ratio_vs_stock"] == pytest.approx(stats["stock nnU-Net"]["gflops_patch"] /
@@ -119,3 +121,14 @@ def test_gpu_benchmark_kernel_kinds():
         "convolution"
     assert gpu.kernel_kind("void cudnn::engines_precompiled::nchwToNhwcKernel<__half>") == "layout conversion"
     assert gpu.kernel_kind("void at::native::vectorized_elementwise_kernel<8, leaky_relu_kernel>") == "elementwise"
+
+
+def test_inference_benchmark_compiled(plans_file, tmp_path):
+    # every network compiled in one process, the oneDNN ones after stock's: a regression test for tracing
+    # into mkldnn_convolution (no fake-tensor kernel) on a recompile
+    out = tmp_path / "compiled.json"
+    assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "8", "8", "8", "--volumes", "1",
+                                              "--warmup", "1", "--repeats", "1", "--device", "cpu", "--compile",
+                                              "compiled", "--json", str(out)]) == 0
+    timed = json.loads(out.read_text())["devices"]["cpu"]
+    assert "stock nnU-Net, oneDNN convolutions [compiled]" in timed
