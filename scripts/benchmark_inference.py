@@ -50,6 +50,10 @@ from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.schedule import PruningSchedule
 
 
+#: the unpruned network a latency target is relative to: as the pruning trainers build it (core/onednn.py)
+LATENCY_REFERENCE = "stock nnU-Net, oneDNN convolutions"
+
+
 def build_networks(plans_file: str, configuration: str, keep: float, model_folders: list[str],
                    latency_keep: float | None = None, threads: int = 2, minimal: bool = False) -> tuple[dict, dict]:
     """``({name: network}, {name: latency target record})``: stock, Flat, random-largest pruned to ``keep`` of
@@ -62,7 +66,7 @@ def build_networks(plans_file: str, configuration: str, keep: float, model_folde
         networks[name] = build_network(resolve_trainer(trainer), plans_manager, cm, dataset_json)
     if not minimal:
         stock = copy.deepcopy(networks[baselines[0][0]])
-        networks["stock nnU-Net, oneDNN convolutions"] = use_onednn_convolutions(stock)
+        networks[LATENCY_REFERENCE] = use_onednn_convolutions(stock)
     channels = len(dataset_json["channel_names"])
     shape = (channels, *cm.patch_size)
     if not minimal:
@@ -96,7 +100,10 @@ def build_networks(plans_file: str, configuration: str, keep: float, model_folde
         fold, path = model_folder_folds(folder)[0]
         checkpoint = load_checkpoint_file(path)
         network, _ = build_from_checkpoint(folder, checkpoint)
-        networks[f"{checkpoint['trainer_name']} fold {fold}"] = network
+        name = f"{checkpoint['trainer_name']} fold {fold}"
+        if name in networks:  # the same trainer from another results folder
+            name += f" ({os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(folder))))})"
+        networks[name] = network
     return networks, targets
 
 
@@ -229,6 +236,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-width", type=int, help="with --stages: the widest stage (nnU-Net's default plans: 320)")
     parser.add_argument("--minimal", action="store_true", help="only stock, the latency-pruned network and "
                         "--models (no Flat U-Net, no random-largest by params): for large volumes on a CPU")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="time only these networks (names as the "
+                        "table prints them, without [compiled]; stock nnU-Net is always timed): large volumes on a CPU")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if not 0 < args.keep < 1:
@@ -249,6 +258,13 @@ def main(argv=None) -> int:
     except PruningError as e:
         print(f"benchmark_inference: error: {e}", file=sys.stderr)
         return 2
+    if args.only:
+        unknown = sorted(set(args.only) - set(networks))
+        if unknown:
+            print(f"benchmark_inference: error: --only {unknown[0]!r} is none of the networks: "
+                  f"{', '.join(repr(n) for n in networks)}", file=sys.stderr)
+            return 2
+        networks = {name: net for name, net in networks.items() if name == "stock nnU-Net" or name in args.only}
     shape = args.shape or [int(s) for s in cm.median_image_size_in_voxels]
     channels = len(dataset_json["channel_names"])
     generator = torch.Generator().manual_seed(0)
@@ -283,8 +299,12 @@ def main(argv=None) -> int:
             t["flops_ratio_vs_stock"] = stats[stock]["gflops_patch"] / stats[base]["gflops_patch"]
             t["forward_speedup_vs_stock"] = timed[same_mode]["forward_per_tile_median_s"] / \
                 t["forward_per_tile_median_s"]
-            if base in targets:  # the latency measured now against the target it was pruned to
-                t["latency_fraction_now"] = 1 / t["forward_speedup_vs_stock"]
+            if base in targets:  # the latency measured now against the target it was pruned to, relative to
+                # the unpruned network the pruner timed: the trainers' build, i.e. with oneDNN convolutions
+                reference = LATENCY_REFERENCE if LATENCY_REFERENCE + name[len(base):] in timed else stock
+                t["latency_reference"] = reference
+                t["latency_fraction_now"] = t["forward_per_tile_median_s"] / \
+                    timed[reference + name[len(base):]]["forward_per_tile_median_s"]
                 t["latency_vs_target"] = t["latency_fraction_now"] / targets[base]["keep_fraction"]
         results["devices"][device.type] = timed
     print(f"\nfull volume {'x'.join(map(str, shape))} (patch {'x'.join(map(str, patch))}), tile step {args.step_size}, "

@@ -64,6 +64,10 @@ def test_inference_benchmark_latency_target_and_plans_override(plans_file, tmp_p
     assert target["keep_fraction"] == 0.6 and target["device"] == "cpu, 1 threads" and target["unpruned_seconds"] > 0
     timed = result["devices"]["cpu"][name]
     assert timed["latency_vs_target"] == pytest.approx(timed["latency_fraction_now"] / 0.6)
+    reference = result["devices"]["cpu"]["stock nnU-Net, oneDNN convolutions"]  # what the pruner timed against
+    assert timed["latency_reference"] == "stock nnU-Net, oneDNN convolutions"
+    assert timed["latency_fraction_now"] == pytest.approx(timed["forward_per_tile_median_s"] /
+                                                          reference["forward_per_tile_median_s"])
     assert "the target" in capsys.readouterr().out
 
 
@@ -132,3 +136,13 @@ def test_inference_benchmark_compiled(plans_file, tmp_path):
                                               "compiled", "--json", str(out)]) == 0
     timed = json.loads(out.read_text())["devices"]["cpu"]
     assert "stock nnU-Net, oneDNN convolutions [compiled]" in timed
+
+
+def test_inference_benchmark_only(plans_file, tmp_path, capsys):
+    bench = _load("benchmark_inference")
+    out = tmp_path / "only.json"
+    assert bench.main(["--plans", plans_file, "--shape", "8", "8", "8", "--volumes", "1", "--warmup", "0",
+                       "--repeats", "1", "--device", "cpu", "--only", "Flat U-Net", "--json", str(out)]) == 0
+    assert list(json.loads(out.read_text())["devices"]["cpu"]) == ["stock nnU-Net", "Flat U-Net"]
+    assert bench.main(["--plans", plans_file, "--device", "cpu", "--only", "Flat"]) == 2
+    assert "--only 'Flat' is none of the networks" in capsys.readouterr().err
