@@ -4,9 +4,11 @@ PyTorch runs a CPU ``Conv3d`` through oneDNN only when the batch is > 1 or batch
 (``use_mkldnn`` in ATen's ``Convolution.cpp``); otherwise ``slow_conv3d``, a generic im2col path. nnU-Net's
 predictor feeds one tile at a time (batch 1), so every 3x3x3 layer of a small patch or a deep stage takes the
 fallback -- and pruning makes layers thinner, pushing more of them below the threshold. Measured on a 2-core
-CPU (docs/results.md, ``scripts/benchmark_inference.py``): a Conv3d 18 -> 16 at 32^3, batch 1, 68 ms through
-the fallback and 6.5 ms through oneDNN; across the layer shapes of the demo's networks oneDNN was never slower
-for kernels larger than 1 (1x1x1 heads are faster on the fallback and keep it).
+CPU: one Conv3d(16, 16) at 32^3, batch 1, took 72 ms, one with 21 channels (above the threshold) 7.5 ms
+(``scripts/benchmark_conv_channels.py``, docs/benchmarks/conv_channels.json); with this module the demo's STAMP
+model's forward pass ran at 36% of stock's time instead of above 100%, stock's own at 74%
+(``scripts/benchmark_inference.py``, docs/benchmarks/inference_onednn_demo_plans.json). 1x1x1 convolutions (the
+segmentation heads) are left to PyTorch's choice.
 
 :func:`use_onednn_convolutions` swaps the class of a network's ``nn.Conv3d`` modules (in place, like
 :func:`~nnunet_pruning.core.resizable.make_resizable`): same parameters, same state-dict keys, same

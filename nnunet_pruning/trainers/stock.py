@@ -19,4 +19,5 @@ class nnUNetTrainerStock_demo(DemoSchedule, nnUNetTrainer):
 
 class nnUNetTrainerStockChannelsLast_demo(DemoSchedule, TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
     """nnU-Net's own network on the demo schedule, trained channels-last on the CPU as this package's trainers
-    are: the baseline that separates the layout's share of a speedup from pruning's (scripts/benchmark_training_time.py)."""
+    are: the baseline that separates the layout's share of a speedup from pruning's
+    (scripts/benchmark_training_time.py)."""
