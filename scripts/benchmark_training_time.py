@@ -102,7 +102,7 @@ def train(work: str, env: dict, bin_dir: str, label: str, fold: int) -> dict:
                         "-device", "cpu"], env=run_env, check=True, stdout=log, stderr=subprocess.STDOUT)
     wall = time.perf_counter() - start
     run = {"variant": label, "trainer": trainer, "fold": fold, "wall_s": round(wall, 1), "other_cores_before": load,
-           **{k: v for k, v in extra.items()}, **read_log(folder)}
+           **extra, **read_log(folder)}
     print(f"[training time] fold {fold} {label:<24} wall {wall:6.1f} s  epochs {run['epochs_s']:6.1f} s  "
           f"(other processes before: {load if load is None else round(load, 2)} cores)", flush=True)
     return run
