@@ -14,9 +14,10 @@ import json
 import platform
 import statistics
 import sys
-import time
 
 import torch
+
+from nnunet_pruning.core.latency import interleaved_seconds
 
 SHAPES = ([32, 32, 32], [64, 64, 8], [64, 64, 64])
 CHANNELS = (16, 20, 21, 24, 32)
@@ -25,14 +26,8 @@ CHANNELS = (16, 20, 21, 24, 32)
 def time_conv(channels: int, shape, warmup: int, repeats: int) -> float:
     conv = torch.nn.Conv3d(channels, channels, 3, padding=1)
     x = torch.randn(1, channels, *shape)
-    times = []
     with torch.inference_mode():
-        for i in range(warmup + repeats):
-            start = time.perf_counter()
-            conv(x)
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return statistics.median(interleaved_seconds({"conv": lambda: conv(x)}, warmup, repeats)["conv"])
 
 
 def main(argv=None) -> int:

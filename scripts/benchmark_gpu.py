@@ -14,7 +14,7 @@ What a user on a GPU would see, in one process, in the order that matters most i
    (the compile) is reported separately.
 3. **Predictor**: ``nnUNetPredictor`` (``perform_everything_on_device``, Gaussian, tile step 0.5, no TTA
    unless ``--tta``) on a full ``--shape`` volume, eager and compiled (what ``nnUNet_compile=1
-   nnUNetv2_predict`` does), interleaved, medians (scripts/benchmark_inference.py's timing).
+   nnUNetv2_predict`` does), interleaved, medians (nnunet_pruning/app/timing.py's time_networks, as scripts/benchmark_inference.py).
 4. **Profile**: CUDA kernel time of one eager forward pass by kind (normalisation, layout conversions,
    convolutions), stock vs pruned: where the time goes.
 5. **Recompile vs eager while pruning**: the stock network compiled, then pruned twice (random-largest,
@@ -42,8 +42,6 @@ import sys
 import tempfile
 import time
 from types import SimpleNamespace
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 STOCK = "stock nnU-Net"
 
@@ -76,7 +74,7 @@ def prepare_networks(plans_file: str, configuration: str, args, device, clock: C
     """``({name: network on the CPU}, {name: how it was pruned})``."""
     import torch
 
-    from benchmark_inference import build_networks
+    from nnunet_pruning.app.reference_networks import build_networks
     from nnunet_pruning.adapter.networks import build_network, load_plans, resolve_trainer
     from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, build_latency_table
     from nnunet_pruning.core.pruner import Pruner
@@ -157,6 +155,7 @@ def make_trainer(network, plans: dict, dataset_json: dict, configuration: str, d
 
 
 def time_training(networks: dict, plans_file: str, configuration: str, device, args, clock: Clock) -> dict:
+    from nnunet_pruning.core.latency import interleaved_seconds, seconds_once
     from nnunet_pruning.trainers.batches import synthetic_batch
 
     plans, dataset_json = training_inputs(plans_file, configuration, args.batch)
@@ -174,22 +173,15 @@ def time_training(networks: dict, plans_file: str, configuration: str, device, a
             log(f"training: {label} skipped (time budget)")
             del trainers[label]
             continue
-        sync(device)
-        started = time.perf_counter()
-        trainer.train_step(batch)  # returns the loss on the CPU: waits for the GPU
-        first = time.perf_counter() - started
+        first = seconds_once(lambda t=trainer: t.train_step(batch), device)
         for _ in range(args.warmup):
             trainer.train_step(batch)
         results[label] = {"first_step_s": first, "steps_s": []}
         log(f"training: {label}: first step {first:.2f} s")
     for r in range(args.repeats):
         for label, (trainer, _) in trainers.items():
-            for _ in range(args.steps):
-                sync(device)
-                started = time.perf_counter()
-                trainer.train_step(batch)
-                sync(device)
-                results[label]["steps_s"].append(time.perf_counter() - started)
+            results[label]["steps_s"] += interleaved_seconds({label: lambda t=trainer: t.train_step(batch)}, 0,
+                                                             args.steps, device)[label]
         log(f"training: round {r + 1}/{args.repeats} done")
     for label, r in results.items():
         r["median_step_s"] = statistics.median(r["steps_s"])
@@ -206,7 +198,7 @@ def time_training(networks: dict, plans_file: str, configuration: str, device, a
 def time_predictor(networks: dict, plans_file: str, configuration: str, device, args) -> dict:
     import torch
 
-    from benchmark_inference import time_device
+    from nnunet_pruning.app.timing import time_networks
 
     from nnunet_pruning.adapter.networks import load_plans
 
@@ -215,7 +207,7 @@ def time_predictor(networks: dict, plans_file: str, configuration: str, device, 
     volume = torch.randn((len(dataset_json["channel_names"]), *args.shape), generator=generator)
     settings = SimpleNamespace(compile="both", warmup=args.warmup, repeats=args.repeats, tta=args.tta,
                                step_size=0.5)
-    timed = time_device(networks, plans_file, configuration, [volume], device, settings)
+    timed = time_networks(networks, plans_file, configuration, [volume], device, settings)
     for name, t in timed.items():
         base = name.removesuffix(" [compiled]")
         t["speedup_vs_stock_same_mode"] = timed[STOCK + name[len(base):]]["median_s"] / t["median_s"]
@@ -287,9 +279,10 @@ def recompile_experiment(networks: dict, plans_file: str, configuration: str, de
     step: compile seconds per new shape, compiled vs eager step time at each shape."""
     import torch
 
+    from nnunet_pruning.adapter.networks import load_plans
+    from nnunet_pruning.core.latency import interleaved_seconds, seconds_once
     from nnunet_pruning.core.pruner import Pruner
     from nnunet_pruning.core.schedule import PruningSchedule
-    from nnunet_pruning.adapter.networks import load_plans
     from nnunet_pruning.trainers.batches import synthetic_batch
 
     plans, dataset_json = training_inputs(plans_file, configuration, args.batch)
@@ -305,14 +298,7 @@ def recompile_experiment(networks: dict, plans_file: str, configuration: str, de
     shapes = []
 
     def steady(n: int) -> float:
-        times = []
-        for _ in range(n):
-            sync(device)
-            started = time.perf_counter()
-            trainer.train_step(batch)
-            sync(device)
-            times.append(time.perf_counter() - started)
-        return statistics.median(times)
+        return statistics.median(interleaved_seconds({"step": lambda: trainer.train_step(batch)}, 0, n, device)["step"])
 
     for step in range(3):
         record = {"params": sum(p.numel() for p in module.parameters()),
@@ -327,10 +313,7 @@ def recompile_experiment(networks: dict, plans_file: str, configuration: str, de
             break
         torch._dynamo.reset()  # what a trainer rebuilding its compiled network after a step would do
         trainer.network = torch.compile(module)
-        sync(device)
-        started = time.perf_counter()
-        trainer.train_step(batch)
-        record["first_compiled_step_s"] = time.perf_counter() - started
+        record["first_compiled_step_s"] = seconds_once(lambda: trainer.train_step(batch), device)
         steady(max(1, args.warmup))  # warm-up
         record["compiled_step_s"] = steady(args.steps * 2)
         record["compile_overhead_s"] = record["first_compiled_step_s"] - record["compiled_step_s"]
@@ -378,7 +361,7 @@ def main(argv=None) -> int:
     os.environ["nnUNet_preprocessed"] = os.path.join(scratch, "pre")
     import torch
 
-    from benchmark_inference import override_plans
+    from nnunet_pruning.app.reference_networks import override_plans
 
     device = torch.device(args.device)
     if device.type == "cuda":

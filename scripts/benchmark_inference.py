@@ -26,187 +26,19 @@ Runs on the CPU, and on CUDA too when torch sees a GPU (``--device`` picks one).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import copy
-import io
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 import torch
 
-from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
-from nnunet_pruning.adapter.networks import build_from_checkpoint, build_network, load_plans, model_folder_folds, \
-    resolve_trainer
+from nnunet_pruning.adapter.networks import load_plans
 from nnunet_pruning.app.machine import OtherCpuLoad
+from nnunet_pruning.app.reference_networks import LATENCY_REFERENCE, build_networks, override_plans
+from nnunet_pruning.app.timing import time_networks
 from nnunet_pruning.core.errors import PruningError
-from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, build_latency_table, forward_seconds
 from nnunet_pruning.core.measure import count_gflops, count_params
-from nnunet_pruning.core.onednn import use_onednn_convolutions
-from nnunet_pruning.core.pruner import Pruner
-from nnunet_pruning.core.schedule import PruningSchedule
-
-
-#: the unpruned network a latency target is relative to: as the pruning trainers build it (core/onednn.py)
-LATENCY_REFERENCE = "stock nnU-Net, oneDNN convolutions"
-
-
-def build_networks(plans_file: str, configuration: str, keep: float, model_folders: list[str],
-                   latency_keep: float | None = None, threads: int = 2, minimal: bool = False) -> tuple[dict, dict]:
-    """``({name: network}, {name: latency target record})``: stock, Flat, random-largest pruned to ``keep`` of
-    the parameters, random-largest pruned to ``latency_keep`` of the forward time measured on this CPU with
-    ``threads`` threads (the latency trainers' pruner, without training), and any trained model folders."""
-    plans_manager, cm, dataset_json = load_plans(plans_file, configuration)
-    networks, targets = {}, {}
-    baselines = (("stock nnU-Net", "nnUNetTrainer"),) + (() if minimal else (("Flat U-Net", "nnUNetTrainerFlatUNet"),))
-    for name, trainer in baselines:
-        networks[name] = build_network(resolve_trainer(trainer), plans_manager, cm, dataset_json)
-    if not minimal:
-        stock = copy.deepcopy(networks[baselines[0][0]])
-        networks[LATENCY_REFERENCE] = use_onednn_convolutions(stock)
-    channels = len(dataset_json["channel_names"])
-    shape = (channels, *cm.patch_size)
-    if not minimal:
-        pruned = build_network(resolve_trainer("nnUNetTrainerRandomLargest"), plans_manager, cm, dataset_json)
-        pruner = Pruner(pruned, PruningSchedule(method="random_largest", keep_fraction=keep, step_fraction=0.5),
-                        shape)
-        while not pruner.finished:
-            pruner.step(0)
-        networks[f"random-largest (keep {keep:.0%} params)"] = pruned
-    if latency_keep is not None:
-        name = f"random-largest (keep {latency_keep:.0%} latency)"
-        net = build_network(resolve_trainer("nnUNetTrainerRandomLargestLatency"), plans_manager, cm, dataset_json)
-        where = LatencyDevice("cpu", threads)
-        print(f"[benchmark] measuring the latency table of {name} on {where.describe()}", flush=True)
-        table = build_latency_table(net, shape, where, progress=lambda line: print(f"[benchmark] {line}", flush=True))
-        pruner = Pruner(net, PruningSchedule(method="random_largest", target_metric="latency",
-                                             keep_fraction=latency_keep, step_fraction=0.25),
-                        shape, latency=LatencyModel(table, where, shape, reference=copy.deepcopy(net)))
-        for step in range(20):
-            record = pruner.step(step)
-            print(f"[benchmark] latency pruning step {step + 1}: {record['latency'] * 1e3:.1f} ms "
-                  f"({record['latency_fraction']:.1%} of {table.base_seconds * 1e3:.1f} ms)", flush=True)
-            if pruner.finished:
-                break
-        networks[name] = net
-        targets[name] = {"keep_fraction": latency_keep, "device": where.describe(),
-                         "unpruned_seconds": table.base_seconds, "table_seconds": table.build_seconds,
-                         "pruned_seconds_at_pruning": pruner.log[-1]["latency"],
-                         "target_reached": pruner.finished}
-    for folder in model_folders:
-        fold, path = model_folder_folds(folder)[0]
-        checkpoint = load_checkpoint_file(path)
-        network, _ = build_from_checkpoint(folder, checkpoint)
-        name = f"{checkpoint['trainer_name']} fold {fold}"
-        if name in networks:  # the same trainer from another results folder
-            name += f" ({os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(folder))))})"
-        networks[name] = network
-    return networks, targets
-
-
-def override_plans(plans_file: str, configuration: str, patch: list[int] | None, stages: int | None,
-                   folder: str, max_width: int | None = None) -> str:
-    """A copy of the plans (and dataset.json) with another patch size and/or number of stages (stride 2 on
-    every axis after the first stage, widths doubling from the first stage's up to its cap); returns its path."""
-    with open(plans_file) as f:
-        plans = json.load(f)
-    config = plans["configurations"][configuration]
-    arch = config["architecture"]["arch_kwargs"]
-    if patch:
-        config["patch_size"] = list(patch)
-    if stages:
-        base, cap = arch["features_per_stage"][0], max_width or max(arch["features_per_stage"])
-        dim = len(config["patch_size"])
-        arch.update(n_stages=stages, features_per_stage=[min(cap, base * 2 ** i) for i in range(stages)],
-                    kernel_sizes=[[3] * dim] * stages, strides=[[1] * dim] + [[2] * dim] * (stages - 1),
-                    n_conv_per_stage=[2] * stages, n_conv_per_stage_decoder=[2] * (stages - 1))
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "plans.json")
-    with open(path, "w") as f:
-        json.dump(plans, f, indent=1)
-    with open(os.path.join(os.path.dirname(plans_file), "dataset.json")) as src, \
-            open(os.path.join(folder, "dataset.json"), "w") as dst:
-        dst.write(src.read())
-    return path
-
-
-def make_predictor(network, plans_file: str, configuration: str, device: torch.device, use_mirroring: bool,
-                   step_size: float, compiled: bool = False):
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-
-    plans_manager, cm, dataset_json = load_plans(plans_file, configuration)
-    with contextlib.redirect_stdout(io.StringIO()):
-        predictor = nnUNetPredictor(tile_step_size=step_size, use_gaussian=True, use_mirroring=use_mirroring,
-                                    perform_everything_on_device=device.type == "cuda", device=device,
-                                    allow_tqdm=False)
-    network = network.to(device).eval()
-    predictor.manual_initialization(network, plans_manager, cm, [network.state_dict()], dataset_json,
-                                    "benchmark", tuple(range(len(cm.patch_size))))
-    if compiled:  # what the predictor does with nnUNet_compile=1
-        predictor.network = torch.compile(network)
-    return predictor
-
-
-def time_device(networks: dict, plans_file: str, configuration: str, volumes: list[torch.Tensor],
-                device: torch.device, args) -> dict:
-    modes = {"eager": [False], "compiled": [True], "both": [False, True]}[args.compile]
-    if True in modes:  # every compiled network (and each thread setting) is an entry of the one U-Net forward's
-        from torch._dynamo import config as dynamo_config  # cache: past its limit (8) dynamo silently runs eager
-
-        dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 16 * len(networks))
-    predictors, compile_seconds = {}, {}
-    for name, net in networks.items():
-        for compiled in modes:
-            label = f"{name} [compiled]" if compiled else name
-            predictors[label] = make_predictor(copy.deepcopy(net) if compiled else net, plans_file, configuration,
-                                               device, args.tta, args.step_size, compiled)
-    warmup_volume = volumes[0]
-    if args.warmup_volume == "patch":  # one tile: the same network calls (and compiled graph) as every tile
-        patch_size = next(iter(predictors.values())).configuration_manager.patch_size
-        warmup_volume = volumes[0][(slice(None), *(slice(0, p) for p in patch_size))]
-    for name, predictor in predictors.items():
-        for i in range(args.warmup):
-            start = time.perf_counter()
-            predictor.predict_logits_from_preprocessed_data(warmup_volume)
-            if i == 0 and name.endswith("[compiled]"):
-                compile_seconds[name] = time.perf_counter() - start
-                print(f"[benchmark {device.type}] {name}: first run (compiles) {compile_seconds[name]:.1f} s",
-                      flush=True)
-    times = {name: [] for name in predictors}
-    for repeat in range(args.repeats):
-        for v, volume in enumerate(volumes):
-            for name, predictor in predictors.items():
-                start = time.perf_counter()
-                predictor.predict_logits_from_preprocessed_data(volume)  # returns on the CPU: waits for the GPU
-                times[name].append(time.perf_counter() - start)
-                print(f"[benchmark {device.type}] repeat {repeat + 1}/{args.repeats}, volume {v + 1}: {name} "
-                      f"{times[name][-1]:.3f} s", flush=True)
-    # the network alone: one forward pass of one patch, times the number of tiles the predictor runs
-    first = next(iter(predictors.values()))
-    tiles = len(first._internal_get_sliding_window_slicers(
-        [max(s, p) for s, p in zip(volumes[0].shape[1:], first.configuration_manager.patch_size)]))
-    patch = torch.randn((1, volumes[0].shape[0], *first.configuration_manager.patch_size), device=device)
-    forward = {name: [] for name in predictors}
-    autocast = torch.autocast("cuda") if device.type == "cuda" else contextlib.nullcontext()  # as the predictor
-    with torch.inference_mode(), autocast:
-        for i in range(args.warmup + args.repeats):
-            for name, predictor in predictors.items():
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                predictor.network(patch)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                if i >= args.warmup:
-                    forward[name].append(time.perf_counter() - start)
-    return {name: {"median_s": statistics.median(t), "runs_s": t, "tiles": tiles,
-                   "first_run_with_compile_s": compile_seconds.get(name),
-                   "forward_per_tile_median_s": statistics.median(forward[name]),
-                   "network_share": tiles * statistics.median(forward[name]) / statistics.median(t)}
-            for name, t in times.items()}
 
 
 def main(argv=None) -> int:
@@ -287,7 +119,7 @@ def main(argv=None) -> int:
         if device.type == "cuda":
             results["gpu"] = torch.cuda.get_device_name(0)
         with OtherCpuLoad() as load:
-            timed = time_device(networks, args.plans, args.configuration, volumes, device, args)
+            timed = time_networks(networks, args.plans, args.configuration, volumes, device, args)
         results.setdefault("other_cpu_cores", {})[device.type] = load.cores
         if load.warning():
             print(f"[benchmark {device.type}] {load.warning()}", flush=True)

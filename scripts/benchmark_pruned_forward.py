@@ -17,12 +17,12 @@ import json
 import platform
 import statistics
 import sys
-import time
 
 import torch
 
 from nnunet_pruning.adapter.architectures import build_unet, unet_spec
 from nnunet_pruning.core.groups import find_groups, is_transposed
+from nnunet_pruning.core.latency import interleaved_seconds
 from nnunet_pruning.core.measure import count_gflops, count_params
 from nnunet_pruning.core.surgery import remove_channels
 
@@ -36,21 +36,6 @@ def prune_every_group(net, fraction: float) -> None:
         scores = sum(p.conv.weight.detach().abs().transpose(0, 1 if is_transposed(p.conv) else 0).flatten(1).sum(1)
                      for p in group.producers)
         remove_channels(net, group, scores.argsort()[:n_remove].tolist())
-
-
-def time_forward(net, x, warmup: int, repeats: int, device: torch.device) -> list[float]:
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            net(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    return times
 
 
 def main(argv=None) -> int:
@@ -86,12 +71,14 @@ def main(argv=None) -> int:
     result["flops_ratio"] = result["gflops"]["stock"] / result["gflops"]["pruned"]
     for device in devices:
         x = torch.randn(1, 1, *args.patch, device=device)
-        medians = {}
-        for name, net in (("stock", stock), ("pruned", pruned)):
-            print(f"[bench] {device.type}: timing {name} ({args.warmup} warm-up + {args.repeats} runs)", flush=True)
-            times = time_forward(net.to(device), x, args.warmup, args.repeats, device)
-            medians[name] = statistics.median(times)
-            net.to("cpu")
+        print(f"[bench] {device.type}: timing stock and pruned, interleaved ({args.warmup} warm-up + "
+              f"{args.repeats} runs each)", flush=True)
+        nets = {"stock": stock.to(device), "pruned": pruned.to(device)}
+        with torch.inference_mode():
+            times = interleaved_seconds({name: (lambda n=net: n(x)) for name, net in nets.items()}, args.warmup,
+                                        args.repeats, device)
+        medians = {name: statistics.median(t) for name, t in times.items()}
+        stock.to("cpu"), pruned.to("cpu")
         name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
         result["timings"][device.type] = {"device": name, "median_seconds": medians,
                                           "speedup": medians["stock"] / medians["pruned"]}

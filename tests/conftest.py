@@ -1,5 +1,24 @@
-"""Test ordering: fast unit tests on tiny networks first, the end-to-end CLI tests last."""
+"""Test ordering: fast unit tests on tiny networks first, the end-to-end CLI tests last; the end-to-end tests'
+background work (dataset, plans, shared models: tests/e2e/conftest.py) starts when collection ends, beside the
+unit tests."""
 
 
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: "/e2e/" in f"/{item.nodeid}")  # stable: keeps the order within each part
+
+
+def pytest_collection_finish(session):
+    if session.config.option.collectonly or not any("/e2e/" in f"/{item.nodeid}" for item in session.items):
+        return
+    from tests.e2e.conftest import start_background
+
+    start_background(session.config._tmp_path_factory)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Queued background work is cancelled when the session ends early (a failure with -x, Ctrl-C)."""
+    import sys
+
+    e2e = sys.modules.get("tests.e2e.conftest")
+    if e2e is not None and "trainings" in e2e._STARTED:
+        e2e._STARTED["trainings"].shutdown()

@@ -57,9 +57,9 @@ def tiny_net(architecture="plain", dim=2, n_stages=3, deep_supervision=False, se
     return net.to(dtype)
 
 
-def tiny_input(dim, n_stages, seed=1, dtype=torch.float64):
+def tiny_input(dim, n_stages, seed=1, dtype=torch.float64, batch=2):
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(tiny_input_shape(dim, n_stages), generator=generator, dtype=dtype)
+    return torch.randn(tiny_input_shape(dim, n_stages, batch=batch), generator=generator, dtype=dtype)
 
 
 def outputs(net, x) -> list[torch.Tensor]:

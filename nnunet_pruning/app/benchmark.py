@@ -22,7 +22,7 @@ from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import atomic_write_text
 
 __all__ = ["DEFAULT_TRAINERS", "BENCHMARK_DATASET_ID", "RUN_PROGRESS", "paired_difference", "summarise_runs",
-           "trained_run", "run_benchmark", "write_benchmark_report"]
+           "run_benchmark", "write_benchmark_report"]
 
 BENCHMARK_DATASET_ID = 901
 DEFAULT_TRAINERS = ["nnUNetTrainerStock_demo", "nnUNetTrainerFlatUNet_demo", "nnUNetTrainerRandomLargest_demo",
@@ -87,49 +87,6 @@ def summarise_runs(runs: list[dict], trainers: list[str], reference: str | None 
     return rows
 
 
-def trained_run(ws, dataset_id: int, trainer: str, fold: str, log: str, progress) -> dict:
-    """Train (unless finished), predict the test cases and evaluate one fold of one trainer; its record.
-
-    Each finished stage is kept: ``checkpoint_final.pth`` skips training, the predictions' ``summary.json``
-    (newer than the checkpoint) skips predicting.
-    """
-    from nnunet_pruning.adapter.pruning_logs import read_pruning_log
-    from nnunet_pruning.app.count import count_model_folder
-
-    name = ws.dataset_name(dataset_id)
-    folder = ws.model_folder(dataset_id, trainer)
-    fold_dir = os.path.join(folder, f"fold_{fold}")
-    checkpoint = os.path.join(fold_dir, "checkpoint_final.pth")
-    timing_file = os.path.join(fold_dir, "benchmark_train_seconds.json")
-    if not os.path.isfile(checkpoint):
-        progress(f"training {trainer} fold {fold} ...")
-        started = time.time()
-        ws.run("nnUNetv2_train", str(dataset_id), "3d_fullres", str(fold), "-tr", trainer, "-device", "cpu", log=log,
-               progress=RUN_PROGRESS)
-        atomic_write_text(json.dumps({"seconds": time.time() - started}), timing_file)
-    predictions = os.path.join(ws.root, "predictions", trainer, f"fold_{fold}")
-    summary_path = os.path.join(predictions, "summary.json")
-    if not (os.path.isfile(summary_path) and os.path.getmtime(summary_path) > os.path.getmtime(checkpoint)):
-        progress(f"predicting and evaluating {trainer} fold {fold} on the test cases")
-        ws.run("nnUNetv2_predict", "-i", os.path.join(ws.raw, name, "imagesTs"), "-o", predictions, "-d",
-               str(dataset_id), "-c", "3d_fullres", "-tr", trainer, "-f", str(fold), "-device", "cpu",
-               "--disable_tta", "-npp", "1", "-nps", "1", log=log)
-        ws.run("nnUNetv2_evaluate_folder", os.path.join(ws.raw, name, "labelsTs"), predictions, "-djfile",
-               os.path.join(folder, "dataset.json"), "-pfile", os.path.join(folder, "plans.json"), log=log)
-    with open(summary_path) as f:
-        summary = json.load(f)
-    counted = count_model_folder(folder, "checkpoint_final.pth", [fold])["networks"][f"fold_{fold}"]
-    seconds = None
-    if os.path.isfile(timing_file):
-        with open(timing_file) as f:
-            seconds = json.load(f)["seconds"]
-    log_data = read_pruning_log(fold_dir)
-    return {"trainer": trainer, "fold": str(fold), "test_dice": summary["foreground_mean"]["Dice"],
-            "test_dice_per_class": {k: v["Dice"] for k, v in summary["mean"].items()},
-            "params": counted["params"], "gflops": counted["gflops"], "train_seconds": seconds,
-            "target_reached": None if log_data is None else bool(log_data.get("target_reached"))}
-
-
 def _check_inputs(trainers: list[str], folds: list[str], output: str) -> None:
     from nnunet_pruning.adapter.networks import resolve_trainer
     from nnunet_pruning.app.compare import check_output_folder
@@ -149,11 +106,14 @@ def _check_inputs(trainers: list[str], folds: list[str], output: str) -> None:
 def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[str] | None = None, size: int = 32,
                   num_train: int = 10, num_test: int = 4, seed: int = 0, task: str = "shapes",
                   time_inference: bool = True,
-                  progress=print, threads: int = 2, reference: str | None = None) -> dict:
+                  progress=print, threads: int = 2, reference: str | None = None, dataset: str | None = None) -> dict:
     """Run (or resume) the benchmark into ``output``; returns ``{kind: path}`` of the report files.
 
-    ``reference``: one of ``trainers`` to report paired differences to, besides the baseline (the first)."""
-    from nnunet_pruning.adapter.datasets import folders_with_id
+    ``reference``: one of ``trainers`` to report paired differences to, besides the baseline (the first).
+    ``dataset``: a dataset of the user's nnU-Net folders (with imagesTs/labelsTs) instead of the synthetic one;
+    its models train into ``$nnUNet_results`` (finished folds are reused)."""
+    from nnunet_pruning.app.demo import dataset_id
+    from nnunet_pruning.app.pipeline import Pipeline, SyntheticDataset
     from nnunet_pruning.app.workspace import NnUNetWorkspace
 
     trainers = list(trainers or DEFAULT_TRAINERS)
@@ -168,53 +128,44 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     def say(message: str) -> None:
         progress(f"[benchmark {time.time() - started:6.0f} s] {message}")
 
-    ws = NnUNetWorkspace(output, threads=threads)
-    log = os.path.join(ws.root, "commands.log")
-    say(f"workspace {ws.root}; {len(trainers)} trainers x {len(folds)} folds; full command output in {log}")
-    if not folders_with_id(ws.raw, BENCHMARK_DATASET_ID):
-        ws.run("nnunet-pruning", "make-dataset", "--id", str(BENCHMARK_DATASET_ID), "--name", "Benchmark", "--train",
-               str(num_train), "--test", str(num_test), "--size", str(size), "--seed", str(seed), "--task", task,
-               log=log)
-    name = ws.dataset_name(BENCHMARK_DATASET_ID)
-    with open(os.path.join(ws.raw, name, "dataset.json")) as f:
-        made = json.load(f).get("generator", {})
-    if made.get("task", "shapes") != task or made.get("seed") != seed or made.get("shape", [size])[0] != size:
-        raise PruningError(f"{output} holds a benchmark dataset made with other settings ({made}); pass another "
-                           f"--output, or the settings it was made with")
-    if not os.path.isfile(os.path.join(ws.preprocessed, name, "nnUNetPlans.json")):
-        ws.run("nnUNetv2_plan_and_preprocess", "-d", str(BENCHMARK_DATASET_ID), "-c", "3d_fullres", "-np", "2",
-               "-npfp", "2", extra_env={"nnUNet_n_proc_DA": "2"}, log=log)
+    if dataset is None:
+        pipeline = Pipeline(NnUNetWorkspace(output, threads=threads), BENCHMARK_DATASET_ID, say=say)
+        pipeline.make_dataset(SyntheticDataset(BENCHMARK_DATASET_ID, "Benchmark", num_train, num_test, size, seed,
+                                               task))
+    else:
+        pipeline = Pipeline(NnUNetWorkspace.from_environment(output, threads=threads), dataset_id(dataset), say=say)
+    pipeline.require_test_cases()
+    ws, name = pipeline.ws, pipeline.name
+    say(f"workspace {ws.root}; {len(trainers)} trainers x {len(folds)} folds; full command output in {pipeline.log}")
+    pipeline.plan(trust_existing=dataset is not None)
     runs = []
     for fold in folds:  # fold by fold: a stopped benchmark already has complete pairs
         for trainer in trainers:
-            runs.append(trained_run(ws, BENCHMARK_DATASET_ID, trainer, fold, log, say))
+            runs.append(pipeline.test_run(trainer, fold, progress=RUN_PROGRESS))
             say(f"{trainer} fold {fold}: test Dice {runs[-1]['test_dice']:.3f}")
     timing = None
     if time_inference:
-        timing = _time_first_fold(ws, name, trainers, folds[0], say)
-    with open(os.path.join(ws.raw, name, "dataset.json")) as f:
-        dataset = json.load(f)
-    setup = {"dataset": name, "cases": {"train": dataset["numTraining"],
-                                        "test": len(os.listdir(os.path.join(ws.raw, name, "labelsTs")))},
-             "shape": dataset.get("generator", {}).get("shape"), "folds": folds, "trainers": trainers,
+        timing = _time_first_fold(pipeline, trainers, folds[0], say)
+    dataset_json = pipeline.dataset_json()
+    setup = {"dataset": name, "cases": {"train": dataset_json["numTraining"],
+                                        "test": len(os.listdir(os.path.join(pipeline.raw_folder, "labelsTs")))},
+             "shape": dataset_json.get("generator", {}).get("shape"), "folds": folds, "trainers": trainers,
              "elapsed_seconds": time.time() - started}
     written = write_benchmark_report(ws.root, runs, trainers, setup, timing, reference)
     say(f"done: {written['report']}")
     return written
 
 
-def _time_first_fold(ws, name: str, trainers: list[str], fold: str, say) -> dict:
+def _time_first_fold(pipeline, trainers: list[str], fold: str, say) -> dict:
     """The predictor's median time per test case for every trainer's first fold (interleaved, same settings)."""
     from nnunet_pruning.app.timing import TimingSettings, case_files, time_models
 
     settings = TimingSettings(repeats=3, warmup=1, threads=2)
-    with open(os.path.join(ws.raw, name, "dataset.json")) as f:
-        dataset_json = json.load(f)
-    cases = case_files(os.path.join(ws.raw, name, "imagesTs"), dataset_json)
+    cases = case_files(os.path.join(pipeline.raw_folder, "imagesTs"), pipeline.dataset_json())
     say(f"timing nnU-Net's predictor for fold {fold} of every trainer on {len(cases)} test cases")
-    with ws.exported():  # the predictor looks trainers up in-process
-        return time_models([(t, ws.model_folder(BENCHMARK_DATASET_ID, t), [fold], "checkpoint_final.pth")
-                            for t in trainers], cases, settings, progress=lambda line: None)
+    with pipeline.ws.exported():  # the predictor looks trainers up in-process
+        return time_models([(t, pipeline.model_folder(t), [fold], "checkpoint_final.pth") for t in trainers], cases,
+                           settings, progress=lambda line: None)
 
 
 def _plot(rows: list[dict], runs: list[dict], path: str) -> None:

@@ -159,12 +159,19 @@ def _cmd_benchmark(args) -> int:
             raise PruningError("--ablations chooses the trainers itself; pass either --ablations or --trainers")
         trainers = ["nnUNetTrainerStock_demo"] + [name for _, name in ABLATIONS]
         args.reference = args.reference or ABLATIONS[0][1]  # each ablation against STAMP's default too
+    synthetic = {"size": 32, "train": 10, "test": 4, "seed": 0, "task": "shapes"}
+    given = [f"--{k}" for k in synthetic if getattr(args, k) is not None]
+    if args.dataset and given:
+        raise PruningError(f"{', '.join(given)} describe the synthetic dataset; with -d {args.dataset} the "
+                           f"benchmark uses that dataset as it is: drop {' '.join(given)}")
+    for key, default in synthetic.items():
+        setattr(args, key, default if getattr(args, key) is None else getattr(args, key))
     try:
         with contextlib.redirect_stdout(sys.stderr):
             run_benchmark(args.output, trainers, args.folds, size=args.size, num_train=args.train,
                           num_test=args.test, seed=args.seed, task=args.task, time_inference=args.time,
-                          progress=_stdout_line,
-                          threads=args.threads, reference=args.reference)
+                          progress=_stdout_line, threads=args.threads, reference=args.reference,
+                          dataset=args.dataset)
     except CommandFailed as e:
         raise PruningError(f"the benchmark stopped: {e.one_line()}; fix that and rerun the same command (finished "
                            f"runs are kept)") from None
@@ -188,7 +195,8 @@ def _cmd_demo(args) -> int:
                 resolve_trainer(name)
     check_output_folder(args.output)
     try:
-        return run_demo(args.output, [(t, t) for t in args.trainers] if args.trainers else None)
+        return run_demo(args.output, [(t, t) for t in args.trainers] if args.trainers else None,
+                        dataset=args.dataset)
     except CommandFailed as e:
         raise PruningError(f"the demo stopped: {e.one_line()}; fix that and rerun the same command (finished "
                            f"models are kept)") from None
@@ -305,11 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "nnUNetTrainerSTAMP_demo)")
     p.add_argument("-f", "--folds", nargs="+", default=["0", "1", "2"],
                    help="folds, one run each (default 0 1 2)")
-    p.add_argument("--size", type=int, default=32, help="voxels per axis of the synthetic cases (default 32)")
-    p.add_argument("--train", type=int, default=10, help="training cases (default 10)")
-    p.add_argument("--test", type=int, default=4, help="held-out test cases (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic dataset (default 0)")
-    p.add_argument("--task", choices=("shapes", "fine"), default="shapes",
+    p.add_argument("-d", "--dataset", help="use this dataset of your nnU-Net folders ($nnUNet_raw, with imagesTs and "
+                                           "labelsTs) instead of a synthetic one; models train into "
+                                           "$nnUNet_results (default: synthetic dataset 901 in --output)")
+    p.add_argument("--size", type=int, help="voxels per axis of the synthetic cases (default 32)")
+    p.add_argument("--train", type=int, help="synthetic training cases (default 10)")
+    p.add_argument("--test", type=int, help="synthetic held-out test cases (default 4)")
+    p.add_argument("--seed", type=int, help="seed of the synthetic dataset (default 0)")
+    p.add_argument("--task", choices=("shapes", "fine"),
                    help="synthetic task, as make-dataset --task (default shapes)")
     p.add_argument("--threads", type=int, default=2, help="torch threads of every nnU-Net command (default 2)")
     p.add_argument("--no-time", dest="time", action="store_false",
@@ -323,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train and compare these trainers instead (the first is the baseline; default: "
                         "nnUNetTrainerStock_demo, nnUNetTrainerFlatUNet_demo, nnUNetTrainerRandomLargest_demo, "
                         "nnUNetTrainerSTAMP_demo)")
+    p.add_argument("-d", "--dataset", help="use this dataset of your nnU-Net folders ($nnUNet_raw, with imagesTs and "
+                                           "labelsTs) instead of the synthetic one; models train into "
+                                           "$nnUNet_results (default: synthetic dataset 900 in --output)")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -12,95 +12,103 @@ import re
 import shlex
 import time
 
-from nnunet_pruning.adapter.datasets import folders_with_id
 from nnunet_pruning.app.compare import run_compare
+from nnunet_pruning.app.pipeline import TRAINING_PROGRESS, Pipeline, SyntheticDataset
 from nnunet_pruning.app.workspace import NnUNetWorkspace
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.files import atomic_write_text
 
-__all__ = ["DEMO_TRAINERS", "run_demo", "chance_dice", "budget_text"]
+__all__ = ["DEMO_TRAINERS", "DEMO_DATASET", "run_demo", "dataset_id", "chance_dice", "budget_text"]
 
 DATASET_ID = 900
+#: the demo's synthetic dataset, made in the output folder unless the user brings one (``-d``)
+DEMO_DATASET = SyntheticDataset(DATASET_ID, num_train=10, num_test=4, size=32)
 #: (label in the report, trainer name). Each trains the demo schedule (see trainers/schedules.py).
 DEMO_TRAINERS = [("stock nnU-Net", "nnUNetTrainerStock_demo"), ("Flat U-Net 32", "nnUNetTrainerFlatUNet_demo"),
                  ("random-largest (keep 20% params)", "nnUNetTrainerRandomLargest_demo"),
                  ("STAMP (keep 20% params)", "nnUNetTrainerSTAMP_demo")]
 
 
-#: nnU-Net log lines worth showing while a model trains
-TRAINING_PROGRESS = re.compile(r": (Epoch \d+|Pseudo dice|pruning step|Mean Validation Dice)")
-
-
-def _progress(started: float, message: str) -> None:
-    print(f"[demo {time.time() - started:6.0f} s] {message}", flush=True)
-
-
-def _evaluate(ws: NnUNetWorkspace, model_folder: str, predictions: str, labels: str, log: str) -> dict:
-    ws.run("nnUNetv2_evaluate_folder", labels, predictions, "-djfile", os.path.join(model_folder, "dataset.json"),
-           "-pfile", os.path.join(model_folder, "plans.json"), log=log)
-    with open(os.path.join(predictions, "summary.json")) as f:
-        return json.load(f)
-
-
-def run_demo(output: str, trainers: list[tuple[str, str]] | None = None) -> int:
+def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset: str | None = None) -> int:
     """Run the whole demo into ``output`` and write ``output/report.md``. Returns an exit status.
 
     ``trainers``: (label, trainer name) pairs, the first is the baseline; default :data:`DEMO_TRAINERS`.
+    ``dataset``: an id of the user's nnU-Net folders (``$nnUNet_raw`` ...) with imagesTs/labelsTs, used instead
+    of the synthetic dataset; its models train into ``$nnUNet_results`` (finished folds are reused).
     """
     trainers = list(trainers or DEMO_TRAINERS)
     started = time.time()
-    ws = NnUNetWorkspace(output)
-    log = os.path.join(ws.root, "commands.log")
-    _progress(started, f"workspace {ws.root}; full command output in {log}")
-    if not folders_with_id(ws.raw, DATASET_ID):
-        ws.run("nnunet-pruning", "make-dataset", "--id", str(DATASET_ID), "--train", "10", "--test", "4",
-               "--size", "32", log=log)
-    name = ws.dataset_name(DATASET_ID)
-    _progress(started, f"dataset {name}: 10 training and 4 test cases of 32^3 voxels")
-    if not os.path.isfile(os.path.join(ws.preprocessed, name, "nnUNetPlans.json")):
-        ws.run("nnUNetv2_plan_and_preprocess", "-d", str(DATASET_ID), "-c", "3d_fullres", "-np", "2", "-npfp", "2",
-               extra_env={"nnUNet_n_proc_DA": "2"}, log=log)
-    _progress(started, "planned and preprocessed (3d_fullres)")
+
+    def say(message: str) -> None:
+        print(f"[demo {time.time() - started:6.0f} s] {message}", flush=True)
+
+    pipeline = _pipeline(output, dataset, say)
+    ws = pipeline.ws
+    say(f"workspace {ws.root}; full command output in {pipeline.log}")
+    name = pipeline.name
+    dataset_json = pipeline.dataset_json()
+    labels_ts = os.path.join(pipeline.raw_folder, "labelsTs")
+    cases = (dataset_json["numTraining"], len(os.listdir(labels_ts)))
+    say(f"dataset {name}: {cases[0]} training and {cases[1]} test cases")
+    plans = pipeline.plan(trust_existing=dataset is not None)
+    say("planned and preprocessed (3d_fullres)")
 
     rows = []
-    labels_ts = os.path.join(ws.raw, name, "labelsTs")
     for label, trainer in trainers:
-        folder = ws.model_folder(DATASET_ID, trainer)
-        if not os.path.isfile(os.path.join(folder, "fold_0", "checkpoint_final.pth")):
-            _progress(started, f"training {label} ({trainer}, fold 0) ...")
-            ws.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", trainer, "-device", "cpu", log=log,
-                   progress=TRAINING_PROGRESS)
-        _progress(started, f"trained {label}; predicting the test cases")
-        predictions = os.path.join(ws.root, "predictions", trainer)
-        ws.run("nnUNetv2_predict", "-i", os.path.join(ws.raw, name, "imagesTs"), "-o", predictions, "-d",
-               str(DATASET_ID), "-c", "3d_fullres", "-tr", trainer, "-f", "0", "-device", "cpu", "--disable_tta",
-               "-npp", "1", "-nps", "1", log=log)
-        summary = _evaluate(ws, folder, predictions, labels_ts, log)
-        rows.append({"model": label, "trainer": trainer, "test_dice": summary["foreground_mean"]["Dice"],
-                     "test_dice_per_class": {k: v["Dice"] for k, v in summary["mean"].items()}})
-        _progress(started, f"{label}: test Dice {rows[-1]['test_dice']:.3f}")
+        run = pipeline.test_run(trainer, 0, progress=TRAINING_PROGRESS)
+        rows.append({"model": label, "trainer": trainer, "test_dice": run["test_dice"],
+                     "test_dice_per_class": run["test_dice_per_class"]})
+        say(f"{label}: test Dice {rows[-1]['test_dice']:.3f}")
 
-    _progress(started, "comparing the models (validation Dice, size, GFLOPs, inference time through nnU-Net's "
-                       "predictor)")
-    with open(os.path.join(ws.raw, name, "dataset.json")) as f:
-        names = {str(v): k for k, v in json.load(f)["labels"].items()}
+    say("comparing the models (validation Dice, size, GFLOPs, inference time through nnU-Net's predictor)")
+    names = {str(v): k for k, v in dataset_json["labels"].items() if not isinstance(v, (list, tuple))}
     chance = {names.get(k, k): v for k, v in chance_dice(labels_ts).items()}
     for r in rows:
         r["test_dice_per_class"] = {names.get(k, k): v for k, v in r["test_dice_per_class"].items()}
-    with open(os.path.join(ws.preprocessed, name, "nnUNetPlans.json")) as f:
-        batch_size = json.load(f)["configurations"]["3d_fullres"]["batch_size"]
-    preamble = _preamble(rows, chance, [t for _, t in trainers], batch_size)
-    command = shlex.join(["nnunet-pruning", "compare", *(t for _, t in trainers), "-d", str(DATASET_ID), "-c",
-                          "3d_fullres", "-f", "0", "--labels", *(lb for lb, _ in trainers), "--time",
-                          os.path.join(ws.raw, name, "imagesTs"), "-o", ws.root])
+    batch_size = plans["configurations"]["3d_fullres"]["batch_size"]
+    preamble = _preamble(rows, chance, [t for _, t in trainers], batch_size,
+                         _dataset_text(name, dataset_json, cases))
+    images = os.path.join(pipeline.raw_folder, "imagesTs")
+    command = shlex.join(["nnunet-pruning", "compare", *(t for _, t in trainers), "-d", str(pipeline.dataset_id),
+                          "-c", "3d_fullres", "-f", "0", "--labels", *(lb for lb, _ in trainers), "--time", images,
+                          "-o", ws.root])
     with ws.exported():  # the predictor looks trainers up in-process
-        written = run_compare([t for _, t in trainers], ws.root, dataset=str(DATASET_ID),
+        written = run_compare([t for _, t in trainers], ws.root, dataset=str(pipeline.dataset_id),
                               configuration="3d_fullres", folds=["0"], labels=[lb for lb, _ in trainers],
-                              time_images=os.path.join(ws.raw, name, "imagesTs"), command=command,
-                              title="nnunet_pruning demo", preamble=preamble,
-                              progress=lambda line: _progress(started, line))
-    with open(os.path.join(ws.root, "demo_test_dice.json"), "w") as f:
-        json.dump({"chance_dice_all_voxels": chance, "models": rows}, f, indent=2)
-    _progress(started, f"done in {(time.time() - started) / 60:.1f} min: {written['report']} (plots beside it)")
+                              time_images=images, command=command, title="nnunet_pruning demo", preamble=preamble,
+                              progress=say)
+    atomic_write_text(json.dumps({"chance_dice_all_voxels": chance, "models": rows}, indent=2),
+                      os.path.join(ws.root, "demo_test_dice.json"))
+    say(f"done in {(time.time() - started) / 60:.1f} min: {written['report']} (plots beside it)")
     return 0
+
+
+def _pipeline(output: str, dataset: str | None, say) -> Pipeline:
+    """The demo's synthetic dataset in ``output``, or the user's dataset ``dataset`` in their nnU-Net folders."""
+    if dataset is None:
+        pipeline = Pipeline(NnUNetWorkspace(output), DATASET_ID, say=say)
+        pipeline.make_dataset(DEMO_DATASET)
+    else:
+        pipeline = Pipeline(NnUNetWorkspace.from_environment(output), dataset_id(dataset), say=say)
+    pipeline.require_test_cases()
+    return pipeline
+
+
+def dataset_id(dataset: str) -> int:
+    """The id of a dataset named by id (``4``, ``004``) or name (``Dataset004_Hippocampus``)."""
+    match = re.fullmatch(r"(?:Dataset)?(\d{1,3})(?:_.*)?", dataset)
+    if not match or not 1 <= int(match.group(1)) <= 999:
+        raise PruningError(f"dataset {dataset!r} is neither an id (1-999) nor a DatasetXXX_Name; pass e.g. 4 or "
+                           f"Dataset004_Hippocampus")
+    return int(match.group(1))
+
+
+def _dataset_text(name: str, dataset_json: dict, cases: tuple[int, int]) -> str:
+    made = dataset_json.get("generator")
+    what = (f"Synthetic dataset {name} ({cases[0]} training / {cases[1]} test cases, "
+            f"{'x'.join(map(str, made['shape']))}, classes with overlapping intensities)" if made else
+            f"Dataset {name} ({cases[0]} training / {cases[1]} test cases)")
+    return f"{what}, 3d_fullres, fold 0, CPU, every command a stock `nnUNetv2_*` one (see commands.log)."
 
 
 def chance_dice(labels_folder: str) -> dict:
@@ -117,6 +125,10 @@ def chance_dice(labels_folder: str) -> dict:
     return {str(c): sum(v) / len(v) for c, v in per_class.items()}
 
 
+#: how the budget line names each pruning target
+TARGET_WORDS = {"params": "parameters", "gflops": "GFLOPs", "latency": "measured forward time"}
+
+
 def budget_text(trainers: list[str], batch_size: int) -> str:
     """The training budget of ``trainers``, read from their classes (epochs, iterations, pruning schedule)."""
     from nnunet_pruning.adapter.networks import resolve_trainer
@@ -129,7 +141,7 @@ def budget_text(trainers: list[str], batch_size: int) -> str:
         schedule = getattr(cls, "pruning_schedule", None)
         if schedule is not None:
             steps = [e for e in range(epochs) if schedule.is_pruning_epoch(e)][:schedule.steps_needed()]
-            metric = "parameters" if schedule.target_metric == "params" else "GFLOPs"
+            metric = TARGET_WORDS[schedule.target_metric]
             pruning.setdefault((tuple(steps), schedule.keep_fraction, metric, epochs - 1 - max(steps, default=-1)),
                                []).append(name)
 
@@ -156,22 +168,21 @@ def budget_text(trainers: list[str], batch_size: int) -> str:
     return "**Budget.** " + " ".join(parts)
 
 
-def _preamble(rows: list[dict], chance: dict, trainers: list[str], batch_size: int) -> str:
+def _preamble(rows: list[dict], chance: dict, trainers: list[str], batch_size: int, dataset_text: str) -> str:
     base = rows[0]
     chance_mean = sum(chance.values()) / len(chance)
-    lines = [f"Synthetic dataset {DATASET_ID} (10 training / 4 test cases, 32^3, two classes with overlapping "
-             f"intensities), 3d_fullres, fold 0, CPU, every command a stock `nnUNetv2_*` one (see commands.log).", "",
+    lines = [dataset_text, "",
              budget_text(trainers, batch_size) + " These are CPU-sized runs that show the mechanics and the sizes, "
              "not converged accuracy; Dice differences of a few points between single short runs are within "
              "run-to-run noise.", "",
              f"**Did the stock model learn the task?** Its test Dice is {base['test_dice']:.3f}; labelling every "
              f"voxel as the class gives {chance_mean:.3f} (per class: "
              f"{', '.join(f'{k}: {v:.3f}' for k, v in chance.items())}), and no single intensity threshold reaches "
-             f"0.8 on this data (tests/test_synthetic.py). "
+             f"0.8 on the synthetic data (tests/app/test_synthetic.py). "
              + ("So the budget is enough for the stock model to learn the task."
                 if base["test_dice"] > max(0.5, 2 * chance_mean) else
                 "That is NOT clearly above chance: the comparison below means little; train longer."), "",
-             "## Test Dice (nnUNetv2_predict + nnUNetv2_evaluate_folder on the 4 test cases)", "",
+             "## Test Dice (nnUNetv2_predict + nnUNetv2_evaluate_folder on the held-out test cases)", "",
              "| model | trainer | test Dice (mean fg) | per class |", "|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | `{r['trainer']}` | {r['test_dice']:.3f} | "

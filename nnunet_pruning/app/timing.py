@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.app.machine import OtherCpuLoad
 
-__all__ = ["COMPILE_MODES", "TimingSettings", "case_files", "time_models", "StagedPredictor"]
+__all__ = ["COMPILE_MODES", "TimingSettings", "case_files", "time_models", "StagedPredictor", "network_predictor",
+           "time_networks"]
 
 #: ``--compile``: time the networks eager, compiled (as ``nnUNet_compile=1 nnUNetv2_predict``), or both
 COMPILE_MODES = ("eager", "compiled", "both")
@@ -196,3 +197,81 @@ def time_models(models: list[tuple[str, str, list[str], str]], cases: list[tuple
             "mean": {s: statistics.fmean(c[s] for c in per_case.values()) for s in stages},
         }
     return result
+
+
+def network_predictor(network, plans_file: str, configuration: str, device, use_mirroring: bool, step_size: float,
+                      compiled: bool = False):
+    """An ``nnUNetPredictor`` around an in-memory network (``manual_initialization``, as nnU-Net's own validation
+    sets it up); ``compiled``: as the predictor compiles with ``nnUNet_compile=1``."""
+    import torch
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    from nnunet_pruning.adapter.networks import load_plans
+
+    plans_manager, cm, dataset_json = load_plans(plans_file, configuration)
+    with contextlib.redirect_stdout(io.StringIO()):
+        predictor = nnUNetPredictor(tile_step_size=step_size, use_gaussian=True, use_mirroring=use_mirroring,
+                                    perform_everything_on_device=device.type == "cuda", device=device,
+                                    allow_tqdm=False)
+    network = network.to(device).eval()
+    predictor.manual_initialization(network, plans_manager, cm, [network.state_dict()], dataset_json,
+                                    "benchmark", tuple(range(len(cm.patch_size))))
+    if compiled:  # what the predictor does with nnUNet_compile=1
+        predictor.network = torch.compile(network)
+    return predictor
+
+
+def time_networks(networks: dict, plans_file: str, configuration: str, volumes: list, device, args) -> dict:
+    """Every network of ``{name: network}`` in a predictor of the same plans and settings, timed on the same
+    preprocessed ``volumes`` (interleaved, after ``args.warmup`` runs; ``args.compile``: eager, compiled or both);
+    and one forward pass of one patch, times the tiles, as the network's share. ``args``: compile, warmup,
+    repeats, tta, step_size, warmup_volume ("volume" or "patch")."""
+    import torch
+
+    from nnunet_pruning.core.latency import interleaved_seconds, seconds_once
+
+    modes = {"eager": [False], "compiled": [True], "both": [False, True]}[args.compile]
+    if True in modes:  # every compiled network (and each thread setting) is an entry of the one U-Net forward's
+        from torch._dynamo import config as dynamo_config  # cache: past its limit (8) dynamo silently runs eager
+
+        dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 16 * len(networks))
+    predictors, compile_seconds = {}, {}
+    for name, net in networks.items():
+        for compiled in modes:
+            label = f"{name} [compiled]" if compiled else name
+            predictors[label] = network_predictor(copy.deepcopy(net) if compiled else net, plans_file, configuration,
+                                               device, args.tta, args.step_size, compiled)
+    warmup_volume = volumes[0]
+    if getattr(args, "warmup_volume", "volume") == "patch":  # one tile: the same network calls (and compiled graph) as every tile
+        patch_size = next(iter(predictors.values())).configuration_manager.patch_size
+        warmup_volume = volumes[0][(slice(None), *(slice(0, p) for p in patch_size))]
+    for name, predictor in predictors.items():
+        if name.endswith("[compiled]") and args.warmup:  # the first run compiles
+            compile_seconds[name] = seconds_once(lambda p=predictor: p.predict_logits_from_preprocessed_data(
+                warmup_volume), device)
+            print(f"[benchmark {device.type}] {name}: first run (compiles) {compile_seconds[name]:.1f} s", flush=True)
+        for _ in range(args.warmup - (name in compile_seconds)):
+            predictor.predict_logits_from_preprocessed_data(warmup_volume)
+    times = {name: [] for name in predictors}
+    for v, volume in enumerate(volumes):  # per volume, the models interleaved
+        def report(r, name, seconds, v=v):
+            print(f"[benchmark {device.type}] repeat {r + 1}/{args.repeats}, volume {v + 1}: {name} {seconds:.3f} s",
+                  flush=True)
+        runs = {name: (lambda p=predictor, x=volume: p.predict_logits_from_preprocessed_data(x))
+                for name, predictor in predictors.items()}
+        for name, t in interleaved_seconds(runs, 0, args.repeats, device, report).items():
+            times[name] += t
+    # the network alone: one forward pass of one patch, times the number of tiles the predictor runs
+    first = next(iter(predictors.values()))
+    tiles = len(first._internal_get_sliding_window_slicers(
+        [max(s, p) for s, p in zip(volumes[0].shape[1:], first.configuration_manager.patch_size)]))
+    patch = torch.randn((1, volumes[0].shape[0], *first.configuration_manager.patch_size), device=device)
+    autocast = torch.autocast("cuda") if device.type == "cuda" else contextlib.nullcontext()  # as the predictor
+    with torch.inference_mode(), autocast:
+        forward = interleaved_seconds({name: (lambda p=predictor: p.network(patch))
+                                       for name, predictor in predictors.items()}, args.warmup, args.repeats, device)
+    return {name: {"median_s": statistics.median(t), "runs_s": t, "tiles": tiles,
+                   "first_run_with_compile_s": compile_seconds.get(name),
+                   "forward_per_tile_median_s": statistics.median(forward[name]),
+                   "network_share": tiles * statistics.median(forward[name]) / statistics.median(t)}
+            for name, t in times.items()}

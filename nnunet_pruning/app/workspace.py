@@ -40,18 +40,29 @@ class NnUNetWorkspace:
     Args:
         root: folder that holds everything.
         threads: torch threads per process (and ``nnUNet_def_n_proc``).
+        nnunet_folders: (raw, preprocessed, results) elsewhere, instead of the three under ``root``.
     """
 
-    def __init__(self, root: str, threads: int = 2):
+    def __init__(self, root: str, threads: int = 2, nnunet_folders: tuple[str, str, str] | None = None):
         self.root = os.path.abspath(root)
-        self.raw, self.preprocessed, self.results = (
+        self.raw, self.preprocessed, self.results = nnunet_folders or (
             os.path.join(self.root, n) for n in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"))
-        for folder in (self.raw, self.preprocessed, self.results):
+        for folder in (self.root, self.raw, self.preprocessed, self.results):
             os.makedirs(folder, exist_ok=True)
         self.env = dict(os.environ, nnUNet_raw=self.raw, nnUNet_preprocessed=self.preprocessed,
                         nnUNet_results=self.results, nnUNet_extTrainer=ext_trainer_folder(),
                         nnUNet_n_proc_DA="0", nnUNet_def_n_proc=str(threads), nnUNet_compile="false",
                         OMP_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1")
+
+    @classmethod
+    def from_environment(cls, root: str, threads: int = 2) -> "NnUNetWorkspace":
+        """The user's own nnU-Net folders (``$nnUNet_raw``, ``$nnUNet_preprocessed``, ``$nnUNet_results``);
+        ``root`` holds only what this package writes (predictions, reports, the command log)."""
+        from nnunet_pruning.adapter.environment import require_path_variable
+
+        folders = tuple(os.path.abspath(require_path_variable(n))
+                        for n in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"))
+        return cls(root, threads, folders)
 
     @staticmethod
     def executable(name: str) -> str:

@@ -29,7 +29,8 @@ from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.surgery import remove_channels
 
-__all__ = ["TABLE_FRACTIONS", "LatencyDevice", "forward_seconds", "relative_seconds", "group_seconds",
+__all__ = ["TABLE_FRACTIONS", "LatencyDevice", "seconds_once", "interleaved_seconds", "forward_seconds",
+           "relative_seconds", "group_seconds",
            "LatencyTable", "build_latency_table", "LatencyModel"]
 
 #: the widths (as fractions of each group's full width) the table measures besides the full width
@@ -85,22 +86,50 @@ def _timing_copy(network: nn.Module, device: str) -> nn.Module:
     return model.to(device).eval()
 
 
-def _median_seconds(run: Callable[[], object], where: LatencyDevice) -> float:
-    """Median seconds of ``run()`` over ``where.repeats`` runs after ``where.warmup`` (no gradients; fp16
-    autocast and synchronisation on CUDA, as nnU-Net's predictor runs; ``where.threads`` CPU threads)."""
+def seconds_once(run: Callable[[], object], device: str | torch.device = "cpu") -> float:
+    """Wall seconds of one call of ``run()``; on CUDA the device is synchronised before and after, so the
+    figure is the work's, not the launch's. Every timing of this package and its benchmark scripts is this."""
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    run()
+    if cuda:
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started
+
+
+def interleaved_seconds(runs: dict[str, Callable[[], object]], warmup: int, repeats: int,
+                        device: str | torch.device = "cpu",
+                        on_run: Callable[[int, str, float], None] | None = None) -> dict[str, list[float]]:
+    """Seconds of every run of ``runs``: each ``warmup`` times untimed, then ``repeats`` rounds in which each runs
+    once (interleaved: a change of the machine's load hits every run alike). ``on_run(round, name, seconds)``
+    after each timed run. Returns ``{name: [seconds per round]}``; take the median."""
+    for name, run in runs.items():
+        for _ in range(warmup):
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(repeats):
+        for name, run in runs.items():
+            times[name].append(seconds_once(run, device))
+            if on_run is not None:
+                on_run(r, name, times[name][-1])
+    return times
+
+
+@contextlib.contextmanager
+def _as_predictor(where: LatencyDevice):
+    """No gradients, fp16 autocast on CUDA (as nnU-Net's predictor runs), ``where.threads`` CPU threads."""
     cuda = where.device.startswith("cuda")
     autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext()
-    times = []
     with _threads(where.threads), torch.no_grad(), autocast:
-        for i in range(where.warmup + where.repeats):
-            if cuda:
-                torch.cuda.synchronize(where.device)
-            started = time.perf_counter()
-            run()
-            if cuda:
-                torch.cuda.synchronize(where.device)
-            if i >= where.warmup:
-                times.append(time.perf_counter() - started)
+        yield
+
+
+def _median_seconds(run: Callable[[], object], where: LatencyDevice) -> float:
+    """Median seconds of ``run()`` over ``where.repeats`` runs after ``where.warmup``, run as the predictor runs."""
+    with _as_predictor(where):
+        times = interleaved_seconds({"run": run}, where.warmup, where.repeats, where.device)["run"]
     return statistics.median(times)
 
 
@@ -245,12 +274,10 @@ def relative_seconds(network: nn.Module, reference: nn.Module, input_shape: Sequ
 def _ratio(model: nn.Module, other: nn.Module, input_shape: Sequence[int], where: LatencyDevice) -> float:
     """:func:`relative_seconds` of two networks already prepared by ``_timing_copy``."""
     x = torch.randn((1, *input_shape), device=where.device)
-    once = replace(where, repeats=1, warmup=0)
-    for _ in range(where.warmup):
-        _median_seconds(lambda: (model(x), other(x)), once)
-    ratios = [_median_seconds(lambda: model(x), once) / _median_seconds(lambda: other(x), once)
-              for _ in range(where.repeats)]
-    return statistics.median(ratios)
+    with _as_predictor(where):
+        times = interleaved_seconds({"model": lambda: model(x), "other": lambda: other(x)}, where.warmup,
+                                    where.repeats, where.device)
+    return statistics.median(a / b for a, b in zip(times["model"], times["other"]))
 
 
 class LatencyModel:

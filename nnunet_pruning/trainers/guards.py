@@ -20,6 +20,7 @@ import os
 import sys
 
 from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.wrappers import unwrap
 
 __all__ = ["TrainerGuards", "TrainerError", "one_line_errors", "checked_pretrained_weights", "MIN_CASES_FOR_FOLDS"]
 
@@ -53,8 +54,7 @@ def one_line_errors(method):
 
 def _compare_pretrained(network, weights: dict, path: str) -> None:
     """A one-line PruningError when ``weights`` cannot initialise ``network`` the way nnU-Net transfers them."""
-    module = getattr(network, "module", network)  # DDP
-    module = getattr(module, "_orig_mod", module)  # torch.compile
+    module = unwrap(network)  # DDP, torch.compile
     for key, value in module.state_dict().items():
         if ".seg_layers." in key:  # nnU-Net does not transfer the segmentation heads
             continue

@@ -18,6 +18,7 @@ import os
 import torch
 
 from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.wrappers import unwrap
 
 __all__ = ["ChannelsLastOnCpu", "CHANNELS_LAST_VARIABLE", "channels_last_enabled"]
 
@@ -51,7 +52,7 @@ class ChannelsLastOnCpu:
                 and len(self.configuration_manager.patch_size) == 3 and channels_last_enabled())
 
     def _plain_network(self):
-        return getattr(self.network, "_orig_mod", self.network)  # under torch.compile: the module itself
+        return unwrap(self.network)  # under torch.compile (and DDP): the module itself
 
     def apply_channels_last(self) -> None:
         """Parameters (and gradients) to channels-last; inputs converted by a forward pre-hook. Idempotent:

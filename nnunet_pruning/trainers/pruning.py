@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from unittest import mock
 
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -25,6 +26,7 @@ from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.resizable import make_resizable
 from nnunet_pruning.core.schedule import PruningSchedule
 from nnunet_pruning.core.onednn import use_onednn_convolutions
+from nnunet_pruning.core.wrappers import unwrap
 from .guards import TrainerError, TrainerGuards
 from .memory_format import ChannelsLastOnCpu
 
@@ -171,8 +173,7 @@ class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
 
     def _module(self):
         """The network itself, inside the DDP wrapper (several GPUs) or the torch.compile wrapper."""
-        module = self.network.module if self.is_ddp else self.network
-        return module._orig_mod if isinstance(module, OptimizedModule) else module
+        return unwrap(self.network)
 
     def _rewrap_ddp(self) -> None:
         """After surgery the DDP reducer still holds the old tensors: free it, then wrap again."""
@@ -272,28 +273,14 @@ class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
 
     # -- checkpoints --------------------------------------------------------------------------------------
     def save_checkpoint(self, filename: str) -> None:
-        """nnU-Net's checkpoint plus ``pruning`` (the pruner's state), written atomically."""
-        if self.local_rank != 0:
-            return
-        if self.disable_checkpointing:
-            self.print_to_log_file("No checkpoint written, checkpointing is disabled")
-            return
-        module = self._module()
-        if isinstance(module, OptimizedModule):
-            module = module._orig_mod
-        checkpoint = {
-            "network_weights": module.state_dict(),
-            "optimizer_state": self.optimizer.state_dict(),
-            "grad_scaler_state": self.grad_scaler.state_dict() if self.grad_scaler is not None else None,
-            "logging": self.logger.get_checkpoint(),
-            "_best_ema": self._best_ema,
-            "current_epoch": self.current_epoch + 1,
-            "init_args": self.my_init_kwargs,
-            "trainer_name": self.__class__.__name__,
-            "inference_allowed_mirroring_axes": self.inference_allowed_mirroring_axes,
-            "pruning": self.pruner.state_dict() if self.pruner is not None else self._loaded_pruning_state,
-        }
-        atomic_torch_save(checkpoint, filename)
+        """nnU-Net's own checkpoint (its ``save_checkpoint``, whatever it holds) plus ``pruning`` (the pruner's
+        state), written atomically: a run killed mid-write leaves the previous checkpoint, never half of one."""
+        written = []
+        with mock.patch.object(torch, "save", lambda obj, path, *a, **k: written.append((obj, path))):
+            super().save_checkpoint(filename)  # builds the checkpoint and "saves" it into ``written``
+        for checkpoint, path in written:
+            checkpoint["pruning"] = self.pruner.state_dict() if self.pruner is not None else self._loaded_pruning_state
+            atomic_torch_save(checkpoint, path)
 
     def load_checkpoint(self, filename_or_checkpoint) -> None:
         """nnU-Net's load (the resizable network takes the checkpoint's shapes), then the pruning state."""

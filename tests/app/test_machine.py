@@ -18,11 +18,13 @@ def _spin(seconds: float) -> None:
 
 
 def test_own_work_is_not_counted_as_other_load():
-    with OtherCpuLoad() as idle:
-        time.sleep(1.0)
+    """Whatever else the machine does (the e2e tests' background work may run beside this), the cores counted as
+    "other" leave out the core this process keeps busy."""
+    before, started = busy_cpu_seconds(), time.perf_counter()
     with OtherCpuLoad() as load:
         _spin(1.0)
-    assert load.cores is not None and load.cores < idle.cores + 0.5  # the spinning is this process's own
+    total = (busy_cpu_seconds() - before) / (time.perf_counter() - started)  # every process, this one included
+    assert load.cores is not None and load.cores <= total - 0.7  # ~1 core of the total was this spinning
 
 
 def test_a_busy_neighbour_is_reported():

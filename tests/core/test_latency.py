@@ -8,7 +8,7 @@ import torch
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.latency import (LatencyDevice, LatencyModel, LatencyTable, build_latency_table,
-                                         forward_seconds, group_seconds)
+                                         forward_seconds, group_seconds, interleaved_seconds, seconds_once)
 from nnunet_pruning.core.measure import count_gflops
 from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.schedule import PruningSchedule
@@ -21,6 +21,26 @@ FAST = LatencyDevice("cpu", 1, repeats=1, warmup=0)
 
 def _net():
     return tiny_net("plain", 2, 4, dtype=torch.float32)
+
+
+def test_interleaved_runs_warm_up_then_alternate_and_time_each_run(monkeypatch):
+    """The one timing loop of the package and its scripts: warm-up first, then round by round, every run timed."""
+    calls, clock = [], {"t": 0.0}
+
+    def run(name, seconds):
+        def call():
+            calls.append(name)
+            clock["t"] += seconds
+        return call
+
+    monkeypatch.setattr("nnunet_pruning.core.latency.time.perf_counter", lambda: clock["t"])
+    seen = []
+    times = interleaved_seconds({"a": run("a", 0.5), "b": run("b", 2.0)}, warmup=2, repeats=3,
+                                on_run=lambda r, name, s: seen.append((r, name, s)))
+    assert seconds_once(run("c", 0.25)) == 0.25
+    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3 + ["c"]
+    assert times == {"a": [0.5] * 3, "b": [2.0] * 3}
+    assert seen == [(r, n, s) for r in range(3) for n, s in (("a", 0.5), ("b", 2.0))]
 
 
 def test_forward_seconds_times_a_copy_and_restores_the_threads():

@@ -1,16 +1,45 @@
-"""Fixtures for end-to-end tests: a throw-away nnU-Net workspace driven through the real CLIs."""
+"""Fixtures for end-to-end tests: one nnU-Net workspace per test session, driven through the real CLIs by the
+package's own pipeline (``app/pipeline.py``, as ``demo`` and ``benchmark`` drive it).
+
+One dataset is made and planned once; every model is trained once and shared. The models the tests share
+(``SHARED``) train in the background, two at a time, from the end of collection on (beside the unit tests):
+an ``nnUNetv2_train`` of a smoke model is mostly nnU-Net's start-up and validation, single-threaded.
+``train(...)`` waits for a model (or trains one that is not shared). Tests that change a model folder work
+on a copy (``copy_model``), so no test depends on another's side effects.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import shutil
 import subprocess
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
+from nnunet_pruning.app.pipeline import Pipeline, SyntheticDataset
 from nnunet_pruning.app.workspace import NnUNetWorkspace
 
 DATASET_ID = 951
+#: 16^3 cases: nnU-Net plans 3 stages (32-64-128) and a 16^3 patch; 5 training cases: one validation case per fold
+DATASET = SyntheticDataset(DATASET_ID, "E2E", num_train=5, num_test=2, size=16, seed=3)
+FLAT_TRAINER = "nnUNetTrainerFlatUNet16_smoke"
+STOCK, STAMP, RANDOM_LARGEST = "nnUNetTrainerStock_smoke", "nnUNetTrainerSTAMP_smoke", "nnUNetTrainerRandomLargest_smoke"
+#: a latency-targeted model with its budget in its name (3 epochs x 2 iterations, table measured on 1 thread)
+LATENCY = "nnUNetTrainerRandomLargestLatency_keep60_3epochs_2iters_cpu1"
+#: a budget chosen by name, started from the stock model's weights (-pretrained_weights)
+NAMED = "nnUNetTrainerRandomLargest_keep10_2epochs_2iters"
+#: the models several tests use, longest first: (trainer, fold, needs the stock model's checkpoint)
+SHARED = [(LATENCY, 0, False), (STOCK, 0, False), (FLAT_TRAINER, 0, False), (STAMP, 0, False),
+          (RANDOM_LARGEST, 0, False), (RANDOM_LARGEST, 1, False), (NAMED, 0, True)]
+#: the extremes' dataset: 2 channels, anisotropic, planned with nnU-Net's ResEnc-M planner for 2d and 3d_fullres
+MULTI = 954
+RESENC_PLANS = "nnUNetResEncUNetMPlans"
+EXTREMES = [("3d_fullres", "nnUNetTrainerSTAMP_smoke"), ("2d", "nnUNetTrainerRandomLargest_smoke")]
 
 
 class E2EWorkspace(NnUNetWorkspace):
@@ -23,7 +52,18 @@ class E2EWorkspace(NnUNetWorkspace):
             pytest.fail(str(e), pytrace=False)
 
     def count_json(self, *args) -> dict:
-        """``nnunet-pruning count ... --json``; stdout must be pure JSON."""
+        """``nnunet-pruning count ... --json`` in-process (``cli.main``, this workspace's variables set);
+        stdout must be pure JSON. (tests/e2e/test_flat_pipeline.py runs it once as a real command.)"""
+        from nnunet_pruning.app import cli
+
+        out, err = io.StringIO(), io.StringIO()
+        with self.exported(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["count", *args, "--json"])
+        assert code == 0, err.getvalue()[-3000:]
+        return json.loads(out.getvalue())
+
+    def count_json_subprocess(self, *args) -> dict:
+        """``nnunet-pruning count ... --json`` as a real command."""
         result = subprocess.run([self.executable("nnunet-pruning"), "count", *args, "--json"], env=self.env,
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
@@ -34,41 +74,116 @@ class E2EWorkspace(NnUNetWorkspace):
         return f"{self.raw}/{self.dataset_name(DATASET_ID)}"
 
 
+class Trainings:
+    """Runs ``pipeline.train`` for each (trainer, fold, extra) once, on two threads; ``get`` waits for it."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="e2e-train")
+        self.futures: dict[tuple, Future] = {}
+        self.lock = threading.Lock()
+
+    def submit(self, key: tuple, work) -> Future:
+        with self.lock:
+            if key not in self.futures:
+                self.futures[key] = self.pool.submit(work)
+            return self.futures[key]
+
+    def train(self, trainer: str, fold=0, *extra: str) -> str:
+        return self.submit((trainer, fold, extra), lambda: self.pipeline.train(trainer, fold, *extra)).result()
+
+    def extreme(self, configuration: str, trainer: str) -> str:
+        return self.futures[("extreme", configuration, trainer)].result()
+
+    def wait_all(self) -> None:
+        """Every submitted training done (e.g. before a test that checks that nothing in the workspace changes)."""
+        for future in list(self.futures.values()):
+            future.result()
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+_STARTED: dict[str, object] = {}
+
+
+def start_background(tmp_path_factory) -> Trainings:
+    """Start (once) the e2e work that needs no test: make and plan the dataset, train the shared models, plan
+    and train the extremes. tests/conftest.py calls this when collection ends, so it runs beside the unit
+    tests (nnU-Net's commands are mostly single-threaded start-up); the fixtures below wait for it."""
+    if "trainings" not in _STARTED:
+        workspace = E2EWorkspace(str(tmp_path_factory.mktemp("nnunet")), threads=1)
+        pipeline = Pipeline(workspace, DATASET_ID)
+        trainings = Trainings(pipeline)
+        prepared = trainings.submit(("prepare", DATASET_ID), lambda: (pipeline.make_dataset(DATASET),
+                                                                    pipeline.plan(processes=1)))
+        stock = os.path.join(pipeline.fold_folder(STOCK, 0), "checkpoint_final.pth")
+        for trainer, fold, pretrained in SHARED:
+            def work(t=trainer, f=fold, p=pretrained):
+                prepared.result()
+                if p:
+                    trainings.futures[(STOCK, 0, ())].result()
+                    return pipeline.train(t, f, "-pretrained_weights", stock)
+                return pipeline.train(t, f)
+            trainings.submit((trainer, fold, ()), work)
+        planned = trainings.submit(("plan", MULTI), lambda: _plan_multichannel(workspace))
+        for configuration, trainer in EXTREMES:
+            trainings.submit(("extreme", configuration, trainer), lambda c=configuration, t=trainer: (
+                planned.result(), Pipeline(workspace, MULTI, configuration=c).train(t, 0, plans=RESENC_PLANS))[1])
+        _STARTED.update(trainings=trainings, workspace=workspace, pipeline=pipeline, prepared=prepared)
+    return _STARTED["trainings"]
+
+
 @pytest.fixture(scope="session")
-def planned_dataset(tmp_path_factory) -> E2EWorkspace:
-    """A tiny 3D synthetic dataset, made, planned and preprocessed with the real CLIs (once per session)."""
-    ws = E2EWorkspace(str(tmp_path_factory.mktemp("nnunet")), threads=1)
-    ws.run("nnunet-pruning", "make-dataset", "--id", str(DATASET_ID), "--name", "E2E", "--train", "6",
-           "--test", "2", "--size", "32", "--seed", "3")
-    # nnU-Net's planner calls torch.set_num_threads(nnUNet_n_proc_DA): it must be >= 1 here.
-    ws.run("nnUNetv2_plan_and_preprocess", "-d", str(DATASET_ID), "-c", "3d_fullres", "-np", "1", "-npfp", "1",
-           "--verify_dataset_integrity", extra_env={"nnUNet_n_proc_DA": "1"})
-    return ws
-
-
-FLAT_TRAINER = "nnUNetTrainerFlatUNet16_smoke"
+def trainings(tmp_path_factory):
+    """The shared models and the extremes' dataset, trained in the background (started early, or now)."""
+    trainings = start_background(tmp_path_factory)
+    yield trainings
+    trainings.shutdown()
 
 
 @pytest.fixture(scope="session")
-def trained_flat(planned_dataset) -> E2EWorkspace:
+def pipeline(trainings) -> Pipeline:
+    """The session's pipeline: a tiny 3D synthetic dataset, made, planned and preprocessed with the real CLIs."""
+    _STARTED["prepared"].result()
+    return _STARTED["pipeline"]
+
+
+def _plan_multichannel(ws: E2EWorkspace) -> None:
+    ws.run("nnunet-pruning", "make-dataset", "--id", str(MULTI), "--name", "TwoChannelAniso", "--train", "5",
+           "--test", "1", "--size", "16", "32", "32", "--channels", "2", "--spacing", "3", "1", "1", "--seed", "5")
+    ws.run("nnUNetv2_plan_and_preprocess", "-d", str(MULTI), "-c", "2d", "3d_fullres", "-pl", "nnUNetPlannerResEncM",
+           "-np", "1", "1", "-npfp", "1", extra_env={"nnUNet_n_proc_DA": "1"})
+
+
+@pytest.fixture(scope="session")
+def planned_dataset(pipeline) -> E2EWorkspace:
+    return pipeline.ws
+
+
+@pytest.fixture(scope="session")
+def train(trainings):
+    """train(trainer, fold, *extra) -> the fold folder, trained once per session (shared models: in the
+    background; others: now)."""
+    return trainings.train
+
+
+@pytest.fixture(scope="session")
+def trained_flat(planned_dataset, train) -> E2EWorkspace:
     """Fold 0 of a Flat-16 U-Net trained for 2 iterations with the real nnUNetv2_train."""
-    planned_dataset.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", FLAT_TRAINER, "-device", "cpu")
+    train(FLAT_TRAINER)
     return planned_dataset
 
 
-_trained = {}
-
-
 @pytest.fixture(scope="session")
-def train(planned_dataset):
-    """train(trainer, fold, *extra) runs nnUNetv2_train once per session and returns the fold folder."""
-    ws = planned_dataset
-
-    def run(trainer, fold=0, *extra):
-        key = (trainer, fold, extra)
-        if key not in _trained:
-            ws.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", str(fold), "-tr", trainer, "-device", "cpu",
-                   *extra)
-            _trained[key] = os.path.join(ws.model_folder(DATASET_ID, trainer), f"fold_{fold}")
-        return _trained[key]
-    return run
+def copy_model(planned_dataset, tmp_path_factory):
+    """copy_model(trainer) -> (env, folder): a copy of the trained model folder in a results folder of its own,
+    so what the test adds (folds, files) is seen by no other test. ``env`` points nnU-Net at it."""
+    def copy(trainer: str) -> tuple[dict, str]:
+        ws = planned_dataset
+        results = tmp_path_factory.mktemp("copy") / "nnUNet_results"
+        source = ws.model_folder(DATASET_ID, trainer)
+        folder = str(results / ws.dataset_name(DATASET_ID) / os.path.basename(source))
+        shutil.copytree(source, folder)
+        return {"nnUNet_results": str(results)}, folder
+    return copy

@@ -6,12 +6,9 @@ import os
 
 import pytest
 
-from .conftest import DATASET_ID
+from .conftest import DATASET_ID, LATENCY, STOCK
 
 pytestmark = pytest.mark.e2e
-
-LATENCY = "nnUNetTrainerRandomLargestLatency_keep60_3epochs_2iters_cpu1"
-STOCK = "nnUNetTrainerStock_smoke"
 
 
 def test_latency_target_end_to_end(planned_dataset, train, tmp_path):
@@ -26,13 +23,17 @@ def test_latency_target_end_to_end(planned_dataset, train, tmp_path):
     assert log["latency"]["device"] == "cpu, 1 threads"
     assert log["original"]["latency"] == table["base_seconds"]
     assert log["steps"] and all("latency" in s and "latency_fraction" in s for s in log["steps"])
-    if log["target_reached"]:
-        assert log["steps"][-1]["latency_fraction"] <= 0.6
+    # a run measured at its target says so (that "reached" can also mean "stopped short" is issue 23's)
+    if log["steps"][-1]["latency_fraction"] <= 0.6:
+        assert log["target_reached"], log["steps"][-1]
+    else:
+        assert log["steps"][-1]["latency"] > 0.6 * log["original"]["latency"], log["steps"][-1]
     training_log = "".join(open(os.path.join(fold_dir, f)).read() for f in os.listdir(fold_dir)
                            if f.startswith("training_log"))
     assert "latency: table measured" in training_log and "ms measured" in training_log
 
     stamp = os.stat(table_path).st_mtime_ns
+    params = ws.count_json(ws.model_folder(DATASET_ID, LATENCY))["networks"]["fold_0"]["params"]
     ws.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", LATENCY, "-device", "cpu", "--c")
     assert os.stat(table_path).st_mtime_ns == stamp  # not measured again
     training_log = "".join(open(os.path.join(fold_dir, f)).read() for f in os.listdir(fold_dir)
@@ -40,7 +41,9 @@ def test_latency_target_end_to_end(planned_dataset, train, tmp_path):
     assert "latency: reusing latency_table.json" in training_log
     assert training_log.count("latency: table measured") == 1
 
-    counted = ws.count_json(ws.model_folder(DATASET_ID, LATENCY))["networks"]["fold_0"]["pruning"]
+    counted = ws.count_json(ws.model_folder(DATASET_ID, LATENCY))["networks"]["fold_0"]
+    assert counted["params"] == params  # --c on a finished run keeps its architecture
+    counted = counted["pruning"]
     assert counted["target_metric"] == "latency" and counted["latency"] > 0
     assert counted["latency_device"] == "cpu, 1 threads"
     train(STOCK)

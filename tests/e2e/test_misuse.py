@@ -1,15 +1,18 @@
 """The README's promise, enforced: every misuse ends in one line on stderr, exit status 2, nothing changed.
 
-Each row runs the real command (``nnunet-pruning ...`` or ``nnUNetv2_train`` with a trainer of this package)
-in a workspace that already holds a planned dataset and trained models, then checks that stderr carries
-exactly one ``nnunet-pruning: error: ...`` line (and no traceback), that the exit status is 2, and that no
-file that existed before was changed or removed.
+Each row runs a command (``nnunet-pruning ...`` or ``nnUNetv2_train`` with a trainer of this package) in a
+workspace that already holds a planned dataset and trained models, then checks that stderr carries exactly one
+``nnunet-pruning: error: ...`` line (and no traceback), that the exit status is 2, and that no file that
+existed before was changed or removed. ``nnunet-pruning`` rows run in-process (``cli.main``, all in one
+process: misuse_driver.py); ``nnUNetv2_train`` rows and a few others (SUBPROCESS_TOO) run as real commands.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -28,10 +31,11 @@ def _snapshot(root: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def misuse_ws(trained_flat, train, tmp_path_factory):
+def misuse_ws(trained_flat, train, trainings, tmp_path_factory):
     ws = trained_flat
     train(STOCK)
     stamp_fold = train(STAMP)
+    trainings.wait_all()  # nothing in the background may change the workspace while "nothing changed" is checked
     scratch = tmp_path_factory.mktemp("misuse")
     (scratch / "a_file").write_text("keep me")
     (scratch / "corrupt.pth").write_bytes(b"not a checkpoint")
@@ -120,29 +124,75 @@ if not torch.cuda.is_available():
                                                  "-o", "{new}", "--time", "--device", "cuda"], "CUDA is not available"))
 
 
-def test_the_table_is_large_enough():
-    assert len(MISUSES) >= 25
-    assert {cmd[1] if cmd[0] == "nnunet-pruning" else "nnUNetv2_train" for _, cmd, _ in MISUSES} >= {
-        "env", "make-dataset", "flat-plans", "count", "compare", "demo", "benchmark", "trainers", "nnUNetv2_train"}
+#: rows that also run as real subprocesses: the process's whole stderr is the one line (nothing printed on import)
+SUBPROCESS_TOO = ("count-unknown-trainer", "compare-unknown-model", "benchmark-unknown-trainer")
 
 
-@pytest.mark.parametrize("command, words", [m[1:] for m in MISUSES], ids=[m[0] for m in MISUSES])
-def test_misuse_is_one_line_exit_two_and_changes_nothing(misuse_ws, command, words):
-    ws, paths = misuse_ws
-    argv = [ws.executable(command[0])] + [arg.format(**paths) for arg in command[1:]]
-    before = {**_snapshot(ws.root), **_snapshot(paths["scratch"])}
-    result = subprocess.run(argv, env=ws.env, cwd=ws.root, capture_output=True, text=True, timeout=600)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("nnunet-pruning: error: ")]
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert len(errors) == 1 and words in errors[0], result.stderr[-3000:]
-    assert "Traceback" not in result.stderr and result.stderr.strip().splitlines()[-1] == errors[0]
-    if command[0] == "nnunet-pruning":  # our own commands print nothing else on stderr
-        assert result.stderr.strip() == errors[0], result.stderr[-3000:]
-    after = {**_snapshot(ws.root), **_snapshot(paths["scratch"])}
+def test_every_subcommand_has_misuse_rows():
+    """A new subcommand of the CLI (or nnUNetv2_train with a trainer of ours) must come with its misuse rows."""
+    from nnunet_pruning.app.cli import build_parser
+
+    subcommands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    covered = {cmd[1] if cmd[0] == "nnunet-pruning" else cmd[0] for _, cmd, _ in MISUSES}
+    assert covered == set(subcommands) | {"nnUNetv2_train"}
+
+
+def _check(result: dict, words: str, command: list[str], in_process: bool) -> None:
+    errors = [line for line in result["stderr"].splitlines() if line.startswith("nnunet-pruning: error: ")]
+    assert result["returncode"] == 2, result["stderr"][-3000:]
+    assert len(errors) == 1 and words in errors[0], result["stderr"][-3000:]
+    assert "Traceback" not in result["stderr"] and result["stderr"].strip().splitlines()[-1] == errors[0]
+    if command[0] == "nnunet-pruning" and not in_process:  # our own commands print nothing else on stderr
+        assert result["stderr"].strip() == errors[0], result["stderr"][-3000:]
+    before, after = result["before"], result["after"]
     assert {k: after.get(k) for k in before} == before, "an existing file changed"
     new = sorted(set(after) - set(before))
     if command[0] == "nnunet-pruning":
         assert new == [], new
     else:  # nnU-Net's trainer opens its training log before anything can be checked
         assert all(os.path.basename(p).startswith("training_log") for p in new), new
-    assert not os.path.exists(paths["new"])
+    assert not result["new_exists"]
+
+
+def _argv(command: list[str], paths: dict) -> list[str]:
+    return [arg.format(**paths) for arg in command]
+
+
+@pytest.fixture(scope="module")
+def in_process_results(misuse_ws, tmp_path_factory) -> dict:
+    """Every ``nnunet-pruning`` row run in-process by ``cli.main``, one after the other, in ONE fresh process whose
+    environment is the workspace's (nnU-Net reads its paths once, at import): {row id: result}."""
+    ws, paths = misuse_ws
+    rows = {row_id: _argv(cmd, paths)[1:] for row_id, cmd, _ in MISUSES if cmd[0] == "nnunet-pruning"}
+    folder = tmp_path_factory.mktemp("misuse_driver")
+    (folder / "rows.json").write_text(json.dumps({"rows": rows, "roots": [ws.root, paths["scratch"]],
+                                                  "new": paths["new"]}))
+    result = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "misuse_driver.py"),
+                             str(folder / "rows.json"), str(folder / "results.json")], env=ws.env, cwd=ws.root,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((folder / "results.json").read_text())
+
+
+def _run_subprocess(ws, paths: dict, command: list[str]) -> dict:
+    argv = [ws.executable(command[0])] + _argv(command, paths)[1:]
+    before = {**_snapshot(ws.root), **_snapshot(paths["scratch"])}
+    result = subprocess.run(argv, env=ws.env, cwd=ws.root, capture_output=True, text=True, timeout=600)
+    after = {**_snapshot(ws.root), **_snapshot(paths["scratch"])}
+    return {"returncode": result.returncode, "stderr": result.stderr, "before": before, "after": after,
+            "new_exists": os.path.exists(paths["new"])}
+
+
+def _jsonable(snapshot: dict) -> dict:
+    return {k: list(v) for k, v in snapshot.items()}
+
+
+@pytest.mark.parametrize("row_id, command, words", MISUSES, ids=[m[0] for m in MISUSES])
+def test_misuse_is_one_line_exit_two_and_changes_nothing(misuse_ws, in_process_results, row_id, command, words):
+    ws, paths = misuse_ws
+    if command[0] == "nnunet-pruning":
+        _check(in_process_results[row_id], words, command, in_process=True)
+    if command[0] != "nnunet-pruning" or row_id in SUBPROCESS_TOO:
+        result = _run_subprocess(ws, paths, command)
+        result["before"], result["after"] = _jsonable(result["before"]), _jsonable(result["after"])
+        _check(result, words, command, in_process=False)

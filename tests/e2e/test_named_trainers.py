@@ -1,40 +1,38 @@
-"""A budget chosen by name, through the real CLIs: train, --c, predict and compare on that model folder."""
+"""A budget chosen by name, through the real CLIs: train (from a stock model's weights), predict and compare on
+that model folder."""
 
 import json
 import os
 
 import pytest
 
-from .conftest import DATASET_ID
+from .conftest import DATASET_ID, NAMED, STOCK
 
 pytestmark = pytest.mark.e2e
 
-NAMED = "nnUNetTrainerRandomLargest_keep10_2epochs_2iters"
-STOCK = "nnUNetTrainerStock_smoke"
 
-
-def test_named_budget_end_to_end(planned_dataset, train, tmp_path):
+def test_named_budget_from_pretrained_stock_weights_end_to_end(planned_dataset, train, tmp_path):
+    """``-pretrained_weights`` from a stock nnU-Net model: the pruning trainer named with its settings starts from
+    that model and prunes it to its own target (conftest.py trains it so)."""
     ws = planned_dataset
+    stock = train(STOCK)
     fold_dir = train(NAMED)
     folder = ws.model_folder(DATASET_ID, NAMED)
     assert os.path.dirname(fold_dir) == folder  # the folder name records the settings
     log = json.load(open(os.path.join(fold_dir, "pruning_log.json")))
     assert log["target_reached"] and log["schedule"]["keep_fraction"] == 0.1
+    assert log["original"]["params"] == ws.count_json(os.path.dirname(stock))["networks"]["fold_0"]["params"]
+    assert "-pretrained_weights" in open(os.path.join(ws.root, "commands.log")).read()
     counted = ws.count_json(folder)["networks"]["fold_0"]
     assert counted["params"] <= 0.1 * log["original"]["params"]
     assert counted["pruning"]["target_reached"] and counted["pruning"]["kept_fraction"] <= 0.1
 
-    before = counted["params"]
-    ws.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", NAMED, "-device", "cpu", "--c")
-    assert ws.count_json(folder)["networks"]["fold_0"]["params"] == before
-
     out = str(tmp_path / "pred")
     ws.run("nnUNetv2_predict", "-i", os.path.join(ws.raw_dataset, "imagesTs"), "-o", out, "-d", str(DATASET_ID),
-           "-c", "3d_fullres", "-tr", NAMED, "-f", "0", "-device", "cpu", "--disable_tta", "-npp", "1", "-nps", "1")
+           "-c", "3d_fullres", "-tr", NAMED, "-f", "0", "-device", "cpu", "--disable_tta", "-npp", "0", "-nps", "0")
     assert len([f for f in os.listdir(out) if f.endswith(".nii.gz")]) == len(os.listdir(
         os.path.join(ws.raw_dataset, "imagesTs")))
 
-    train(STOCK)
     report_dir = str(tmp_path / "compare")
     ws.run("nnunet-pruning", "compare", STOCK, "-tr", NAMED, "-d", str(DATASET_ID), "-c", "3d_fullres", "-f", "0",
            "-o", report_dir)

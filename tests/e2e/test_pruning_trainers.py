@@ -4,17 +4,20 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
 from nnunet_pruning.adapter.networks import build_from_checkpoint
 from nnunet_pruning.trainers.pruning import STOP_AFTER_EPOCH_VARIABLE
 
-from .conftest import DATASET_ID
+from .conftest import DATASET_ID, RANDOM_LARGEST, STAMP
 
 pytestmark = pytest.mark.e2e
 
-PRUNING_TRAINERS = ["nnUNetTrainerSTAMP_smoke", "nnUNetTrainerSTAMPFlops_smoke", "nnUNetTrainerRandomLargest_smoke"]
+#: one score-based and one random method; the GFLOPs and latency targets are tests/core (pruner, latency) and
+#: tests/e2e/test_latency_target.py
+PRUNING_TRAINERS = [STAMP, RANDOM_LARGEST]
 
 
 @pytest.mark.parametrize("trainer", PRUNING_TRAINERS)
@@ -40,30 +43,47 @@ def test_pruned_to_target_and_log_agrees_with_checkpoint(planned_dataset, train,
     assert checkpoint["pruning"]["steps"] == 2 and checkpoint["pruning"]["log"] == log["steps"]
 
 
-def test_val_reproduces_the_validation_of_training(planned_dataset, train):
-    fold_dir = train("nnUNetTrainerSTAMP_smoke")
+def test_val_reproduces_the_validation_of_training(planned_dataset, train, copy_model):
+    train("nnUNetTrainerSTAMP_smoke")
+    env, folder = copy_model("nnUNetTrainerSTAMP_smoke")
+    fold_dir = os.path.join(folder, "fold_0")
     summary = os.path.join(fold_dir, "validation", "summary.json")
     before = json.load(open(summary))
     os.remove(summary)
     planned_dataset.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", "nnUNetTrainerSTAMP_smoke",
-                        "-device", "cpu", "--val", "--npz")
+                        "-device", "cpu", "--val", "--npz", extra_env=env)
     after = json.load(open(summary))
     assert after["foreground_mean"]["Dice"] == pytest.approx(before["foreground_mean"]["Dice"], abs=1e-6)
     assert any(f.endswith(".npz") for f in os.listdir(os.path.join(fold_dir, "validation")))
 
 
-def test_predict_with_two_folds_pruned_differently(planned_dataset, train, tmp_path):
+def _predict(ws, trainer, out, *extra, extra_env=None):
+    return ws.run("nnUNetv2_predict", "-i", os.path.join(ws.raw_dataset, "imagesTs"), "-o", out, "-d",
+                  str(DATASET_ID), "-c", "3d_fullres", "-tr", trainer, "-f", "0", "1", "-device", "cpu",
+                  "--disable_tta", "-npp", "0", "-nps", "0", "--save_probabilities", *extra, extra_env=extra_env)
+
+
+def test_two_folds_pruned_differently_predict_eager_and_compiled_alike(planned_dataset, train, tmp_path):
+    """Stock nnUNetv2_predict ensembles folds of different shapes; with ``nnUNet_compile=1`` the predictor compiles
+    the network once, then loads each fold into ``_orig_mod``: the resizable network changes shape under the
+    compiled wrapper (torch recompiles), and the result is the eager one."""
     ws = planned_dataset
-    trainer = "nnUNetTrainerRandomLargest_smoke"
+    trainer = RANDOM_LARGEST
     train(trainer, 0)
     train(trainer, 1)
     networks = ws.count_json(ws.model_folder(DATASET_ID, trainer))["networks"]
     assert networks["fold_0"]["widths"] != networks["fold_1"]["widths"]  # seeded from the fold
-    out = str(tmp_path / "pred")
-    ws.run("nnUNetv2_predict", "-i", os.path.join(ws.raw_dataset, "imagesTs"), "-o", out, "-d", str(DATASET_ID),
-           "-c", "3d_fullres", "-tr", trainer, "-f", "0", "1", "-device", "cpu", "--disable_tta", "-npp", "1",
-           "-nps", "1")
-    assert len([f for f in os.listdir(out) if f.endswith(".nii.gz")]) == 2
+    eager, compiled = str(tmp_path / "eager"), str(tmp_path / "compiled")
+    _predict(ws, trainer, eager)
+    cases = sorted(f for f in os.listdir(eager) if f.endswith(".npz"))
+    assert len(cases) == 2 and len([f for f in os.listdir(eager) if f.endswith(".nii.gz")]) == 2
+    output = _predict(ws, trainer, compiled, extra_env={"nnUNet_compile": "1"})
+    assert "Using torch.compile" in output
+    for case in cases:
+        a = np.load(os.path.join(eager, case))["probabilities"]
+        b = np.load(os.path.join(compiled, case))["probabilities"]
+        assert np.abs(a - b).max() < 1e-2 and np.abs(a - b).mean() < 1e-4
+        assert (a.argmax(0) == b.argmax(0)).mean() > 0.999
 
 
 def test_resume_mid_pruning_ends_with_the_same_architecture(planned_dataset, train, tmp_path):
@@ -94,17 +114,6 @@ def test_resume_mid_pruning_ends_with_the_same_architecture(planned_dataset, tra
     parameters = list(network.parameters())
     assert len(state) >= len(parameters) - 2  # the lowest deep-supervision head has loss weight 0: no state
     assert all(state[i]["momentum_buffer"].shape == parameters[i].shape for i in state)
-
-
-def test_pretrained_stock_model_is_pruned(planned_dataset, train):
-    """-pretrained_weights from a stock nnU-Net model: the pruning trainer starts from it and prunes it."""
-    stock = train("nnUNetTrainerStock_smoke")
-    fold_dir = train("nnUNetTrainerSTAMPRandomChannel_smoke", 0, "-pretrained_weights",
-                     os.path.join(stock, "checkpoint_final.pth"))
-    log = json.load(open(os.path.join(fold_dir, "pruning_log.json")))
-    assert log["original"]["params"] == planned_dataset.count_json(os.path.dirname(stock))["networks"]["fold_0"][
-        "params"]
-    assert log["target_reached"]
 
 
 def test_export_and_find_best_configuration(planned_dataset, train, tmp_path):

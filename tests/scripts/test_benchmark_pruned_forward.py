@@ -25,7 +25,8 @@ def test_benchmark_writes_json(tmp_path, architecture, capsys):
     result = json.loads(out.read_text())
     assert result["params"]["pruned"] < result["params"]["stock"]
     assert result["flops_ratio"] == pytest.approx(result["gflops"]["stock"] / result["gflops"]["pruned"])
-    assert result["timings"]["cpu"]["speedup"] > 0
+    cpu = result["timings"]["cpu"]
+    assert cpu["speedup"] == pytest.approx(cpu["median_seconds"]["stock"] / cpu["median_seconds"]["pruned"])
     assert "measured speedup" in capsys.readouterr().out
 
 

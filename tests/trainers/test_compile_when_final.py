@@ -1,6 +1,7 @@
 """Compiled training in the pruning trainers: eager while the network changes, ``torch.compile`` once the
 target is reached, and only where nnU-Net itself would compile (its ``_do_i_compile`` rules)."""
 
+import functools
 import os
 
 import pytest
@@ -29,6 +30,16 @@ def trainer(tmp_path, monkeypatch):
     return _with_pruner(nnUNetTrainerRandomLargest_smoke, tmp_path, monkeypatch)
 
 
+@pytest.fixture
+def traced_compile(monkeypatch):
+    """``torch.compile`` as the trainers call it, with the ``aot_eager`` backend: dynamo and AOTAutograd trace the
+    forward and backward as inductor would be given them, without inductor's C++ build (a minute on this CPU).
+    These tests are about when the trainers compile and what they wrap; that inductor runs pruned networks
+    right is tests/core/test_compiled.py and the compiled predictor e2e."""
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", functools.partial(compile_, backend="aot_eager"))
+
+
 def _prune_to_target(trainer):
     for epoch in range(4):
         if not trainer.pruner.finished:
@@ -42,7 +53,7 @@ def test_never_compiled_where_nnunet_would_not(trainer):
     assert not trainer.compile_when_final() and not isinstance(trainer.network, OptimizedModule)
 
 
-def test_compiled_once_the_target_is_reached(trainer, monkeypatch):
+def test_compiled_once_the_target_is_reached(trainer, monkeypatch, traced_compile):
     monkeypatch.setattr(nnUNetTrainer, "_do_i_compile", lambda self: True)  # as on CUDA
     assert trainer._do_i_compile() is False  # nnU-Net's initialize() did not compile
     assert not trainer.compile_when_final()  # still pruning: stays eager
@@ -61,7 +72,8 @@ def test_compiled_once_the_target_is_reached(trainer, monkeypatch):
     assert weights.keys() == module.state_dict().keys()
 
 
-def test_hook_free_pruning_compiles_from_the_start_and_recompiles_after_each_step_when_it_pays(trainer, monkeypatch):
+def test_hook_free_pruning_compiles_from_the_start_and_recompiles_after_each_step_when_it_pays(trainer, monkeypatch,
+                                                                                               traced_compile):
     from nnunet_pruning.trainers import pruning
 
     monkeypatch.setattr(nnUNetTrainer, "_do_i_compile", lambda self: True)  # as on CUDA
@@ -93,3 +105,16 @@ def test_scoring_methods_stay_eager_while_pruning(tmp_path, monkeypatch):
     monkeypatch.setattr(nnUNetTrainer, "_do_i_compile", lambda self: True)
     monkeypatch.setattr(pruning, "RECOMPILE_BREAK_EVEN_ITERATIONS", 1)
     assert not stamp.compile_while_pruning()  # Taylor hooks and targeted dropout: never inside a compiled graph
+
+
+def test_checkpoint_is_nnunets_own_plus_the_pruning_state(trainer, tmp_path):
+    """save_checkpoint extends nnU-Net's (no copy of it that could drift): the same keys, plus ``pruning``."""
+    ours, theirs = str(tmp_path / "ours.pth"), str(tmp_path / "theirs.pth")
+    trainer.pruner.step(0, trainer.optimizer)
+    trainer.save_checkpoint(ours)
+    nnUNetTrainer.save_checkpoint(trainer, theirs)
+    ours, theirs = (torch.load(p, map_location="cpu", weights_only=False) for p in (ours, theirs))
+    assert set(ours) == set(theirs) | {"pruning"}
+    assert ours["pruning"]["log"] == trainer.pruner.log and len(ours["pruning"]["log"]) == 1
+    assert ours["network_weights"].keys() == theirs["network_weights"].keys()
+    assert all(torch.equal(ours["network_weights"][k], v) for k, v in theirs["network_weights"].items())

@@ -37,3 +37,18 @@ def test_names_do_not_collide_with_nnunet():
     folder = os.path.join(nnunetv2.__path__[0], "training", "nnUNetTrainer")
     for name in TRAINERS:
         assert recursive_find_python_class(folder, name, "nnunetv2.training.nnUNetTrainer") is None, name
+
+
+def test_smoke_trainers_cap_the_batch_and_leave_the_plans_alone(tmp_path, monkeypatch):
+    from nnunet_pruning.trainers import nnUNetTrainerStock_smoke
+
+    from tests.trainers.fake_task import configuration_of, make_plans, make_trainer, prepare_folders
+
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, "")
+    plans = make_plans("plain", dim=2, n_stages=3)
+    plans["configurations"][configuration_of(plans)]["batch_size"] = 80  # as ResEnc plans of small 2D images
+    prepare_folders(tmp_path, plans)
+    trainer = make_trainer(nnUNetTrainerStock_smoke, plans)
+    assert trainer.batch_size == 2
+    assert trainer.plans_manager.plans["configurations"][configuration_of(plans)]["batch_size"] == 80

@@ -1,0 +1,217 @@
+"""The one pipeline: make (or take) a dataset, plan it, train folds, predict and evaluate the test cases.
+
+``demo``, ``benchmark``, ``scripts/benchmark_training_time.py`` and the end-to-end tests' fixtures all run
+it. Every step is a stock command (``nnunet-pruning make-dataset``, ``nnUNetv2_plan_and_preprocess``,
+``nnUNetv2_train``, ``nnUNetv2_predict``, ``nnUNetv2_evaluate_folder``) in a subprocess, as a user types it;
+each is skipped when its result is complete, so an interrupted run resumes where it stopped:
+
+- the dataset: its ``dataset.json`` (written last by make-dataset); one made with other settings is refused,
+  naming the setting;
+- planning: a marker file this pipeline writes after ``nnUNetv2_plan_and_preprocess`` exits 0 (nnU-Net's
+  plans file is written before preprocessing ends, so it is no marker); a dataset taken with ``-d`` that
+  already has plans is used as it is;
+- training: the fold's ``checkpoint_final.pth``;
+- predictions: their ``summary.json``, newer than the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nnunet_pruning.app.workspace import NnUNetWorkspace
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.files import atomic_write_text
+
+__all__ = ["SyntheticDataset", "Pipeline", "TRAINING_PROGRESS"]
+
+#: nnU-Net log lines worth showing while a model trains
+TRAINING_PROGRESS = re.compile(r": (Epoch \d+|Pseudo dice|pruning step|Mean Validation Dice)")
+
+
+@dataclass(frozen=True)
+class SyntheticDataset:
+    """The synthetic dataset a pipeline makes when its workspace has none (``nnunet-pruning make-dataset``)."""
+
+    dataset_id: int
+    name: str = "SyntheticShapes"
+    num_train: int = 10
+    num_test: int = 4
+    size: int = 32
+    seed: int = 0
+    task: str = "shapes"
+
+    def arguments(self) -> list[str]:
+        return ["--id", str(self.dataset_id), "--name", self.name, "--train", str(self.num_train), "--test",
+                str(self.num_test), "--size", str(self.size), "--seed", str(self.seed), "--task", self.task]
+
+    def differences(self, dataset_json: dict) -> list[str]:
+        """The settings (as ``--option value``) in which a made dataset differs from this one."""
+        made = dataset_json.get("generator", {})
+        shape = made.get("shape") or [None]
+        have = {"--train": dataset_json.get("numTraining"), "--test": made.get("num_test"),
+                "--size": shape[0] if len(set(shape)) == 1 else "x".join(map(str, shape)),
+                "--seed": made.get("seed"), "--task": made.get("task", "shapes")}
+        want = {"--train": self.num_train, "--test": self.num_test, "--size": self.size, "--seed": self.seed,
+                "--task": self.task}
+        return [f"{k} {have[k]} (asked: {want[k]})" for k in want if have[k] != want[k]]
+
+
+class Pipeline:
+    """One dataset of one workspace, driven step by step with the stock commands.
+
+    Args:
+        ws: the workspace (its nnU-Net folders and environment).
+        dataset_id: the dataset's id.
+        log: append every command and its output to this file (default ``ws.root/commands.log``).
+        say: progress lines go here (default: none).
+        configuration: nnU-Net configuration to plan, train and predict (default 3d_fullres).
+    """
+
+    def __init__(self, ws: NnUNetWorkspace, dataset_id: int, log: str | None = None,
+                 say: Callable[[str], None] | None = None, configuration: str = "3d_fullres"):
+        self.ws, self.dataset_id, self.configuration = ws, dataset_id, configuration
+        self.log = log or os.path.join(ws.root, "commands.log")
+        self.say = say or (lambda line: None)
+
+    # ---- the dataset ----
+    @property
+    def name(self) -> str:
+        return self.ws.dataset_name(self.dataset_id)
+
+    @property
+    def raw_folder(self) -> str:
+        return os.path.join(self.ws.raw, self.name)
+
+    def dataset_json(self) -> dict:
+        with open(os.path.join(self.raw_folder, "dataset.json")) as f:
+            return json.load(f)
+
+    def make_dataset(self, spec: SyntheticDataset) -> None:
+        """Make the synthetic dataset unless the workspace has it; refuse one made with other settings."""
+        from nnunet_pruning.adapter.datasets import folders_with_id
+
+        found = folders_with_id(self.ws.raw, self.dataset_id)
+        if found and not os.path.isfile(os.path.join(self.ws.raw, found[0], "dataset.json")):
+            found = []  # interrupted before make-dataset finished (it writes dataset.json last): make it again
+        if not found:
+            self.ws.run("nnunet-pruning", "make-dataset", *spec.arguments(), "--overwrite", log=self.log)
+        differences = spec.differences(self.dataset_json())
+        if differences:
+            raise PruningError(f"{self.ws.root} holds dataset {self.name} made with {', '.join(differences)}; "
+                               f"pass the settings it was made with, or another output folder")
+
+    def require_test_cases(self) -> None:
+        """Test Dice needs held-out cases with references: ``imagesTs`` and ``labelsTs``."""
+        for sub in ("imagesTs", "labelsTs"):
+            folder = os.path.join(self.raw_folder, sub)
+            if not os.path.isdir(folder) or not os.listdir(folder):
+                raise PruningError(f"dataset {self.name} has no {sub} in {self.ws.raw}; test Dice needs held-out "
+                                   f"cases with reference labels (imagesTs and labelsTs)")
+
+    # ---- planning ----
+    def _plan_marker(self, plans: str) -> str:
+        return os.path.join(self.ws.root, ".pipeline", f"planned_{self.name}_{plans}_{self.configuration}")
+
+    def plans_file(self, plans: str = "nnUNetPlans") -> str:
+        return os.path.join(self.ws.preprocessed, self.name, f"{plans}.json")
+
+    def plan(self, processes: int = 2, planner: str | None = None, plans: str = "nnUNetPlans",
+             trust_existing: bool = False) -> dict:
+        """Plan and preprocess unless done; returns the plans.
+
+        ``trust_existing``: a dataset the user brought (``-d``) and planned before counts as planned.
+        """
+        marker = self._plan_marker(plans)
+        done = os.path.isfile(marker) or (trust_existing and os.path.isfile(self.plans_file(plans)))
+        if not done:
+            self.say(f"planning and preprocessing {self.name} ({self.configuration})")
+            command = ["nnUNetv2_plan_and_preprocess", "-d", str(self.dataset_id), "-c", self.configuration, "-np",
+                       str(processes), "-npfp", str(processes)]
+            if planner:
+                command += ["-pl", planner]
+            # nnU-Net's planner calls torch.set_num_threads(nnUNet_n_proc_DA): it must be >= 1 here
+            self.ws.run(*command, extra_env={"nnUNet_n_proc_DA": str(processes)}, log=self.log)
+            os.makedirs(os.path.dirname(marker), exist_ok=True)
+            atomic_write_text(time.strftime("%Y-%m-%d %H:%M:%S"), marker)
+        with open(self.plans_file(plans)) as f:
+            return json.load(f)
+
+    # ---- training, prediction, evaluation ----
+    def model_folder(self, trainer: str, plans: str = "nnUNetPlans") -> str:
+        return self.ws.model_folder(self.dataset_id, trainer, plans, self.configuration)
+
+    def fold_folder(self, trainer: str, fold, plans: str = "nnUNetPlans") -> str:
+        return os.path.join(self.model_folder(trainer, plans), f"fold_{fold}")
+
+    def train(self, trainer: str, fold=0, *extra: str, plans: str = "nnUNetPlans", progress=None,
+              extra_env: dict | None = None) -> str:
+        """``nnUNetv2_train`` unless the fold has its ``checkpoint_final.pth``; returns the fold folder.
+
+        The training's wall time is kept beside it (``pipeline_train_seconds.json``)."""
+        fold_dir = self.fold_folder(trainer, fold, plans)
+        if not os.path.isfile(os.path.join(fold_dir, "checkpoint_final.pth")):
+            self.say(f"training {trainer} fold {fold} ...")
+            started = time.time()
+            command = ["nnUNetv2_train", str(self.dataset_id), self.configuration, str(fold), "-tr", trainer,
+                       "-device", "cpu"]
+            if plans != "nnUNetPlans":
+                command += ["-p", plans]
+            self.ws.run(*command, *extra, log=self.log, progress=progress, extra_env=extra_env)
+            atomic_write_text(json.dumps({"seconds": time.time() - started}),
+                              os.path.join(fold_dir, TRAIN_SECONDS))
+        return fold_dir
+
+    def train_seconds(self, trainer: str, fold) -> float | None:
+        path = os.path.join(self.fold_folder(trainer, fold), TRAIN_SECONDS)
+        if not os.path.isfile(path):
+            return None
+        with open(path) as f:
+            return json.load(f)["seconds"]
+
+    def predictions_folder(self, trainer: str, fold) -> str:
+        return os.path.join(self.ws.root, "predictions", trainer, f"fold_{fold}")
+
+    def predict_and_evaluate(self, trainer: str, fold) -> dict:
+        """The test cases predicted by one fold (``nnUNetv2_predict``, no mirroring; ``-npp 0 -nps 0``: in its own
+        process, no worker processes to start for a few cases) and scored by ``nnUNetv2_evaluate_folder``, unless
+        a newer ``summary.json`` exists; returns that summary."""
+        checkpoint = os.path.join(self.fold_folder(trainer, fold), "checkpoint_final.pth")
+        predictions = self.predictions_folder(trainer, fold)
+        summary_path = os.path.join(predictions, "summary.json")
+        if not (os.path.isfile(summary_path) and os.path.getmtime(summary_path) > os.path.getmtime(checkpoint)):
+            self.say(f"predicting and evaluating {trainer} fold {fold} on the test cases")
+            self.ws.run("nnUNetv2_predict", "-i", os.path.join(self.raw_folder, "imagesTs"), "-o", predictions,
+                        "-d", str(self.dataset_id), "-c", self.configuration, "-tr", trainer, "-f", str(fold),
+                        "-device", "cpu", "--disable_tta", "-npp", "0", "-nps", "0", log=self.log)
+            folder = self.model_folder(trainer)
+            self.ws.run("nnUNetv2_evaluate_folder", os.path.join(self.raw_folder, "labelsTs"), predictions,
+                        "-djfile", os.path.join(folder, "dataset.json"), "-pfile",
+                        os.path.join(folder, "plans.json"), log=self.log)
+        with open(summary_path) as f:
+            return json.load(f)
+
+    def test_run(self, trainer: str, fold, progress=None) -> dict:
+        """Train (unless finished), predict and evaluate one fold of one trainer: its record (test Dice overall
+        and per class, params, GFLOPs, training seconds, whether the pruning target was reached)."""
+        from nnunet_pruning.adapter.pruning_logs import read_pruning_log
+        from nnunet_pruning.app.count import count_model_folder
+
+        fold_dir = self.train(trainer, fold, progress=progress)
+        summary = self.predict_and_evaluate(trainer, fold)
+        counted = count_model_folder(self.model_folder(trainer), "checkpoint_final.pth", [str(fold)])
+        counted = counted["networks"][f"fold_{fold}"]
+        log_data = read_pruning_log(fold_dir)
+        return {"trainer": trainer, "fold": str(fold), "test_dice": summary["foreground_mean"]["Dice"],
+                "test_dice_per_class": {k: v["Dice"] for k, v in summary["mean"].items()},
+                "params": counted["params"], "gflops": counted["gflops"],
+                "train_seconds": self.train_seconds(trainer, fold),
+                "target_reached": None if log_data is None else bool(log_data.get("target_reached"))}
+
+
+#: the wall time of a pipeline's ``nnUNetv2_train`` run, beside its checkpoint
+TRAIN_SECONDS = "pipeline_train_seconds.json"

@@ -1,0 +1,127 @@
+"""The pipeline's resume rules, on a workspace whose commands are recorded and faked (the real commands run in
+tests/e2e: its fixtures, demo and benchmark are this pipeline)."""
+
+import json
+import os
+
+import pytest
+
+from nnunet_pruning.app.demo import dataset_id
+from nnunet_pruning.app.pipeline import TRAIN_SECONDS, Pipeline, SyntheticDataset
+from nnunet_pruning.app.workspace import NnUNetWorkspace
+from nnunet_pruning.core.errors import PruningError
+
+SPEC = SyntheticDataset(905, "Fake", num_train=6, num_test=2, size=16, seed=1)
+
+
+class FakeWorkspace(NnUNetWorkspace):
+    """Records every command; ``make-dataset``, planning and training write what the real ones write last."""
+
+    def __init__(self, root, fail_on=None):
+        super().__init__(root)
+        self.commands, self.fail_on = [], fail_on
+
+    def run(self, *command, **kwargs) -> str:
+        self.commands.append(command)
+        if self.fail_on and command[0] == self.fail_on:
+            raise RuntimeError(f"{command[0]} interrupted")
+        if command[0] == "nnunet-pruning":
+            folder = os.path.join(self.raw, "Dataset905_Fake")
+            os.makedirs(os.path.join(folder, "imagesTs"), exist_ok=True)
+            os.makedirs(os.path.join(folder, "labelsTs"), exist_ok=True)
+            for sub in ("imagesTs", "labelsTs"):
+                open(os.path.join(folder, sub, "case.nii.gz"), "w").close()
+            with open(os.path.join(folder, "dataset.json"), "w") as f:
+                json.dump({"numTraining": 6, "generator": {"seed": 1, "shape": [16, 16, 16], "num_test": 2,
+                                                           "task": "shapes"}}, f)
+        elif command[0] == "nnUNetv2_plan_and_preprocess":
+            folder = os.path.join(self.preprocessed, "Dataset905_Fake")
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, "nnUNetPlans.json"), "w") as f:
+                json.dump({"configurations": {}}, f)
+        elif command[0] == "nnUNetv2_train":
+            fold = os.path.join(self.model_folder(905, command[5]), f"fold_{command[3]}")
+            os.makedirs(fold, exist_ok=True)
+            open(os.path.join(fold, "checkpoint_final.pth"), "w").close()
+        return ""
+
+    def names(self):
+        return [c[0] for c in self.commands]
+
+
+def test_each_step_runs_once_and_resumes(tmp_path):
+    ws = FakeWorkspace(str(tmp_path))
+    pipeline = Pipeline(ws, 905)
+    pipeline.make_dataset(SPEC)
+    pipeline.require_test_cases()
+    pipeline.plan()
+    fold_dir = pipeline.train("nnUNetTrainerX", 1)
+    assert fold_dir == os.path.join(ws.results, "Dataset905_Fake", "nnUNetTrainerX__nnUNetPlans__3d_fullres", "fold_1")
+    assert pipeline.train_seconds("nnUNetTrainerX", 1) >= 0 and os.path.isfile(os.path.join(fold_dir, TRAIN_SECONDS))
+    again = Pipeline(ws, 905)
+    again.make_dataset(SPEC)
+    again.plan()
+    again.train("nnUNetTrainerX", 1)
+    assert ws.names() == ["nnunet-pruning", "nnUNetv2_plan_and_preprocess", "nnUNetv2_train"]
+
+
+def test_plans_without_the_marker_are_planned_again(tmp_path):
+    """nnU-Net writes its plans before preprocessing ends: an interrupted planning is no finished one."""
+    ws = FakeWorkspace(str(tmp_path))
+    pipeline = Pipeline(ws, 905)
+    pipeline.make_dataset(SPEC)
+    os.makedirs(os.path.join(ws.preprocessed, "Dataset905_Fake"))
+    open(pipeline.plans_file(), "w").write("{}")
+    pipeline.plan()
+    assert ws.names().count("nnUNetv2_plan_and_preprocess") == 1
+    pipeline.plan()
+    assert ws.names().count("nnUNetv2_plan_and_preprocess") == 1
+    other = FakeWorkspace(str(tmp_path / "user"))  # a dataset the user brought (-d) and planned: used as it is
+    Pipeline(other, 905).make_dataset(SPEC)
+    os.makedirs(os.path.join(other.preprocessed, "Dataset905_Fake"))
+    open(os.path.join(other.preprocessed, "Dataset905_Fake", "nnUNetPlans.json"), "w").write("{}")
+    Pipeline(other, 905).plan(trust_existing=True)
+    assert "nnUNetv2_plan_and_preprocess" not in other.names()
+
+
+def test_interrupted_planning_leaves_no_marker(tmp_path):
+    ws = FakeWorkspace(str(tmp_path), fail_on="nnUNetv2_plan_and_preprocess")
+    pipeline = Pipeline(ws, 905)
+    pipeline.make_dataset(SPEC)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        pipeline.plan()
+    assert not os.path.exists(os.path.join(ws.root, ".pipeline"))
+
+
+def test_dataset_made_with_other_settings_is_refused_naming_them(tmp_path):
+    ws = FakeWorkspace(str(tmp_path))
+    Pipeline(ws, 905).make_dataset(SPEC)
+    other = SyntheticDataset(905, "Fake", num_train=8, num_test=2, size=16, seed=2)
+    with pytest.raises(PruningError, match=r"made with --train 6 \(asked: 8\), --seed 1 \(asked: 2\); pass the"):
+        Pipeline(ws, 905).make_dataset(other)
+
+
+def test_dataset_folder_without_its_json_is_made_again(tmp_path):
+    """make-dataset writes dataset.json last: a folder without it was interrupted."""
+    ws = FakeWorkspace(str(tmp_path))
+    os.makedirs(os.path.join(ws.raw, "Dataset905_Fake", "imagesTr"))
+    Pipeline(ws, 905).make_dataset(SPEC)
+    assert ws.commands[0][:2] == ("nnunet-pruning", "make-dataset") and "--overwrite" in ws.commands[0]
+
+
+def test_missing_test_cases_are_one_line(tmp_path):
+    ws = FakeWorkspace(str(tmp_path))
+    os.makedirs(os.path.join(ws.raw, "Dataset905_Fake", "imagesTs"))
+    with pytest.raises(PruningError, match="Dataset905_Fake has no imagesTs in .*test Dice needs held-out cases"):
+        Pipeline(ws, 905).require_test_cases()
+
+
+@pytest.mark.parametrize("text, expected", [("4", 4), ("004", 4), ("Dataset004_Hippocampus", 4), ("999", 999)])
+def test_dataset_ids(text, expected):
+    assert dataset_id(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "1000", "Hippocampus", "Dataset_4", ""])
+def test_bad_dataset_ids(text):
+    with pytest.raises(PruningError, match="neither an id"):
+        dataset_id(text)

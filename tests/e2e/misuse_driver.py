@@ -1,0 +1,42 @@
+"""Run ``nnunet-pruning`` misuse rows in-process, one after the other: ``python misuse_driver.py ROWS OUT``.
+
+ROWS is JSON ``{"rows": {id: argv}, "roots": [folders to snapshot], "new": path that must not appear}``; OUT gets
+``{id: {"returncode", "stderr", "before", "after", "new_exists"}}``. Run by tests/e2e/test_misuse.py in a
+process whose environment is the test workspace's, so nnU-Net's path constants are the workspace's.
+"""
+
+import contextlib
+import io
+import json
+import os
+import sys
+
+
+def _snapshot(roots: list[str]) -> dict:
+    return {os.path.join(d, f): [os.path.getsize(os.path.join(d, f)), os.path.getmtime(os.path.join(d, f))]
+            for root in roots for d, _, files in os.walk(root) for f in files}
+
+
+def main(rows_path: str, out_path: str) -> int:
+    from nnunet_pruning.app import cli
+
+    with open(rows_path) as f:
+        spec = json.load(f)
+    results = {}
+    for row_id, argv in spec["rows"].items():
+        before = _snapshot(spec["roots"])
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                code = cli.main(argv)
+            except SystemExit as e:  # argparse's errors exit
+                code = e.code
+        results[row_id] = {"returncode": code, "stderr": stderr.getvalue(), "before": before,
+                           "after": _snapshot(spec["roots"]), "new_exists": os.path.exists(spec["new"])}
+    with open(out_path, "w") as f:
+        json.dump(results, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
