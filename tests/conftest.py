@@ -1,6 +1,21 @@
 """Test ordering: fast unit tests on tiny networks first, the end-to-end CLI tests last; the end-to-end tests'
 background work (dataset, plans, shared models: tests/e2e/conftest.py) starts when collection ends, beside the
-unit tests."""
+unit tests.
+
+Threads: the unit tests run torch on one thread (tiny networks gain nothing from two, and two threads that wait
+for each other while nnU-Net's commands run beside them took 5-10x longer), and OpenMP threads sleep instead of
+spinning while they wait (set before torch is imported; the commands of the e2e tests inherit it).
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -12,7 +27,7 @@ def pytest_collection_finish(session):
         return
     from tests.e2e.conftest import start_background
 
-    start_background(session.config._tmp_path_factory)
+    start_background(session.config._tmp_path_factory, {item.originalname for item in session.items})
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 __all__ = ["ShortSchedule", "SmokeSchedule", "PruningSmokeSchedule", "DemoSchedule"]
@@ -36,7 +38,8 @@ class SmokeSchedule(ShortSchedule):
     """1 epoch of 2 iterations of at most 2 cases, 1 validation iteration: proves the plumbing, learns nothing
     (ResEnc plans of small 2D images ask for batches of 80: seconds per step on a CPU, for nothing here).
 
-    For tests only, the final validation's export pool forks instead of spawning: a spawned worker imports
+    For tests only: ``OMP_NUM_THREADS`` (when set) limits torch's threads, where ``nnUNetv2_train -device cpu``
+    takes every core; and the final validation's export pool forks instead of spawning: a spawned worker imports
     torch and nnU-Net again (~8 s on a 2-core CPU, half of a smoke run), a forked one has them. nnU-Net's data
     augmentation workers fork as well; everything else of the validation is nnU-Net's own."""
 
@@ -45,6 +48,13 @@ class SmokeSchedule(ShortSchedule):
     schedule_val_iterations = 1
     schedule_save_every = 1
     schedule_max_batch_size = 2
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        if threads.isdigit() and int(threads) > 0:  # nnUNetv2_train -device cpu takes every core; tests run two
+            torch.set_num_threads(int(threads))  # smoke runs side by side, each on its share
 
     def perform_actual_validation(self, save_probabilities: bool = False):
         import multiprocessing

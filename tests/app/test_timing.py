@@ -32,3 +32,38 @@ def test_missing_channel_and_empty_folder(tmp_path):
         case_files(str(tmp_path), DATASET_JSON)
     with pytest.raises(PruningError, match="does not exist"):
         case_files(str(tmp_path / "nope"), DATASET_JSON)
+
+
+def test_both_modes_time_every_model_eager_and_compiled(monkeypatch):
+    """``--compile both``: every model timed eager and compiled, interleaved, the compiled first run reported
+    (the predictor is faked here; the compiled predictor itself runs in tests/e2e/test_pruning_trainers.py)."""
+    import torch
+    from types import SimpleNamespace
+
+    from nnunet_pruning.app import timing
+
+    made = []
+
+    class FakePredictor:
+        def __init__(self, folder, folds, settings, checkpoint, compiled):
+            made.append((folder, compiled))
+            self.compiled = compiled
+            reader = SimpleNamespace(read_images=lambda files: ("image", {}))
+            self.predictor = SimpleNamespace(plans_manager=SimpleNamespace(image_reader_writer_class=lambda: reader))
+
+        def predict(self, image, properties):
+            network = 2.0 if self.compiled else 1.0
+            return {"preprocess": 0.1, "network": network, "export": 0.1, "total": network + 0.2}, \
+                SimpleNamespace(shape=(4, 4))
+
+    monkeypatch.setattr(timing, "StagedPredictor", FakePredictor)
+    threads = torch.get_num_threads()
+    try:
+        result = timing.time_models([("a", "A", ["0"], "final"), ("b", "B", ["0"], "final")], [("case", ["f"])],
+                                    TimingSettings(compile="both", repeats=2, warmup=0), progress=lambda line: None)
+    finally:
+        torch.set_num_threads(threads)
+    assert made == [("A", False), ("A", True), ("B", False), ("B", True)]
+    assert set(result["models"]) == set(result["compiled"]) == {"a", "b"}
+    assert set(result["first_run_with_compile_s"]) == {"a [compiled]", "b [compiled]"}
+    assert result["models"]["a"]["median"]["network"] == 1.0 and result["compiled"]["b"]["median"]["network"] == 2.0

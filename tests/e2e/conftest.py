@@ -36,10 +36,12 @@ NAMED = "nnUNetTrainerRandomLargest_keep10_2epochs_2iters"
 #: the models several tests use, longest first: (trainer, fold, needs the stock model's checkpoint)
 SHARED = [(LATENCY, 0, False), (STOCK, 0, False), (FLAT_TRAINER, 0, False), (STAMP, 0, False),
           (RANDOM_LARGEST, 0, False), (RANDOM_LARGEST, 1, False), (NAMED, 0, True)]
-#: the extremes' dataset: 2 channels, anisotropic, planned with nnU-Net's ResEnc-M planner for 2d and 3d_fullres
+#: the extremes' dataset: 2 channels, anisotropic, planned with nnU-Net's ResEnc-M planner (3d_fullres; 2D
+#: networks, Plain and ResEnc, train, prune and predict through nnU-Net's trainer and predictor in
+#: tests/trainers/test_extremes.py)
 MULTI = 954
 RESENC_PLANS = "nnUNetResEncUNetMPlans"
-EXTREMES = [("3d_fullres", "nnUNetTrainerSTAMP_smoke"), ("2d", "nnUNetTrainerRandomLargest_smoke")]
+EXTREMES = [("3d_fullres", "nnUNetTrainerRandomLargest_smoke")]
 
 
 class E2EWorkspace(NnUNetWorkspace):
@@ -92,6 +94,9 @@ class Trainings:
     def train(self, trainer: str, fold=0, *extra: str) -> str:
         return self.submit((trainer, fold, extra), lambda: self.pipeline.train(trainer, fold, *extra)).result()
 
+    def job(self, name: str):
+        return self.futures[("job", name)].result()
+
     def extreme(self, configuration: str, trainer: str) -> str:
         return self.futures[("extreme", configuration, trainer)].result()
 
@@ -105,9 +110,26 @@ class Trainings:
 
 
 _STARTED: dict[str, object] = {}
+#: name -> work(trainings, folder): the commands of a heavy test, run in the background after the shared models
+#: (they may wait only for ``SHARED`` models: a job that queued new work and waited for it could block the pool);
+#: the test asserts on what it returns (``trainings.job(name)``)
+_JOBS: dict[str, object] = {}
 
 
-def start_background(tmp_path_factory) -> Trainings:
+def background_job(name: str):
+    """Register a test's command sequence to run in the background (see ``_JOBS``); ``name``: the test's."""
+    def register(work):
+        _JOBS[name] = work
+        return work
+    return register
+
+
+def shared(trainings: "Trainings", trainer: str, fold: int = 0) -> str:
+    """The fold folder of a shared model, once trained (for background jobs)."""
+    return trainings.futures[(trainer, fold, ())].result()
+
+
+def start_background(tmp_path_factory, tests: set[str] | None = None) -> Trainings:
     """Start (once) the e2e work that needs no test: make and plan the dataset, train the shared models, plan
     and train the extremes. tests/conftest.py calls this when collection ends, so it runs beside the unit
     tests (nnU-Net's commands are mostly single-threaded start-up); the fixtures below wait for it."""
@@ -117,12 +139,11 @@ def start_background(tmp_path_factory) -> Trainings:
         trainings = Trainings(pipeline)
         prepared = trainings.submit(("prepare", DATASET_ID), lambda: (pipeline.make_dataset(DATASET),
                                                                     pipeline.plan(processes=1)))
-        stock = os.path.join(pipeline.fold_folder(STOCK, 0), "checkpoint_final.pth")
         for trainer, fold, pretrained in SHARED:
             def work(t=trainer, f=fold, p=pretrained):
                 prepared.result()
                 if p:
-                    trainings.futures[(STOCK, 0, ())].result()
+                    stock = os.path.join(trainings.futures[(STOCK, 0, ())].result(), "checkpoint_final.pth")
                     return pipeline.train(t, f, "-pretrained_weights", stock)
                 return pipeline.train(t, f)
             trainings.submit((trainer, fold, ()), work)
@@ -130,6 +151,13 @@ def start_background(tmp_path_factory) -> Trainings:
         for configuration, trainer in EXTREMES:
             trainings.submit(("extreme", configuration, trainer), lambda c=configuration, t=trainer: (
                 planned.result(), Pipeline(workspace, MULTI, configuration=c).train(t, 0, plans=RESENC_PLANS))[1])
+        jobs = tmp_path_factory.mktemp("jobs")
+        for name, work in _JOBS.items():
+            if tests is not None and name not in tests:  # its test is not selected
+                continue
+            folder = jobs / name
+            folder.mkdir()
+            trainings.submit(("job", name), lambda w=work, f=folder: w(trainings, f))
         _STARTED.update(trainings=trainings, workspace=workspace, pipeline=pipeline, prepared=prepared)
     return _STARTED["trainings"]
 
@@ -152,8 +180,8 @@ def pipeline(trainings) -> Pipeline:
 def _plan_multichannel(ws: E2EWorkspace) -> None:
     ws.run("nnunet-pruning", "make-dataset", "--id", str(MULTI), "--name", "TwoChannelAniso", "--train", "5",
            "--test", "1", "--size", "16", "32", "32", "--channels", "2", "--spacing", "3", "1", "1", "--seed", "5")
-    ws.run("nnUNetv2_plan_and_preprocess", "-d", str(MULTI), "-c", "2d", "3d_fullres", "-pl", "nnUNetPlannerResEncM",
-           "-np", "1", "1", "-npfp", "1", extra_env={"nnUNet_n_proc_DA": "1"})
+    ws.run("nnUNetv2_plan_and_preprocess", "-d", str(MULTI), "-c", "3d_fullres", "-pl", "nnUNetPlannerResEncM",
+           "-np", "1", "-npfp", "1", extra_env={"nnUNet_n_proc_DA": "1"})
 
 
 @pytest.fixture(scope="session")

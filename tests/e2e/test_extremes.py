@@ -1,5 +1,5 @@
-"""Extremes through the real CLIs: a 2-channel anisotropic dataset planned with ResEnc plans, pruned in
-2D and 3D and predicted; and a dataset too small for nnU-Net's 5 folds, refused in one line."""
+"""Extremes through the real CLIs: a 2-channel anisotropic dataset planned with ResEnc plans, pruned and
+predicted; and a dataset too small for nnU-Net's 5 folds, refused in one line."""
 
 import json
 import os

@@ -5,15 +5,37 @@ import json
 import os
 
 import pytest
+import torch
 
-from .conftest import DATASET_ID, LATENCY, STOCK
+from .conftest import DATASET_ID, LATENCY, STOCK, background_job, shared
 
 pytestmark = pytest.mark.e2e
 
 
-def test_latency_target_end_to_end(planned_dataset, train, tmp_path):
+def _params(fold_dir: str) -> int:
+    """Values in the final checkpoint's state dict (its shapes are the architecture)."""
+    checkpoint = torch.load(os.path.join(fold_dir, "checkpoint_final.pth"), map_location="cpu", weights_only=False)
+    return sum(v.numel() for v in checkpoint["network_weights"].values())
+
+
+@background_job("test_latency_target_end_to_end")
+def _commands(trainings, folder) -> dict:
+    """``--c`` on the finished latency run, then compare it with stock (in the background)."""
+    fold_dir, _ = shared(trainings, LATENCY), shared(trainings, STOCK)
+    ws = trainings.pipeline.ws
+    before = {"table_mtime": os.stat(os.path.join(fold_dir, "latency_table.json")).st_mtime_ns,
+              "params": _params(fold_dir)}
+    ws.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", LATENCY, "-device", "cpu", "--c")
+    report_dir = str(folder / "compare")
+    ws.run("nnunet-pruning", "compare", STOCK, "-tr", LATENCY, "-d", str(DATASET_ID), "-c", "3d_fullres", "-f", "0",
+           "-o", report_dir, "--time", "--max-cases", "1", "--repeats", "1", "--warmup", "0", "--threads", "1")
+    return {"fold_dir": fold_dir, "before": before, "compare": report_dir}
+
+
+def test_latency_target_end_to_end(planned_dataset, trainings):
     ws = planned_dataset
-    fold_dir = train(LATENCY)
+    runs = trainings.job("test_latency_target_end_to_end")
+    fold_dir, before = runs["fold_dir"], runs["before"]
     table_path = os.path.join(fold_dir, "latency_table.json")
     table = json.load(open(table_path))
     assert table["device"] == "cpu" and table["threads"] == 1 and table["base_seconds"] > 0
@@ -28,33 +50,20 @@ def test_latency_target_end_to_end(planned_dataset, train, tmp_path):
         assert log["target_reached"], log["steps"][-1]
     else:
         assert log["steps"][-1]["latency"] > 0.6 * log["original"]["latency"], log["steps"][-1]
+
+    # --c on the finished run: the table is reused, not measured again, and the architecture is kept
+    assert os.stat(table_path).st_mtime_ns == before["table_mtime"]
     training_log = "".join(open(os.path.join(fold_dir, f)).read() for f in os.listdir(fold_dir)
                            if f.startswith("training_log"))
     assert "latency: table measured" in training_log and "ms measured" in training_log
-
-    stamp = os.stat(table_path).st_mtime_ns
-    params = ws.count_json(ws.model_folder(DATASET_ID, LATENCY))["networks"]["fold_0"]["params"]
-    ws.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", LATENCY, "-device", "cpu", "--c")
-    assert os.stat(table_path).st_mtime_ns == stamp  # not measured again
-    training_log = "".join(open(os.path.join(fold_dir, f)).read() for f in os.listdir(fold_dir)
-                           if f.startswith("training_log"))
     assert "latency: reusing latency_table.json" in training_log
     assert training_log.count("latency: table measured") == 1
-
-    counted = ws.count_json(ws.model_folder(DATASET_ID, LATENCY))["networks"]["fold_0"]
-    assert counted["params"] == params  # --c on a finished run keeps its architecture
-    counted = counted["pruning"]
+    assert _params(fold_dir) == before["params"]
+    counted = ws.count_json(ws.model_folder(DATASET_ID, LATENCY))["networks"]["fold_0"]["pruning"]
     assert counted["target_metric"] == "latency" and counted["latency"] > 0
     assert counted["latency_device"] == "cpu, 1 threads"
-    train(STOCK)
-    report_dir = str(tmp_path / "compare")
-    ws.run("nnunet-pruning", "compare", STOCK, "-tr", LATENCY, "-d", str(DATASET_ID), "-c", "3d_fullres", "-f", "0",
-           "-o", report_dir, "--time", "--compile", "both", "--max-cases", "1", "--repeats", "1", "--warmup", "0",
-           "--threads", "1")
-    report = open(os.path.join(report_dir, "report.md")).read()
+
+    report = open(os.path.join(runs["compare"], "report.md")).read()
     assert "measured latency" in report
-    timing = json.load(open(os.path.join(report_dir, "results.json")))["inference"]
-    assert timing["settings"]["compile"] == "both"
-    assert set(timing["models"]) == set(timing["compiled"]) == {STOCK, LATENCY}
-    assert set(timing["first_run_with_compile_s"]) == {f"{STOCK} [compiled]", f"{LATENCY} [compiled]"}
-    assert "| s / case compiled |" in report
+    timing = json.load(open(os.path.join(runs["compare"], "results.json")))["inference"]
+    assert set(timing["models"]) == {STOCK, LATENCY}  # (--compile both: tests/app/test_timing.py)

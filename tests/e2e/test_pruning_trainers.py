@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +10,9 @@ import torch
 from nnunet_pruning.adapter.networks import build_from_checkpoint
 from nnunet_pruning.trainers.pruning import STOP_AFTER_EPOCH_VARIABLE
 
-from .conftest import DATASET_ID, RANDOM_LARGEST, STAMP
+from nnunet_pruning.app.workspace import CommandFailed, NnUNetWorkspace
+
+from .conftest import DATASET_ID, RANDOM_LARGEST, STAMP, background_job, shared
 
 pytestmark = pytest.mark.e2e
 
@@ -57,28 +58,34 @@ def test_val_reproduces_the_validation_of_training(planned_dataset, train, copy_
     assert any(f.endswith(".npz") for f in os.listdir(os.path.join(fold_dir, "validation")))
 
 
-def _predict(ws, trainer, out, *extra, extra_env=None):
+def _predict(ws, trainer, out, extra_env=None):
     return ws.run("nnUNetv2_predict", "-i", os.path.join(ws.raw_dataset, "imagesTs"), "-o", out, "-d",
                   str(DATASET_ID), "-c", "3d_fullres", "-tr", trainer, "-f", "0", "1", "-device", "cpu",
-                  "--disable_tta", "-npp", "0", "-nps", "0", "--save_probabilities", *extra, extra_env=extra_env)
+                  "--disable_tta", "-npp", "0", "-nps", "0", "--save_probabilities", extra_env=extra_env)
 
 
-def test_two_folds_pruned_differently_predict_eager_and_compiled_alike(planned_dataset, train, tmp_path):
+@background_job("test_two_folds_pruned_differently_predict_eager_and_compiled_alike")
+def _two_folds(trainings, folder) -> dict:
+    shared(trainings, RANDOM_LARGEST, 0), shared(trainings, RANDOM_LARGEST, 1)
+    ws = trainings.pipeline.ws
+    eager, compiled = str(folder / "eager"), str(folder / "compiled")
+    _predict(ws, RANDOM_LARGEST, eager)
+    output = _predict(ws, RANDOM_LARGEST, compiled, extra_env={"nnUNet_compile": "1"})
+    return {"eager": eager, "compiled": compiled, "compiled_output": output}
+
+
+def test_two_folds_pruned_differently_predict_eager_and_compiled_alike(planned_dataset, trainings):
     """Stock nnUNetv2_predict ensembles folds of different shapes; with ``nnUNet_compile=1`` the predictor compiles
     the network once, then loads each fold into ``_orig_mod``: the resizable network changes shape under the
     compiled wrapper (torch recompiles), and the result is the eager one."""
     ws = planned_dataset
-    trainer = RANDOM_LARGEST
-    train(trainer, 0)
-    train(trainer, 1)
-    networks = ws.count_json(ws.model_folder(DATASET_ID, trainer))["networks"]
+    runs = trainings.job("test_two_folds_pruned_differently_predict_eager_and_compiled_alike")
+    networks = ws.count_json(ws.model_folder(DATASET_ID, RANDOM_LARGEST))["networks"]
     assert networks["fold_0"]["widths"] != networks["fold_1"]["widths"]  # seeded from the fold
-    eager, compiled = str(tmp_path / "eager"), str(tmp_path / "compiled")
-    _predict(ws, trainer, eager)
+    eager, compiled = runs["eager"], runs["compiled"]
     cases = sorted(f for f in os.listdir(eager) if f.endswith(".npz"))
     assert len(cases) == 2 and len([f for f in os.listdir(eager) if f.endswith(".nii.gz")]) == 2
-    output = _predict(ws, trainer, compiled, extra_env={"nnUNet_compile": "1"})
-    assert "Using torch.compile" in output
+    assert "Using torch.compile" in runs["compiled_output"]
     for case in cases:
         a = np.load(os.path.join(eager, case))["probabilities"]
         b = np.load(os.path.join(compiled, case))["probabilities"]
@@ -86,21 +93,34 @@ def test_two_folds_pruned_differently_predict_eager_and_compiled_alike(planned_d
         assert (a.argmax(0) == b.argmax(0)).mean() > 0.999
 
 
-def test_resume_mid_pruning_ends_with_the_same_architecture(planned_dataset, train, tmp_path):
-    """Interrupted after the first pruning step, resumed with --c: same result as an uninterrupted run."""
-    ws = planned_dataset
-    trainer = "nnUNetTrainerRandomLargest_smoke"
-    straight = train(trainer, 0)
-    results = str(tmp_path / "results")
-    env = {"nnUNet_results": results}
-    command = ["nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", trainer, "-device", "cpu"]
-    with pytest.raises(pytest.fail.Exception, match="stopped after epoch 0"):
-        ws.run(*command, extra_env=dict(env, **{STOP_AFTER_EPOCH_VARIABLE: "0"}))
-    fold_dir = os.path.join(results, ws.dataset_name(DATASET_ID), f"{trainer}__nnUNetPlans__3d_fullres", "fold_0")
-    assert os.path.isfile(os.path.join(fold_dir, "checkpoint_latest.pth"))
-    assert not os.path.isfile(os.path.join(fold_dir, "checkpoint_final.pth"))
-    assert len(json.load(open(os.path.join(fold_dir, "pruning_log.json")))["steps"]) == 1
+@background_job("test_resume_mid_pruning_ends_with_the_same_architecture")
+def _resume(trainings, folder) -> dict:
+    """Stopped after the first pruning step (the trainers' test switch), then resumed with --c, in a results
+    folder of its own."""
+    straight = shared(trainings, RANDOM_LARGEST, 0)
+    ws = trainings.pipeline.ws
+    env = {"nnUNet_results": str(folder / "results")}
+    command = ["nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", RANDOM_LARGEST, "-device", "cpu"]
+    try:
+        NnUNetWorkspace.run(ws, *command, extra_env=dict(env, **{STOP_AFTER_EPOCH_VARIABLE: "0"}))
+        stopped = "it did not stop"
+    except CommandFailed as e:
+        stopped = e.output
+    fold_dir = os.path.join(env["nnUNet_results"], ws.dataset_name(DATASET_ID),
+                            f"{RANDOM_LARGEST}__nnUNetPlans__3d_fullres", "fold_0")
+    interrupted = {"latest": os.path.isfile(os.path.join(fold_dir, "checkpoint_latest.pth")),
+                   "final": os.path.isfile(os.path.join(fold_dir, "checkpoint_final.pth")),
+                   "steps": len(json.load(open(os.path.join(fold_dir, "pruning_log.json")))["steps"])}
     ws.run(*command, "--c", extra_env=env)
+    return {"straight": straight, "fold_dir": fold_dir, "stopped": stopped, "interrupted": interrupted}
+
+
+def test_resume_mid_pruning_ends_with_the_same_architecture(trainings):
+    """Interrupted after the first pruning step, resumed with --c: same result as an uninterrupted run."""
+    runs = trainings.job("test_resume_mid_pruning_ends_with_the_same_architecture")
+    straight, fold_dir = runs["straight"], runs["fold_dir"]
+    assert "stopped after epoch 0" in runs["stopped"]
+    assert runs["interrupted"] == {"latest": True, "final": False, "steps": 1}
     resumed = torch.load(os.path.join(fold_dir, "checkpoint_final.pth"), map_location="cpu", weights_only=False)
     reference = torch.load(os.path.join(straight, "checkpoint_final.pth"), map_location="cpu", weights_only=False)
     shapes = lambda c: {k: tuple(v.shape) for k, v in c["network_weights"].items()}  # noqa: E731
@@ -116,16 +136,21 @@ def test_resume_mid_pruning_ends_with_the_same_architecture(planned_dataset, tra
     assert all(state[i]["momentum_buffer"].shape == parameters[i].shape for i in state)
 
 
-def test_export_and_find_best_configuration(planned_dataset, train, tmp_path):
-    ws = planned_dataset
-    trainer = "nnUNetTrainerSTAMP_smoke"
-    train(trainer)
-    archive = str(tmp_path / "model.zip")
-    ws.run("nnUNetv2_export_model_to_zip", "-d", str(DATASET_ID), "-o", archive, "-c", "3d_fullres", "-tr", trainer,
+@background_job("test_export_and_find_best_configuration")
+def _export(trainings, folder) -> dict:
+    shared(trainings, STAMP)
+    ws = trainings.pipeline.ws
+    archive = str(folder / "model.zip")
+    ws.run("nnUNetv2_export_model_to_zip", "-d", str(DATASET_ID), "-o", archive, "-c", "3d_fullres", "-tr", STAMP,
            "-f", "0")
-    assert os.path.getsize(archive) > 0
-    ws.run("nnUNetv2_find_best_configuration", str(DATASET_ID), "-c", "3d_fullres", "-tr", trainer, "-f", "0",
+    ws.run("nnUNetv2_find_best_configuration", str(DATASET_ID), "-c", "3d_fullres", "-tr", STAMP, "-f", "0",
            "--disable_ensembling", "-np", "1")
+    return {"archive": archive}
+
+
+def test_export_and_find_best_configuration(planned_dataset, trainings):
+    ws = planned_dataset
+    runs = trainings.job("test_export_and_find_best_configuration")
+    assert os.path.getsize(runs["archive"]) > 0
     inference = os.path.join(ws.results, ws.dataset_name(DATASET_ID), "inference_information.json")
-    assert trainer in open(inference).read()
-    shutil.rmtree(tmp_path, ignore_errors=True)
+    assert STAMP in open(inference).read()

@@ -1,0 +1,101 @@
+"""``nnunet-pruning demo -d`` and then ``benchmark -d`` into the same output folder, through the real CLI, on the
+session's dataset: the demo predicts, scores and compares fold 0 of two smoke trainers (the session's shared
+models); the benchmark reuses those runs (the pipeline keeps every finished step), trains stock's fold 1, and
+reports mean, sd and paired differences over folds 0 and 1; run again, it changes nothing."""
+
+import csv
+import json
+import subprocess
+
+import pytest
+
+from .conftest import DATASET_ID, RANDOM_LARGEST as PRUNED, STOCK, background_job, shared
+
+pytestmark = pytest.mark.e2e
+
+
+def _run(ws, *args):
+    return subprocess.run([ws.executable("nnunet-pruning"), *map(str, args)], env=ws.env, capture_output=True,
+                          text=True, timeout=1500)
+
+
+def _benchmark(ws, out):
+    return _run(ws, "benchmark", "-d", DATASET_ID, "--output", out, "--trainers", STOCK, PRUNED, "--folds", "0", "1",
+                "--no-time", "--threads", "1")
+
+
+@background_job("test_demo_then_benchmark_reuse_every_finished_run")
+def _commands(trainings, folder) -> dict:
+    """demo, benchmark, benchmark again into one output folder (in the background, after the shared models)."""
+    for trainer, fold in ((PRUNED, 0), (PRUNED, 1), (STOCK, 0)):
+        shared(trainings, trainer, fold)
+    ws, out = trainings.pipeline.ws, folder / "out"
+    runs = {"out": out, "demo": _run(ws, "demo", "-d", DATASET_ID, "--output", out, "--trainers", STOCK, PRUNED)}
+    if runs["demo"].returncode == 0:
+        runs["demo_files"] = {name: (out / name).is_file() for name in (
+            "results.csv", "results.json", "dice_vs_params.png", "dice_vs_gflops.png", "widths.png",
+            "pruning_trajectories.png", "commands.log", "report.md", "demo_test_dice.json")}
+        runs["demo_report"] = (out / "report.md").read_text()
+        runs["demo_test_dice"] = json.loads((out / "demo_test_dice.json").read_text())
+        runs["demo_log"] = (out / "commands.log").read_text()
+        runs["benchmark"] = _benchmark(ws, out)
+        runs["benchmark_log"] = (out / "commands.log").read_text()
+        runs["again"] = _benchmark(ws, out)
+    return runs
+
+
+def test_demo_then_benchmark_reuse_every_finished_run(planned_dataset, trainings):
+    ws = planned_dataset
+    runs = trainings.job("test_demo_then_benchmark_reuse_every_finished_run")
+    out, result = runs["out"], runs["demo"]
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    progress = [line for line in result.stdout.splitlines() if line.startswith("[demo ")]
+    for step in ("planned and preprocessed", f"predicting and evaluating {PRUNED} fold 0", f"{PRUNED}: test Dice",
+                 "[compare] timing", "done in"):
+        assert any(step in line for line in progress), step
+    assert not any(" ..." in line and "training" in line for line in progress)  # the trained folds are reused
+    report = runs["demo_report"]
+    assert f"`{STOCK}` trains 1 epoch x 2 iterations" in report  # the budget, from the classes
+    assert "That is NOT clearly above chance" in report  # 2 iterations learn nothing, and the report says so
+    assert f"Synthetic dataset {ws.dataset_name(DATASET_ID)} (5 training / 2 test cases, 16x16x16" in report
+    test_dice = runs["demo_test_dice"]
+    assert [m["trainer"] for m in test_dice["models"]] == [STOCK, PRUNED]
+    for model in test_dice["models"]:
+        assert f"| {model['trainer']} | `{model['trainer']}` | {model['test_dice']:.3f} |" in report
+    summary = json.loads((out / "predictions" / PRUNED / "fold_0" / "summary.json").read_text())
+    assert test_dice["models"][1]["test_dice"] == summary["foreground_mean"]["Dice"]
+    assert all(runs["demo_files"].values()), runs["demo_files"]
+    log = runs["demo_log"]
+    assert f"$ nnUNetv2_predict -i {ws.raw_dataset}/imagesTs -o {out}/predictions/{PRUNED}/fold_0 -d {DATASET_ID}" in log
+    assert log.count("$ nnUNetv2_predict ") == 2
+
+    result = runs["benchmark"]
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    progress = [line for line in result.stdout.splitlines() if line.startswith("[benchmark ")]
+    assert any(f"training {STOCK} fold 1" in line for line in progress) and "done" in progress[-1]
+    log = runs["benchmark_log"]
+    assert f"$ nnUNetv2_train {DATASET_ID} 3d_fullres 1 -tr {STOCK}" in log
+    assert log.count("$ nnUNetv2_predict ") == 4  # the demo's fold-0 predictions were reused, fold 1 added
+    results = json.loads((out / "results.json").read_text())
+    run_records = results["runs"]
+    assert sorted((r["trainer"], r["fold"]) for r in run_records) == sorted(
+        (t, f) for t in (STOCK, PRUNED) for f in "01")
+    for run in run_records:  # every Dice is nnU-Net's own evaluation of that run's predictions
+        summary = json.loads((out / "predictions" / run["trainer"] / f"fold_{run['fold']}" / "summary.json")
+                             .read_text())
+        assert run["test_dice"] == summary["foreground_mean"]["Dice"]
+    pruned = results["summary"][1]
+    diffs = {r["fold"]: r["test_dice"] for r in run_records if r["trainer"] == PRUNED}
+    base = {r["fold"]: r["test_dice"] for r in run_records if r["trainer"] == STOCK}
+    assert pruned["paired_difference"]["mean"] == pytest.approx(sum(diffs[f] - base[f] for f in "01") / 2)
+    assert results["setup"]["dataset"] == ws.dataset_name(DATASET_ID) and results["setup"]["cases"]["test"] == 2
+    report = (out / "report.md").read_text()
+    assert "test Dice mean +- sd" in report and "paired diff to baseline (95% CI)" in report
+    assert f"{pruned['dice_mean']:.3f} +- {pruned['dice_sd']:.3f}" in report
+    assert all(r["target_reached"] for r in run_records if r["trainer"] == PRUNED)
+    assert len(list(csv.DictReader(open(out / "runs.csv")))) == 4 and (out / "dice.png").is_file()
+
+    again = runs["again"]  # resumable: nothing is trained or predicted again
+    assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
+    assert (out / "commands.log").read_text() == log
+    assert json.loads((out / "results.json").read_text())["runs"] == run_records
