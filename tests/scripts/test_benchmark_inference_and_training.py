@@ -127,9 +127,15 @@ def test_gpu_benchmark_kernel_kinds():
     assert gpu.kernel_kind("void at::native::vectorized_elementwise_kernel<8, leaky_relu_kernel>") == "elementwise"
 
 
-def test_inference_benchmark_compiled(plans_file, tmp_path):
-    # the oneDNN network compiled after stock's in one process: a regression test for tracing into
-    # mkldnn_convolution (no fake-tensor kernel) on a recompile
+def test_inference_benchmark_compiled(plans_file, tmp_path, monkeypatch):
+    # the script's compiled path: every network compiled, its first (compiling) run reported. With dynamo's
+    # eager backend: the oneDNN network under inductor, after stock's (tracing into mkldnn_convolution, which
+    # has no fake-tensor kernel, on a recompile) is tests/core/test_onednn.py's, with the real compiler
+    import functools
+
+    import torch
+
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
     out = tmp_path / "compiled.json"
     assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "8", "8", "8", "--volumes", "1",
                                               "--warmup", "1", "--repeats", "1", "--device", "cpu", "--compile",
@@ -137,6 +143,7 @@ def test_inference_benchmark_compiled(plans_file, tmp_path):
                                               str(out)]) == 0
     timed = json.loads(out.read_text())["devices"]["cpu"]
     assert list(timed) == ["stock nnU-Net [compiled]", "stock nnU-Net, oneDNN convolutions [compiled]"]
+    assert all(t["first_run_with_compile_s"] > 0 for t in timed.values())
 
 
 def test_inference_benchmark_only(plans_file, tmp_path, capsys):

@@ -32,12 +32,12 @@ def trainer(tmp_path, monkeypatch):
 
 @pytest.fixture
 def traced_compile(monkeypatch):
-    """``torch.compile`` as the trainers call it, with the ``aot_eager`` backend: dynamo and AOTAutograd trace the
-    forward and backward as inductor would be given them, without inductor's C++ build (a minute on this CPU).
-    These tests are about when the trainers compile and what they wrap; that inductor runs pruned networks
-    right is tests/core/test_compiled.py and the compiled predictor e2e."""
+    """``torch.compile`` as the trainers call it, with the ``eager`` backend: dynamo traces the module as it would
+    for inductor (graph breaks, guards, recompiles on new shapes) without AOTAutograd and inductor's C++ build
+    (a minute on this CPU). These tests are about when the trainers compile and what they wrap; that inductor
+    runs pruned networks right is tests/core/test_compiled.py and the compiled predictor e2e."""
     compile_ = torch.compile
-    monkeypatch.setattr(torch, "compile", functools.partial(compile_, backend="aot_eager"))
+    monkeypatch.setattr(torch, "compile", functools.partial(compile_, backend="eager"))
 
 
 def _prune_to_target(trainer):
