@@ -132,9 +132,9 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
         pipeline = Pipeline(NnUNetWorkspace(output, threads=threads), BENCHMARK_DATASET_ID, say=say)
         pipeline.make_dataset(SyntheticDataset(BENCHMARK_DATASET_ID, "Benchmark", num_train, num_test, size, seed,
                                                task))
+        pipeline.require_test_cases()
     else:
-        pipeline = Pipeline(NnUNetWorkspace.from_environment(output, threads=threads), dataset_id(dataset), say=say)
-    pipeline.require_test_cases()
+        pipeline = Pipeline.of_user_dataset(output, dataset_id(dataset), threads, say=say)
     ws, name = pipeline.ws, pipeline.name
     say(f"workspace {ws.root}; {len(trainers)} trainers x {len(folds)} folds; full command output in {pipeline.log}")
     pipeline.plan(trust_existing=dataset is not None)

@@ -162,8 +162,8 @@ def _cmd_benchmark(args) -> int:
     synthetic = {"size": 32, "train": 10, "test": 4, "seed": 0, "task": "shapes"}
     given = [f"--{k}" for k in synthetic if getattr(args, k) is not None]
     if args.dataset and given:
-        raise PruningError(f"{', '.join(given)} describe the synthetic dataset; with -d {args.dataset} the "
-                           f"benchmark uses that dataset as it is: drop {' '.join(given)}")
+        raise PruningError(f"{' '.join(given)}: options of the synthetic dataset; with -d {args.dataset} the "
+                           f"benchmark uses that dataset as it is: drop them")
     for key, default in synthetic.items():
         setattr(args, key, default if getattr(args, key) is None else getattr(args, key))
     try:

@@ -85,11 +85,10 @@ def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset
 
 def _pipeline(output: str, dataset: str | None, say) -> Pipeline:
     """The demo's synthetic dataset in ``output``, or the user's dataset ``dataset`` in their nnU-Net folders."""
-    if dataset is None:
-        pipeline = Pipeline(NnUNetWorkspace(output), DATASET_ID, say=say)
-        pipeline.make_dataset(DEMO_DATASET)
-    else:
-        pipeline = Pipeline(NnUNetWorkspace.from_environment(output), dataset_id(dataset), say=say)
+    if dataset is not None:
+        return Pipeline.of_user_dataset(output, dataset_id(dataset), say=say)
+    pipeline = Pipeline(NnUNetWorkspace(output), DATASET_ID, say=say)
+    pipeline.make_dataset(DEMO_DATASET)
     pipeline.require_test_cases()
     return pipeline
 

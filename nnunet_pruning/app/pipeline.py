@@ -27,7 +27,7 @@ from nnunet_pruning.app.workspace import NnUNetWorkspace
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import atomic_write_text
 
-__all__ = ["SyntheticDataset", "Pipeline", "TRAINING_PROGRESS"]
+__all__ = ["SyntheticDataset", "Pipeline", "TRAINING_PROGRESS", "TRAIN_SECONDS", "require_test_cases"]
 
 #: nnU-Net log lines worth showing while a model trains
 TRAINING_PROGRESS = re.compile(r": (Epoch \d+|Pseudo dice|pruning step|Mean Validation Dice)")
@@ -107,11 +107,15 @@ class Pipeline:
 
     def require_test_cases(self) -> None:
         """Test Dice needs held-out cases with references: ``imagesTs`` and ``labelsTs``."""
-        for sub in ("imagesTs", "labelsTs"):
-            folder = os.path.join(self.raw_folder, sub)
-            if not os.path.isdir(folder) or not os.listdir(folder):
-                raise PruningError(f"dataset {self.name} has no {sub} in {self.ws.raw}; test Dice needs held-out "
-                                   f"cases with reference labels (imagesTs and labelsTs)")
+        require_test_cases(self.ws.raw, self.dataset_id)
+
+    @classmethod
+    def of_user_dataset(cls, output: str, dataset_id: int, threads: int = 2, say=None) -> "Pipeline":
+        """A dataset of the user's nnU-Net folders (``$nnUNet_raw`` ...); checked before ``output`` is created."""
+        from nnunet_pruning.adapter.environment import require_path_variable
+
+        require_test_cases(require_path_variable("nnUNet_raw"), dataset_id)
+        return cls(NnUNetWorkspace.from_environment(output, threads), dataset_id, say=say)
 
     # ---- planning ----
     def _plan_marker(self, plans: str) -> str:
@@ -215,3 +219,17 @@ class Pipeline:
 
 #: the wall time of a pipeline's ``nnUNetv2_train`` run, beside its checkpoint
 TRAIN_SECONDS = "pipeline_train_seconds.json"
+
+
+def require_test_cases(raw: str, dataset_id: int) -> None:
+    """A one-line error unless ``raw`` holds the dataset with non-empty ``imagesTs`` and ``labelsTs``."""
+    from nnunet_pruning.adapter.datasets import folders_with_id
+
+    found = folders_with_id(raw, dataset_id)
+    if not found:
+        raise PruningError(f"dataset {dataset_id} is not in nnUNet_raw={raw}; pass the id of a dataset there")
+    for sub in ("imagesTs", "labelsTs"):
+        folder = os.path.join(raw, found[0], sub)
+        if not os.path.isdir(folder) or not os.listdir(folder):
+            raise PruningError(f"dataset {found[0]} has no {sub} in {raw}; test Dice needs held-out cases with "
+                               f"reference labels (imagesTs and labelsTs)")

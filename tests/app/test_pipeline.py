@@ -125,3 +125,21 @@ def test_dataset_ids(text, expected):
 def test_bad_dataset_ids(text):
     with pytest.raises(PruningError, match="neither an id"):
         dataset_id(text)
+
+
+def test_a_users_dataset_is_checked_before_the_output_folder_is_made(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    for name in ("raw", "pre", "results"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("nnUNet_raw", str(raw))
+    monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "pre"))
+    monkeypatch.setenv("nnUNet_results", str(tmp_path / "results"))
+    with pytest.raises(PruningError, match=r"dataset 7 is not in nnUNet_raw=.*; pass the id of a dataset there"):
+        Pipeline.of_user_dataset(str(tmp_path / "out"), 7)
+    assert not (tmp_path / "out").exists()
+    for sub in ("imagesTs", "labelsTs"):
+        (raw / "Dataset007_Mine" / sub).mkdir(parents=True)
+        (raw / "Dataset007_Mine" / sub / "case.nii.gz").write_bytes(b"")
+    pipeline = Pipeline.of_user_dataset(str(tmp_path / "out"), 7)
+    assert pipeline.ws.raw == str(raw) and pipeline.ws.root == str(tmp_path / "out") and pipeline.name == \
+        "Dataset007_Mine"
