@@ -18,6 +18,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch._dynamo import OptimizedModule
 
 from nnunet_pruning.adapter.checkpoints import atomic_torch_save
+from nnunet_pruning.adapter.pruning_logs import PRUNING_LOG
 from nnunet_pruning.core.files import atomic_write_text
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, LatencyTable, build_latency_table
@@ -267,7 +268,7 @@ class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
         if self.pruner.latency is not None:
             summary["latency"] = {"device": self.pruner.latency.where.describe(), "table": LATENCY_TABLE,
                                   "unit": "seconds per batch-1 forward pass at the patch size (median)"}
-        atomic_write_text(json.dumps(summary, indent=2), os.path.join(self.output_folder, "pruning_log.json"))
+        atomic_write_text(json.dumps(summary, indent=2), os.path.join(self.output_folder, PRUNING_LOG))
         plot_pruning_progress(self.pruner.log, os.path.join(self.output_folder, "pruning_progress.png"),
                               self.num_epochs)
 
