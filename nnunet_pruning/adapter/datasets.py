@@ -7,10 +7,12 @@ nnU-Net finds a dataset by the prefix ``Dataset`` + its id with three digits + `
 from __future__ import annotations
 
 import os
+import re
 
 from nnunet_pruning.core.errors import PruningError
 
-__all__ = ["dataset_prefix", "dataset_folder_name", "folders_with_id", "matches_dataset", "resolve_dataset_folder"]
+__all__ = ["dataset_prefix", "dataset_folder_name", "dataset_id", "folders_with_id", "matches_dataset",
+           "resolve_dataset_folder"]
 
 
 def dataset_prefix(dataset_id: int) -> str:
@@ -21,6 +23,15 @@ def dataset_prefix(dataset_id: int) -> str:
 def dataset_folder_name(dataset_id: int, name: str) -> str:
     """``Dataset004_Hippocampus`` for id 4 and name ``Hippocampus``."""
     return dataset_prefix(dataset_id) + name
+
+
+def dataset_id(dataset: str) -> int:
+    """The id of a dataset named by id (``4``, ``004``) or name (``Dataset004_Hippocampus``)."""
+    match = re.fullmatch(r"(?:Dataset)?(\d{1,3})(?:_.*)?", dataset)
+    if not match or not 1 <= int(match.group(1)) <= 999:
+        raise PruningError(f"dataset {dataset!r} is neither an id (1-999) nor a DatasetXXX_Name; pass e.g. 4 or "
+                           f"Dataset004_Hippocampus")
+    return int(match.group(1))
 
 
 def folders_with_id(root: str, dataset_id: int) -> list[str]:

@@ -112,7 +112,7 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     ``reference``: one of ``trainers`` to report paired differences to, besides the baseline (the first).
     ``dataset``: a dataset of the user's nnU-Net folders (with imagesTs/labelsTs) instead of the synthetic one;
     its models train into ``$nnUNet_results`` (finished folds are reused)."""
-    from nnunet_pruning.app.demo import dataset_id
+    from nnunet_pruning.adapter.datasets import dataset_id
     from nnunet_pruning.app.pipeline import Pipeline, SyntheticDataset
     from nnunet_pruning.app.workspace import NnUNetWorkspace
 

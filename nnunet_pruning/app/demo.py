@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import time
 
+from nnunet_pruning.adapter.datasets import dataset_id
 from nnunet_pruning.app.compare import run_compare
 from nnunet_pruning.app.pipeline import TRAINING_PROGRESS, Pipeline, SyntheticDataset
 from nnunet_pruning.app.workspace import NnUNetWorkspace
-from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import atomic_write_text
 
-__all__ = ["DEMO_TRAINERS", "DEMO_DATASET", "run_demo", "dataset_id", "chance_dice", "budget_text"]
+__all__ = ["DEMO_TRAINERS", "DEMO_DATASET", "run_demo", "chance_dice", "budget_text"]
 
 DATASET_ID = 900
 #: the demo's synthetic dataset, made in the output folder unless the user brings one (``-d``)
@@ -91,15 +90,6 @@ def _pipeline(output: str, dataset: str | None, say) -> Pipeline:
     pipeline.make_dataset(DEMO_DATASET)
     pipeline.require_test_cases()
     return pipeline
-
-
-def dataset_id(dataset: str) -> int:
-    """The id of a dataset named by id (``4``, ``004``) or name (``Dataset004_Hippocampus``)."""
-    match = re.fullmatch(r"(?:Dataset)?(\d{1,3})(?:_.*)?", dataset)
-    if not match or not 1 <= int(match.group(1)) <= 999:
-        raise PruningError(f"dataset {dataset!r} is neither an id (1-999) nor a DatasetXXX_Name; pass e.g. 4 or "
-                           f"Dataset004_Hippocampus")
-    return int(match.group(1))
 
 
 def _dataset_text(name: str, dataset_json: dict, cases: tuple[int, int]) -> str:

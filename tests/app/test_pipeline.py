@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from nnunet_pruning.app.demo import dataset_id
+from nnunet_pruning.adapter.datasets import dataset_id
 from nnunet_pruning.app.pipeline import TRAIN_SECONDS, Pipeline, SyntheticDataset
 from nnunet_pruning.app.workspace import NnUNetWorkspace
 from nnunet_pruning.core.errors import PruningError
