@@ -134,7 +134,12 @@ def _cmd_trainers(args) -> int:
     from nnunet_pruning.trainers.catalogue import format_catalogue
 
     with contextlib.redirect_stdout(sys.stderr):  # importing nnU-Net may print
-        text = format_catalogue(include_short=args.all)
+        if args.markdown:
+            from nnunet_pruning.trainers.registry import budgets_table, methods_table, schedules_table
+
+            text = "\n\n".join([methods_table(args.all), budgets_table(), schedules_table()])
+        else:
+            text = format_catalogue(include_extra=args.all)
     print(text)
     return 0
 
@@ -296,7 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("trainers", help="every trainer of this package, its method, target and schedule, and how "
                                         "to name any budget")
-    p.add_argument("--all", action="store_true", help="also the short _smoke and _demo variants (default: off)")
+    p.add_argument("--all", action="store_true", help="also STAMP's ablations and the channels-last stock baseline "
+                                                       "(default: off)")
+    p.add_argument("--markdown", action="store_true", help="the docs' tables (README: methods, budgets; "
+                                                            "docs/methods.md: schedules) as markdown")
     p.set_defaults(func=_cmd_trainers)
 
     p = sub.add_parser("benchmark", help="train each trainer on several folds of one synthetic dataset; test Dice "

@@ -22,7 +22,7 @@ __all__ = ["DEMO_TRAINERS", "DEMO_DATASET", "run_demo", "chance_dice", "budget_t
 DATASET_ID = 900
 #: the demo's synthetic dataset, made in the output folder unless the user brings one (``-d``)
 DEMO_DATASET = SyntheticDataset(DATASET_ID, num_train=10, num_test=4, size=32)
-#: (label in the report, trainer name). Each trains the demo schedule (see trainers/schedules.py).
+#: (label in the report, trainer name). Each trains the demo budget (``_demo``, see trainers/budgets.py).
 DEMO_TRAINERS = [("stock nnU-Net", "nnUNetTrainerStock_demo"), ("Flat U-Net 32", "nnUNetTrainerFlatUNet_demo"),
                  ("random-largest (keep 20% params)", "nnUNetTrainerRandomLargest_demo"),
                  ("STAMP (keep 20% params)", "nnUNetTrainerSTAMP_demo")]
@@ -121,11 +121,12 @@ TARGET_WORDS = {"params": "parameters", "gflops": "GFLOPs", "latency": "measured
 def budget_text(trainers: list[str], batch_size: int) -> str:
     """The training budget of ``trainers``, read from their classes (epochs, iterations, pruning schedule)."""
     from nnunet_pruning.adapter.networks import resolve_trainer
+    from nnunet_pruning.trainers.registry import budget_of_class
 
     budgets, pruning = {}, {}
     for name in trainers:
         cls = resolve_trainer(name)
-        epochs, iterations = getattr(cls, "schedule_epochs", 1000), getattr(cls, "schedule_iterations", 250)
+        epochs, iterations = budget_of_class(cls).epochs, budget_of_class(cls).iterations
         budgets.setdefault((epochs, iterations), []).append(name)
         schedule = getattr(cls, "pruning_schedule", None)
         if schedule is not None:

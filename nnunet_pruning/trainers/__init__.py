@@ -1,16 +1,28 @@
 """nnU-Net trainer subclasses. Importing this module imports nnU-Net's trainer (and torch, timm).
 
-``TRAINERS`` maps every trainer name this package offers to its class; nnU-Net itself finds them through
-the folder ``nnUNet_extTrainer`` points at (``nnunet-pruning env`` prints the line).
+``TRAINERS`` maps each method's class name to its class (:mod:`.registry`, the one list); names with a budget
+(``nnUNetTrainerSTAMP_demo``, ``nnUNetTrainerStock_250epochs``) are made on first use (:mod:`.named`).
+nnU-Net itself finds them all through the folder ``nnUNet_extTrainer`` points at (``nnunet-pruning env``
+prints the line).
 """
 
-from . import ablations, flat_unet, stamp, stock
-from .ablations import *  # noqa: F401,F403
-from .flat_unet import *  # noqa: F401,F403
-from .stamp import *  # noqa: F401,F403
-from .stock import *  # noqa: F401,F403
+from .registry import TRAINERS
 
-_MODULES = (flat_unet, stamp, stock, ablations)
-__all__ = ["TRAINERS"] + [name for module in _MODULES for name in module.__all__ if name.startswith("nnUNet")]
+globals().update(TRAINERS)
+__all__ = ["TRAINERS", *TRAINERS]
 
-TRAINERS = {name: getattr(module, name) for module in _MODULES for name in module.__all__ if name.startswith("nnUNet")}
+
+def __getattr__(name: str):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from nnunet_pruning.core.errors import PruningError
+
+    from .named import named_trainer_class
+
+    try:
+        cls = named_trainer_class(name)
+    except PruningError:
+        cls = None
+    if cls is None:
+        raise AttributeError(name)
+    return cls

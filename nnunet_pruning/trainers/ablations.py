@@ -1,55 +1,62 @@
-"""STAMP ablations on the demo budget, for ``nnunet-pruning benchmark`` (docs/methods.md has the table).
+"""STAMP ablations for ``nnunet-pruning benchmark --ablations`` (docs/methods.md has the table).
 
-Each changes one thing of ``nnUNetTrainerSTAMP_demo`` (5 epochs x 20 iterations, 3 steps of 30% to keep
-20% of the parameters, scoring and targeted dropout off once the target is reached):
+Each is STAMP with one change (``schedule_changes``), a method like any other: ``nnUNetTrainerSTAMPSignedSum_demo``
+is the ablation on the demo budget, which the benchmark compares with ``nnUNetTrainerSTAMP_demo`` (5 epochs x
+20 iterations, 3 steps of 30% to keep 20% of the parameters, scoring and targeted dropout off once the target
+is reached).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from .schedules import DemoSchedule
-from .stamp import nnUNetTrainerSTAMP, nnUNetTrainerSTAMP_demo
+from .methods import nnUNetTrainerSTAMP
 
-__all__ = ["ABLATIONS", "nnUNetTrainerSTAMPScoreAfterTarget_demo", "nnUNetTrainerSTAMPSignedSum_demo",
-           "nnUNetTrainerSTAMPTwoSteps_demo", "nnUNetTrainerSTAMPFullResFloor_demo",
-           "nnUNetTrainerSTAMPFlopsWeighted_demo"]
-
-_DEMO = nnUNetTrainerSTAMP_demo.pruning_schedule
+__all__ = ["ABLATIONS", "nnUNetTrainerSTAMPScoreAfterTarget", "nnUNetTrainerSTAMPSignedSum", "nnUNetTrainerSTAMPTwoSteps",
+           "nnUNetTrainerSTAMPFullResFloor", "nnUNetTrainerSTAMPFlopsWeighted"]
 
 
-class nnUNetTrainerSTAMPScoreAfterTarget_demo(DemoSchedule, nnUNetTrainerSTAMP):
+class _Ablation(nnUNetTrainerSTAMP):
+    schedule_changes: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "schedule_changes" in cls.__dict__:
+            cls.pruning_schedule = replace(nnUNetTrainerSTAMP.pruning_schedule, **cls.schedule_changes)
+
+
+class nnUNetTrainerSTAMPScoreAfterTarget(_Ablation):
     """Scoring and targeted dropout stay on after the target (the behaviour before they were switched off)."""
 
-    pruning_schedule = replace(_DEMO, score_after_target=True)
+    schedule_changes = {"score_after_target": True}
 
 
-class nnUNetTrainerSTAMPSignedSum_demo(DemoSchedule, nnUNetTrainerSTAMP):
+class nnUNetTrainerSTAMPSignedSum(_Ablation):
     """The STAMP reference code's score: Taylor terms summed with their sign (the default sums |term| per batch)."""
 
-    pruning_schedule = replace(_DEMO, score="signed_sum")
+    schedule_changes = {"score": "signed_sum"}
 
 
-class nnUNetTrainerSTAMPTwoSteps_demo(DemoSchedule, nnUNetTrainerSTAMP):
-    """Two larger steps (40%) after epochs 0 and 1: one more epoch of recovery."""
+class nnUNetTrainerSTAMPTwoSteps(_Ablation):
+    """Two larger steps (40%): on the demo budget after epochs 0 and 1, one more epoch of recovery."""
 
-    pruning_schedule = replace(_DEMO, step_fraction=0.4)
+    schedule_changes = {"step_fraction": 0.4}
 
 
-class nnUNetTrainerSTAMPFullResFloor_demo(DemoSchedule, nnUNetTrainerSTAMP):
+class nnUNetTrainerSTAMPFullResFloor(_Ablation):
     """No full-resolution layer below 24 channels (STAMP thinned them to 12-22 on real data)."""
 
-    pruning_schedule = replace(_DEMO, min_width_full_resolution=24)
+    schedule_changes = {"min_width_full_resolution": 24}
 
 
-class nnUNetTrainerSTAMPFlopsWeighted_demo(DemoSchedule, nnUNetTrainerSTAMP):
+class nnUNetTrainerSTAMPFlopsWeighted(_Ablation):
     """Taylor scores divided by each channel's relative FLOPs cost, still to 20% of the parameters."""
 
-    pruning_schedule = replace(_DEMO, method="taylor_flops")
+    schedule_changes = {"method": "taylor_flops"}
 
 
-#: (what the ablation changes, trainer name), the default first
+#: (what the ablation changes, trainer name on the demo budget), the default first
 ABLATIONS = [("STAMP demo default", "nnUNetTrainerSTAMP_demo")] + [
-    (cls.__doc__.splitlines()[0], cls.__name__) for cls in (
-        nnUNetTrainerSTAMPScoreAfterTarget_demo, nnUNetTrainerSTAMPSignedSum_demo, nnUNetTrainerSTAMPTwoSteps_demo,
-        nnUNetTrainerSTAMPFullResFloor_demo, nnUNetTrainerSTAMPFlopsWeighted_demo)]
+    (cls.__doc__.splitlines()[0], f"{cls.__name__}_demo") for cls in (
+        nnUNetTrainerSTAMPScoreAfterTarget, nnUNetTrainerSTAMPSignedSum, nnUNetTrainerSTAMPTwoSteps,
+        nnUNetTrainerSTAMPFullResFloor, nnUNetTrainerSTAMPFlopsWeighted)]

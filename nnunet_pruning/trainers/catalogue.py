@@ -1,4 +1,5 @@
-"""``nnunet-pruning trainers``: every trainer of this package with its method, target and schedule."""
+"""``nnunet-pruning trainers``: every method with its target and schedule, the budgets and the grammar, all read
+from :mod:`nnunet_pruning.trainers.registry`."""
 
 from __future__ import annotations
 
@@ -7,19 +8,18 @@ __all__ = ["describe_trainer", "catalogue", "format_catalogue"]
 
 def describe_trainer(cls) -> dict:
     """``{name, method, target, schedule}`` of a trainer class, read from the class itself."""
-    epochs = getattr(cls, "schedule_epochs", 1000)
-    iterations = getattr(cls, "schedule_iterations", 250)
-    budget = f"{epochs} epochs x {iterations} iterations"
+    from nnunet_pruning.trainers.registry import budget_of_class, summary_of
+
+    b = budget_of_class(cls)
+    budget = f"{b.epochs} epochs x {b.iterations} iterations"
     schedule = getattr(cls, "pruning_schedule", None)
     if schedule is None:
         width = getattr(cls, "flat_width", None)
-        flat = hasattr(cls, "flat_width")
-        method = (f"Flat U-Net, every stage {width} filters" if width else "Flat U-Net, every stage at the stage-0 "
-                  "width") if flat else "stock nnU-Net network"
+        method = f"Flat U-Net, every stage {width} filters" if width else summary_of(cls)
         return {"name": cls.__name__, "method": method, "target": "-", "schedule": budget}
     reach = schedule.last_pruning_epoch() + 1
-    note = "" if reach <= epochs else f"; CANNOT reach its target in {epochs} epochs (needs {reach})"
-    return {"name": cls.__name__, "method": schedule.method,
+    note = "" if reach <= b.epochs else f"; CANNOT reach its target in {b.epochs} epochs (needs {reach})"
+    return {"name": cls.__name__, "method": summary_of(cls),
             "target": f"keep <= {schedule.keep_fraction:.0%} of the {schedule.target_metric}"
                       + (" (measured forward time at the patch size, "
                          + (f"CPU, {schedule.latency_threads} threads)" if schedule.latency_device == "cpu"
@@ -29,27 +29,32 @@ def describe_trainer(cls) -> dict:
                         f"epoch {reach}{note}"}
 
 
-def catalogue(include_short: bool = False) -> list[dict]:
-    """Rows for every trainer this package offers by class (short test/demo variants optional)."""
-    from nnunet_pruning.trainers import TRAINERS
+def catalogue(include_extra: bool = False) -> list[dict]:
+    """Rows for every method (with ``include_extra``: also the ablations and the channels-last baseline)."""
+    from nnunet_pruning.trainers.registry import METHODS
 
-    return [describe_trainer(cls) for name, cls in TRAINERS.items()
-            if include_short or not name.endswith(("_smoke", "_demo"))]
+    return [describe_trainer(m.cls) for m in METHODS.values() if include_extra or not m.extra]
 
 
-def format_catalogue(include_short: bool = False) -> str:
+def format_catalogue(include_extra: bool = False) -> str:
+    from nnunet_pruning.trainers.budgets import PRESETS
     from nnunet_pruning.trainers.named import EXAMPLES, GRAMMAR, named_trainer_class
 
-    lines = ["Trainers (use with nnUNetv2_train ... -tr NAME):", ""]
-    for row in catalogue(include_short):
-        lines += [f"  {row['name']}", f"      {row['method']}; {row['target']}", f"      {row['schedule']}"]
-    lines += ["", "Any budget by name (no Python needed):", f"  {GRAMMAR}", "",
+    lines = ["Trainers (use with nnUNetv2_train ... -tr NAME), on nnU-Net's budget of 1000 epochs x 250 iterations:",
+             ""]
+    for row in catalogue(include_extra):
+        lines += [f"  {row['name']}", f"      {row['method']}", f"      {row['target']}; {row['schedule']}"]
+    lines += ["", "Any method on any budget by name (no Python needed):", f"  {GRAMMAR}", "",
               "  keep<P>: keep at most P% of the target metric; <E>epochs, <I>iters: nnU-Net's epochs and iterations",
               "  per epoch; warmup<W>: epochs before the first step; minw<M>: the narrowest layer; cpu<T> (latency",
               "  methods): measure the forward time on the CPU with T threads, not on the training device. The schedule is",
               "  fitted to the epochs (same shares as the 1000-epoch default), so every name reaches its target.",
-              "", "Examples:"]
+              "  Preset budgets (instead of epochs, iterations and warm-up):"]
+    lines += [f"    _{name}: {b.epochs} epochs x {b.iterations} iterations; {b.summary}" for name, b in PRESETS.items()]
+    lines += ["", "Examples:"]
     for name in EXAMPLES:
         row = describe_trainer(named_trainer_class(name))
         lines += [f"  {name}", f"      {row['method']}; {row['target']}; {row['schedule']}"]
+    if not include_extra:
+        lines += ["", "nnunet-pruning trainers --all also lists STAMP's ablations and the channels-last stock baseline."]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""Flat U-Net trainers: the plans' own U-Net class with every stage at one width."""
+"""The Flat U-Net trainer: the plans' own U-Net class with every stage at one width (other widths by name:
+``nnUNetTrainerFlatUNet16``, see :mod:`nnunet_pruning.trainers.named`)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,13 @@ from nnunet_pruning.core.onednn import use_onednn_convolutions
 from nnunet_pruning.core.resizable import make_resizable
 from .guards import TrainerGuards
 from .memory_format import ChannelsLastOnCpu
-from .schedules import DemoSchedule, SmokeSchedule
 
-__all__ = ["nnUNetTrainerFlatUNet", "nnUNetTrainerFlatUNet16", "nnUNetTrainerFlatUNet64",
-           "nnUNetTrainerFlatUNet_smoke", "nnUNetTrainerFlatUNet16_smoke", "nnUNetTrainerFlatUNet_demo"]
+__all__ = ["nnUNetTrainerFlatUNet"]
 
 
 class nnUNetTrainerFlatUNet(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
-    """Every stage at the plans' stage-0 width (32 for nnU-Net's default plans)."""
+    """The plans' U-Net (PlainConvUNet or ResidualEncoderUNet), every stage at the stage-0 width (32 for
+    nnU-Net's default plans; ``nnUNetTrainerFlatUNet<W>``: W filters)."""
 
     flat_width: int | None = None  # None: the width of stage 0 in the plans
 
@@ -32,23 +32,3 @@ class nnUNetTrainerFlatUNet(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
         return use_onednn_convolutions(make_resizable(get_network_from_plans(
             class_name, kwargs, configuration_manager.network_arch_init_kwargs_req_import, num_input_channels,
             num_output_channels, allow_init=True, deep_supervision=enable_deep_supervision)))
-
-
-class nnUNetTrainerFlatUNet16(nnUNetTrainerFlatUNet):
-    flat_width = 16
-
-
-class nnUNetTrainerFlatUNet64(nnUNetTrainerFlatUNet):
-    flat_width = 64
-
-
-class nnUNetTrainerFlatUNet_smoke(SmokeSchedule, nnUNetTrainerFlatUNet):
-    """Flat U-Net, 1 epoch x 2 iterations: for tests."""
-
-
-class nnUNetTrainerFlatUNet16_smoke(SmokeSchedule, nnUNetTrainerFlatUNet16):
-    """Flat-16 U-Net, 1 epoch x 2 iterations: for tests."""
-
-
-class nnUNetTrainerFlatUNet_demo(DemoSchedule, nnUNetTrainerFlatUNet):
-    """Flat U-Net on the demo schedule."""

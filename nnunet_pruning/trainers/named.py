@@ -1,18 +1,20 @@
-"""Trainer names that carry their settings: any budget by name, no Python subclass needed.
+"""Trainer names that carry their settings: any method on any budget by name, no Python subclass needed.
 
 nnU-Net users pick budgets by trainer name (``nnUNetTrainer_250epochs``). The same works here::
 
-    nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_cpu<T>]
-    nnUNetTrainerFlatUNet[<WIDTH>][_<E>epochs][_<I>iters]
+    nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_cpu<T>][_demo|_smoke]
+    nnUNetTrainerFlatUNet[<WIDTH>][_<E>epochs][_<I>iters][_demo|_smoke]
+    nnUNetTrainerStock[_<E>epochs][_<I>iters][_demo|_smoke]
 
-``METHOD`` is ``STAMP``, ``STAMPFlops``, ``RandomLargest``, ``STAMPRandomChannel``, ``STAMPLatency`` or
-``RandomLargestLatency``; ``keep<P>`` keeps at most P% of the method's target metric (parameters; GFLOPs for
-STAMPFlops; the measured forward time for the latency methods, on the training device or, with ``cpu<T>``,
-on the CPU with T threads); ``<E>epochs`` and ``<I>iters`` are
-nnU-Net's epochs and training iterations per epoch; ``warmup<W>`` the epochs before the first pruning step;
-``minw<M>`` the narrowest a layer may become. Settings come in this order, each at most once. The pruning
-schedule is fitted to the epoch count (:meth:`~nnunet_pruning.core.schedule.PruningSchedule.fitted`), so
-every named variant reaches its target.
+``METHOD`` is a pruning method of :data:`~nnunet_pruning.trainers.registry.METHODS` (``STAMP``, ``STAMPFlops``,
+``RandomLargest``, ``STAMPRandomChannel``, ``STAMPLatency``, ``RandomLargestLatency``, and the ablations);
+``keep<P>`` keeps at most P% of the method's target metric (parameters; GFLOPs for STAMPFlops; the measured
+forward time for the latency methods, on the training device or, with ``cpu<T>``, on the CPU with T threads);
+``<E>epochs`` and ``<I>iters`` are nnU-Net's epochs and training iterations per epoch; ``warmup<W>`` the epochs
+before the first pruning step; ``minw<M>`` the narrowest a layer may become; ``demo`` and ``smoke`` are the
+preset budgets of :data:`~nnunet_pruning.trainers.budgets.PRESETS` (instead of epochs, iterations and warm-up).
+Settings come in this order, each at most once. Without a preset the pruning schedule is fitted to the epoch
+count (:meth:`~nnunet_pruning.core.schedule.PruningSchedule.fitted`), so every named variant reaches its target.
 
 The classes are made on first use by name, through the module-level ``__getattr__`` here and in the module
 ``nnUNet_extTrainer`` points at: nnU-Net's own lookup (train, ``--c``, ``--val``, predict, find_best,
@@ -29,34 +31,34 @@ from dataclasses import dataclass, replace
 
 from nnunet_pruning.core.errors import PruningError
 
-__all__ = ["GRAMMAR", "EXAMPLES", "METHOD_BASES", "LATENCY_METHODS", "NamedTrainer", "parse_trainer_name", "named_trainer_class",
-           "quiet_lookups", "module_getattr"]
+__all__ = ["GRAMMAR", "EXAMPLES", "NamedTrainer", "parse_trainer_name", "named_trainer_class", "quiet_lookups",
+           "module_getattr"]
 
-GRAMMAR = ("nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_cpu<T>] with METHOD one "
-           "of STAMP, STAMPFlops, RandomLargest, STAMPRandomChannel, STAMPLatency, RandomLargestLatency (cpu<T>: "
-           "latency measured on the CPU with T threads), or nnUNetTrainerFlatUNet[<WIDTH>][_<E>epochs][_<I>iters]")
+#: the pruning methods a name may start with, as the grammar shows them (the ablations are accepted too)
+_SHOWN_METHODS = ("STAMP", "STAMPFlops", "RandomLargest", "STAMPRandomChannel", "STAMPLatency", "RandomLargestLatency")
+GRAMMAR = ("nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_cpu<T>][_demo|_smoke] with "
+           f"METHOD one of {', '.join(_SHOWN_METHODS)} (cpu<T>: latency measured on the CPU with T threads); "
+           "nnUNetTrainerFlatUNet[<WIDTH>] and nnUNetTrainerStock with [_<E>epochs][_<I>iters][_demo|_smoke]")
 
 #: every one of these resolves (tests/trainers/test_named.py); the docs show them
 EXAMPLES = ("nnUNetTrainerSTAMP_keep10", "nnUNetTrainerSTAMP_250epochs", "nnUNetTrainerRandomLargest_keep10_250epochs",
             "nnUNetTrainerSTAMPFlops_keep30", "nnUNetTrainerSTAMP_keep10_100epochs_warmup10_minw8",
-            "nnUNetTrainerRandomLargest_keep10_4epochs_5iters", "nnUNetTrainerFlatUNet48",
-            "nnUNetTrainerFlatUNet_250epochs", "nnUNetTrainerFlatUNet24_100epochs_50iters",
-            "nnUNetTrainerSTAMPLatency_keep40", "nnUNetTrainerRandomLargestLatency_250epochs_cpu2")
+            "nnUNetTrainerRandomLargest_keep10_4epochs_5iters", "nnUNetTrainerStock_4epochs_5iters",
+            "nnUNetTrainerFlatUNet48", "nnUNetTrainerFlatUNet_250epochs", "nnUNetTrainerFlatUNet24_100epochs_50iters",
+            "nnUNetTrainerSTAMPLatency_keep40", "nnUNetTrainerRandomLargestLatency_250epochs_cpu2",
+            "nnUNetTrainerSTAMP_demo", "nnUNetTrainerStock_demo")
 
-#: METHOD in a name -> the name of the class it derives from
-METHOD_BASES = {"STAMP": "nnUNetTrainerSTAMP", "STAMPFlops": "nnUNetTrainerSTAMPFlops",
-                "RandomLargest": "nnUNetTrainerRandomLargest", "STAMPRandomChannel": "nnUNetTrainerSTAMPRandomChannel",
-                "STAMPLatency": "nnUNetTrainerSTAMPLatency", "RandomLargestLatency": "nnUNetTrainerRandomLargestLatency"}
-#: methods whose target is measured latency (the only ones that take ``cpu<T>``)
-LATENCY_METHODS = ("STAMPLatency", "RandomLargestLatency")
-
-_PREFIX = "nnUNetTrainer"
 _FLAT = re.compile(r"FlatUNet(\d*)$")
 #: (setting, pattern) in the one order they may appear
 _SETTINGS = (("keep", re.compile(r"keep(\d+)$")), ("epochs", re.compile(r"(\d+)epochs$")),
              ("iters", re.compile(r"(\d+)iters$")), ("warmup", re.compile(r"warmup(\d+)$")),
-             ("minw", re.compile(r"minw(\d+)$")), ("cpu", re.compile(r"cpu(\d+)$")))
-_FLAT_SETTINGS = ("epochs", "iters")
+             ("minw", re.compile(r"minw(\d+)$")), ("cpu", re.compile(r"cpu(\d+)$")),
+             ("preset", re.compile(r"(demo|smoke)$")))
+_ORDER = ", ".join(key for key, _ in _SETTINGS[:-1]) + ", demo/smoke"
+#: the settings a kind of method takes
+_ALLOWED = {"pruning": ("keep", "epochs", "iters", "warmup", "minw", "cpu", "preset"),
+            "flat": ("epochs", "iters", "preset"), "stock": ("epochs", "iters", "preset")}
+_KIND_WORDS = {"flat": "the Flat U-Net", "stock": "stock nnU-Net"}
 _MAX_WIDTH = 1024
 
 _classes: dict[str, type] = {}
@@ -65,10 +67,10 @@ _quiet = False
 
 @dataclass(frozen=True)
 class NamedTrainer:
-    """What a trainer name says (``None``: the base class's own setting)."""
+    """What a trainer name says (``None``: the method's own setting)."""
 
     name: str
-    base: str
+    method: str
     keep_percent: int | None = None
     epochs: int | None = None
     iterations: int | None = None
@@ -76,6 +78,7 @@ class NamedTrainer:
     min_width: int | None = None
     flat_width: int | None = None
     cpu_threads: int | None = None
+    preset: str | None = None
 
 
 def _malformed(name: str, why: str) -> PruningError:
@@ -84,39 +87,47 @@ def _malformed(name: str, why: str) -> PruningError:
 
 
 def parse_trainer_name(name: str) -> NamedTrainer | None:
-    """The settings a trainer name carries; ``None`` for a name that is not of this grammar at all.
+    """The settings a trainer name carries; ``None`` for a name that is not of this grammar at all (or that
+    is a method's own class).
 
     A name that starts like one of this package's trainers but breaks the grammar raises a one-line
     :class:`PruningError` that shows the grammar.
     """
-    if not name.startswith(_PREFIX):
+    from nnunet_pruning.trainers.registry import METHODS, PREFIX
+
+    if not name.startswith(PREFIX):
         return None
-    head, *tokens = name[len(_PREFIX):].split("_")
+    head, *tokens = name[len(PREFIX):].split("_")
     flat = _FLAT.match(head)
-    if head not in METHOD_BASES and not flat:
+    token = "FlatUNet" if flat else head
+    if token not in METHODS:
         return None
-    if not tokens and (head in METHOD_BASES or flat.group(1) in ("", "16", "64")):
-        return None  # a class of its own (nnunet_pruning.trainers), not a named variant
-    values: dict[str, int] = {}
-    allowed = _FLAT_SETTINGS if flat else tuple(key for key, _ in _SETTINGS)
+    method = METHODS[token]
+    if not tokens and not (flat and flat.group(1)):
+        return None  # the method's own class (nnunet_pruning.trainers), not a named variant
+    values: dict = {}
     position = 0
-    for token in tokens:
+    for text in tokens:
         for index, (key, pattern) in enumerate(_SETTINGS):
-            match = pattern.match(token)
+            match = pattern.match(text)
             if match:
                 break
         else:
-            raise _malformed(name, f"'{token}' is not a setting")
-        if key not in allowed:
-            raise _malformed(name, f"'{token}' does not apply to the Flat U-Net")
+            raise _malformed(name, f"'{text}' is not a setting")
+        if key not in _ALLOWED[method.kind]:
+            raise _malformed(name, f"'{text}' does not apply to {_KIND_WORDS[method.kind]}")
         if key in values:
             raise _malformed(name, f"'{key}' is given twice")
         if index < position:
-            raise _malformed(name, f"'{token}' comes too late (order: keep, epochs, iters, warmup, minw, cpu)")
-        if key == "cpu" and head not in LATENCY_METHODS:
-            raise _malformed(name, f"'{token}' applies only to {' and '.join(LATENCY_METHODS)} (a latency target)")
+            raise _malformed(name, f"'{text}' comes too late (order: {_ORDER})")
+        if key == "cpu" and not method.latency:
+            latency = [t for t, m in METHODS.items() if m.latency]
+            raise _malformed(name, f"'{text}' applies only to {' and '.join(latency)} (a latency target)")
         position = index
-        values[key] = int(match.group(1))
+        values[key] = match.group(1) if key == "preset" else int(match.group(1))
+    if "preset" in values and {"epochs", "iters", "warmup"} & set(values):
+        raise _malformed(name, f"'{values['preset']}' is a budget of its own: give it without epochs, iters or "
+                               f"warmup")
     if "keep" in values and not 1 <= values["keep"] <= 99:
         raise _malformed(name, f"keep{values['keep']} is outside 1-99 (percent of the target metric to keep)")
     for key in ("epochs", "iters", "minw", "cpu"):
@@ -125,46 +136,39 @@ def parse_trainer_name(name: str) -> NamedTrainer | None:
     if "warmup" in values and values["warmup"] >= values.get("epochs", 1000):
         raise _malformed(name, f"warmup{values['warmup']} leaves no epoch to prune")
     width = None
-    if flat:
-        width = int(flat.group(1)) if flat.group(1) else None
-        if width is not None and not 1 <= width <= _MAX_WIDTH:
+    if flat and flat.group(1):
+        width = int(flat.group(1))
+        if not 1 <= width <= _MAX_WIDTH:
             raise _malformed(name, f"Flat U-Net width {width} is outside 1-{_MAX_WIDTH}")
-    return NamedTrainer(name=name, base="nnUNetTrainerFlatUNet" if flat else METHOD_BASES[head],
-                        keep_percent=values.get("keep"), epochs=values.get("epochs"), iterations=values.get("iters"),
-                        warmup_epochs=values.get("warmup"), min_width=values.get("minw"), flat_width=width,
-                        cpu_threads=values.get("cpu"))
-
-
-def _budget_attributes(named: NamedTrainer) -> dict:
-    """Class attributes of :class:`~nnunet_pruning.trainers.schedules.ShortSchedule` for the name's budget."""
-    iterations = named.iterations or 250
-    return {"schedule_epochs": named.epochs or 1000, "schedule_iterations": iterations,
-            "schedule_val_iterations": 50 if named.iterations is None else max(1, round(iterations / 5)),
-            "schedule_save_every": 50}
+    return NamedTrainer(name=name, method=token, keep_percent=values.get("keep"), epochs=values.get("epochs"),
+                        iterations=values.get("iters"), warmup_epochs=values.get("warmup"),
+                        min_width=values.get("minw"), flat_width=width, cpu_threads=values.get("cpu"),
+                        preset=values.get("preset"))
 
 
 def _make_class(named: NamedTrainer) -> type:
-    from nnunet_pruning.trainers import TRAINERS
-    from nnunet_pruning.trainers.schedules import ShortSchedule
+    from nnunet_pruning.trainers.budgets import PRESETS, BudgetedTrainer, budget_of
+    from nnunet_pruning.trainers.registry import METHODS, summary_of
 
-    base = TRAINERS[named.base]
-    attributes = {"__module__": __name__, "__qualname__": named.name, "named_settings": named}
-    attributes.update(_budget_attributes(named))
-    if named.base == "nnUNetTrainerFlatUNet":
+    method = METHODS[named.method]
+    base = method.cls
+    pruning = method.kind == "pruning"
+    budget = PRESETS[named.preset] if named.preset else budget_of(named.epochs, named.iterations)
+    budget = budget.for_method(pruning)
+    attributes = {"__module__": __name__, "__qualname__": named.name, "named_settings": named, "budget": budget}
+    if method.kind == "flat":
         attributes["flat_width"] = named.flat_width
-        what = f"Flat U-Net, every stage {named.flat_width or 'at the stage-0 width'}"
-    else:
+    if pruning:
         keep = None if named.keep_percent is None else named.keep_percent / 100
-        schedule = base.pruning_schedule.fitted(attributes["schedule_epochs"], keep, named.warmup_epochs,
-                                                named.min_width)
+        schedule = budget.schedule(base.pruning_schedule, getattr(base, "schedule_changes", None), keep,
+                                   named.warmup_epochs, named.min_width)
         if named.cpu_threads is not None:
             schedule = replace(schedule, latency_device="cpu", latency_threads=named.cpu_threads)
         attributes["pruning_schedule"] = schedule
-        what = base.__doc__.splitlines()[0] if base.__doc__ else named.base
-    attributes["__doc__"] = (f"{named.name}: {what}; {attributes['schedule_epochs']} epochs x "
-                             f"{attributes['schedule_iterations']} iterations (made from its name, see "
-                             f"nnunet_pruning.trainers.named).")
-    return type(named.name, (ShortSchedule, base), attributes)
+    what = (f"Flat U-Net, every stage {named.flat_width} filters" if named.flat_width else summary_of(base))
+    attributes["__doc__"] = (f"{named.name}: {what} {budget.epochs} epochs x {budget.iterations} iterations (made "
+                             f"from its name, see nnunet_pruning.trainers.named).")
+    return type(named.name, (BudgetedTrainer, base), attributes)
 
 
 def named_trainer_class(name: str) -> type | None:

@@ -5,13 +5,13 @@ import pytest
 import SimpleITK as sitk
 
 from nnunet_pruning.app.demo import DEMO_TRAINERS, budget_text, chance_dice
-from nnunet_pruning.trainers.schedules import DemoSchedule
-from nnunet_pruning.trainers.stamp import DEMO
+from nnunet_pruning.trainers.budgets import PRESETS
 
 
 def test_budget_of_the_demo_trainers_comes_from_their_classes():
     text = budget_text([t for _, t in DEMO_TRAINERS], batch_size=2)
-    epochs, iterations = DemoSchedule.schedule_epochs, DemoSchedule.schedule_iterations
+    demo = PRESETS["demo"]
+    epochs, iterations, DEMO = demo.epochs, demo.iterations, dict(demo.pruning)
     assert text.startswith(f"**Budget.** Every model trains {epochs} epochs x {iterations} iterations "
                            f"({epochs * iterations} SGD steps, batch 2;")
     steps = [str(e) for e in range(epochs) if e + 1 >= DEMO["warmup_epochs"]][:3]

@@ -1,6 +1,7 @@
 """Trainer names that carry their settings: the grammar, the classes made from it, and nnU-Net's lookup."""
 
 import pickle
+from dataclasses import replace
 
 import pytest
 
@@ -24,7 +25,7 @@ def test_every_documented_example_resolves(name):
     assert pickle.loads(pickle.dumps(cls)) is cls  # found again by module + name
     schedule = getattr(cls, "pruning_schedule", None)
     if schedule is not None:  # every named pruning variant reaches its target within its own epochs
-        assert schedule.last_pruning_epoch() < cls.schedule_epochs
+        assert schedule.last_pruning_epoch() < cls.budget.epochs
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -38,11 +39,11 @@ def test_nnunets_own_lookup_finds_every_example(name, monkeypatch):
 def test_settings_land_where_nnunet_reads_them():
     cls = named_trainer_class("nnUNetTrainerRandomLargest_keep10_250epochs")
     assert issubclass(cls, nnUNetTrainerRandomLargest)
-    assert (cls.schedule_epochs, cls.schedule_iterations, cls.schedule_val_iterations) == (250, 250, 50)
+    assert (cls.budget.epochs, cls.budget.iterations, cls.budget.val_iterations) == (250, 250, 50)
     s = cls.pruning_schedule
     assert (s.method, s.keep_fraction, s.warmup_epochs, s.every_epochs) == ("random_largest", 0.1, 12, 2)
     cls = named_trainer_class("nnUNetTrainerSTAMP_keep10_100epochs_5iters_warmup10_minw8")
-    assert (cls.schedule_epochs, cls.schedule_iterations, cls.schedule_val_iterations) == (100, 5, 1)
+    assert (cls.budget.epochs, cls.budget.iterations, cls.budget.val_iterations) == (100, 5, 1)
     assert (cls.pruning_schedule.warmup_epochs, cls.pruning_schedule.min_width) == (10, 8)
     assert named_trainer_class("nnUNetTrainerFlatUNet48").flat_width == 48
     s = named_trainer_class("nnUNetTrainerSTAMPLatency_keep40_250epochs_cpu4").pruning_schedule
@@ -73,6 +74,11 @@ def test_fitted_schedules_reach_their_target_in_time(epochs, keep):
     ("nnUNetTrainerSTAMP_0epochs", "epochs must be at least 1"),
     ("nnUNetTrainerSTAMP_10epochs_warmup10", "leaves no epoch to prune"),
     ("nnUNetTrainerFlatUNet_keep10", "does not apply to the Flat U-Net"),
+    ("nnUNetTrainerStock_keep10", "does not apply to stock nnU-Net"),
+    ("nnUNetTrainerStock_warmup2", "does not apply to stock nnU-Net"),
+    ("nnUNetTrainerSTAMP_5epochs_demo", "is a budget of its own"),
+    ("nnUNetTrainerSTAMP_demo_keep10", "comes too late"),
+    ("nnUNetTrainerStock_fast", "'fast' is not a setting"),
     ("nnUNetTrainerFlatUNet2000", "outside 1-1024"),
     ("nnUNetTrainerRandomLargest_keep10_", "'' is not a setting"),
     ("nnUNetTrainerSTAMP_cpu2", "applies only to STAMPLatency and RandomLargestLatency"),
@@ -90,7 +96,7 @@ def test_malformed_names_are_one_line_with_the_grammar(name, why):
 
 
 @pytest.mark.parametrize("name", ["nnUNetTrainer", "nnUNetTrainer_250epochs", "nnUNetTrainerNope", "SomethingElse",
-                                  "nnUNetTrainerSTAMP", "nnUNetTrainerFlatUNet16"])
+                                  "nnUNetTrainerSTAMP", "nnUNetTrainerFlatUNet", "nnUNetTrainerStock"])
 def test_other_names_are_not_ours(name):
     assert parse_trainer_name(name) is None
 
@@ -142,7 +148,39 @@ def test_a_named_trainer_builds_and_reaches_its_target(tmp_path, monkeypatch):
 
 
 def test_trainers_catalogue_lists_every_trainer_and_the_grammar():
-    names = [row["name"] for row in catalogue(include_short=True)]
+    names = [row["name"] for row in catalogue(include_extra=True)]
     assert names == list(TRAINERS)
     text = format_catalogue()
     assert GRAMMAR in text and all(example in text for example in EXAMPLES) and "CANNOT" not in text
+
+
+def test_stock_and_every_method_take_the_same_budget_by_name():
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    from nnunet_pruning.trainers.registry import METHODS
+
+    stock = named_trainer_class("nnUNetTrainerStock_2epochs_5iters")
+    assert issubclass(stock, nnUNetTrainer) and not hasattr(stock, "pruning_schedule")
+    for token in METHODS:
+        cls = named_trainer_class(f"nnUNetTrainer{token}_2epochs_5iters")
+        assert (cls.budget.epochs, cls.budget.iterations, cls.budget.val_iterations) == (2, 5, 1), token
+        schedule = getattr(cls, "pruning_schedule", None)
+        assert schedule is None or schedule.last_pruning_epoch() < 2, token
+
+
+def test_preset_budgets_demo_and_smoke():
+    demo = named_trainer_class("nnUNetTrainerSTAMP_demo")
+    assert (demo.budget.epochs, demo.budget.iterations, demo.budget.val_iterations) == (5, 20, 5)
+    s = demo.pruning_schedule
+    assert (s.method, s.keep_fraction, s.warmup_epochs, s.every_epochs, s.step_fraction) == ("taylor", 0.2, 1, 1, 0.3)
+    assert named_trainer_class("nnUNetTrainerStock_demo").budget.epochs == 5
+    assert named_trainer_class("nnUNetTrainerSTAMP_keep10_demo").pruning_schedule.keep_fraction == 0.1
+    # the smoke budget gives the pruning methods room for their steps; only tests use it
+    assert named_trainer_class("nnUNetTrainerStock_smoke").budget.epochs == 1
+    smoke = named_trainer_class("nnUNetTrainerSTAMPFlops_smoke")
+    assert smoke.budget.epochs == 4 and smoke.budget.for_tests and smoke.budget.max_batch_size == 2
+    assert (smoke.pruning_schedule.target_metric, smoke.pruning_schedule.keep_fraction) == ("gflops", 0.5)
+    # an ablation keeps its one change on a preset budget
+    two = named_trainer_class("nnUNetTrainerSTAMPTwoSteps_demo").pruning_schedule
+    assert two == replace(s, step_fraction=0.4)
+    assert named_trainer_class("nnUNetTrainerSTAMPSignedSum_demo").pruning_schedule == replace(s, score="signed_sum")

@@ -1,4 +1,7 @@
-"""Every trainer the package offers, tested the moment it exists (parametrized over the registry)."""
+"""Every trainer the package offers, tested the moment it exists (parametrized over the registry), and the
+docs' tables, which must be the registry's."""
+
+import os
 
 import pytest
 import torch
@@ -9,6 +12,7 @@ from nnunet_pruning.trainers import TRAINERS
 from nnunet_pruning.trainers.pruning import nnUNetTrainerPruningBase
 
 PRUNING = {name: cls for name, cls in TRAINERS.items() if issubclass(cls, nnUNetTrainerPruningBase)}
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.mark.parametrize("name", sorted(TRAINERS))
@@ -23,10 +27,13 @@ def test_builds_a_network_nnunet_can_predict_with(name, architecture):
 
 @pytest.mark.parametrize("name", sorted(PRUNING))
 def test_pruning_schedules_are_valid_and_fit_their_training(name):
-    cls = PRUNING[name]
-    cls.pruning_schedule.validate()
-    epochs = getattr(cls, "schedule_epochs", 1000)
-    assert cls.pruning_schedule.last_pruning_epoch() < epochs
+    from nnunet_pruning.trainers.budgets import PRESETS
+    from nnunet_pruning.trainers.named import named_trainer_class
+    from nnunet_pruning.trainers.registry import budget_of_class
+
+    for cls in [PRUNING[name]] + [named_trainer_class(f"{name}_{preset}") for preset in PRESETS]:
+        cls.pruning_schedule.validate()
+        assert cls.pruning_schedule.last_pruning_epoch() < budget_of_class(cls).epochs, cls.__name__
 
 
 def test_names_do_not_collide_with_nnunet():
@@ -52,3 +59,16 @@ def test_smoke_trainers_cap_the_batch_and_leave_the_plans_alone(tmp_path, monkey
     trainer = make_trainer(nnUNetTrainerStock_smoke, plans)
     assert trainer.batch_size == 2
     assert trainer.plans_manager.plans["configurations"][configuration_of(plans)]["batch_size"] == 80
+
+
+@pytest.mark.parametrize("document, tables", [
+    ("README.md", ("methods_table", "budgets_table")), (os.path.join("docs", "methods.md"), ("schedules_table",))])
+def test_the_docs_tables_are_the_registrys(document, tables):
+    """``nnunet-pruning trainers --markdown`` prints them; paste its output when the registry changes."""
+    from nnunet_pruning.trainers import registry
+
+    with open(os.path.join(ROOT, document)) as f:
+        text = f.read()
+    for table in tables:
+        assert getattr(registry, table)() in text, f"{document} lacks the current {table} (nnunet-pruning trainers " \
+                                                   f"--markdown)"
