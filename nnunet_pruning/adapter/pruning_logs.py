@@ -1,8 +1,9 @@
 """``pruning_log.json``, the file every pruning run writes into its fold folder, read in one place.
 
-It holds the schedule, the unpruned network's size, every step, and whether the target was reached; a
-run whose schedule was too short for its target (or that is still training) has ``target_reached`` false,
-and ``count``, ``compare`` and the reports flag it.
+It holds the schedule, the unpruned network's size, every step, and how the run ended: ``target_reached``, or
+``outcome`` says why it stopped short (nothing left to cut, every layer at its minimum width, out of epochs;
+null while it still prunes). ``count``, ``compare``, ``benchmark`` and the reports flag every run that did not
+reach its target, with the figure it reached.
 """
 
 from __future__ import annotations
@@ -25,19 +26,31 @@ def read_pruning_log(fold_dir: str) -> dict | None:
 
 
 def target_status(log: dict | None) -> dict | None:
-    """``{target_metric, keep_fraction, kept_fraction, target_reached}`` of a pruning log (``None``: unpruned),
-    and ``latency`` (seconds), ``latency_fraction`` and ``latency_device`` when the run measured latency.
+    """``{target_metric, keep_fraction, kept_fraction, target_reached, outcome}`` of a pruning log (``None``:
+    unpruned), and ``latency`` (seconds), ``latency_fraction`` and ``latency_device`` when the run measured latency.
 
     ``kept_fraction`` is what the last step left of the target metric (1.0 before the first step).
+    ``target_reached`` only when the log says so *and* the last step is at the target (logs written before
+    outcomes were kept said "reached" for every run that stopped); ``outcome`` is the words for how it ended.
     """
+    from nnunet_pruning.core.pruner import outcome_text
+
     if not log:
         return None
     schedule = log.get("schedule", {})
     metric = schedule.get("target_metric", "params")
     steps = log.get("steps") or []
     kept = steps[-1][f"{metric}_fraction"] if steps else 1.0
-    status = {"target_metric": metric, "keep_fraction": schedule.get("keep_fraction"), "kept_fraction": kept,
-              "target_reached": bool(log.get("target_reached"))}
+    keep = schedule.get("keep_fraction")
+    reached = bool(log.get("target_reached")) and (keep is None or kept <= keep + 1e-9)
+    outcome = log.get("outcome")
+    if outcome is None and log.get("target_reached"):  # an old log: stopped, with or without its target
+        outcome = "reached" if reached else "nothing_left_to_cut"
+    words = outcome_text("reached" if reached else outcome)
+    if "outcome" not in log and not log.get("target_reached"):
+        words = "out of epochs, or still pruning"  # a log from before outcomes were kept
+    status = {"target_metric": metric, "keep_fraction": keep, "kept_fraction": kept, "target_reached": reached,
+              "outcome": words}
     latency = log.get("latency")
     if latency:
         last = steps[-1] if steps else {}
@@ -47,9 +60,10 @@ def target_status(log: dict | None) -> dict | None:
 
 
 def describe_status(status: dict) -> str:
-    """``keeps 59.0% of the params, target <= 20%: NOT reached`` (one phrase for tables and notes)."""
+    """``keeps 59.0% of the params, target <= 20%: NOT reached (stopped short: out of epochs ...)`` (one phrase
+    for tables and notes)."""
     target = status["keep_fraction"]
-    reached = "reached" if status["target_reached"] else "NOT reached"
+    reached = "reached" if status["target_reached"] else f"NOT reached ({status.get('outcome', 'still pruning')})"
     target_text = f"{target:.0%}" if target is not None else "?"
     text = f"keeps {status['kept_fraction']:.1%} of the {status['target_metric']}, target <= {target_text}: {reached}"
     if status.get("latency") is not None:

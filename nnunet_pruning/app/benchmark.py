@@ -73,7 +73,7 @@ def summarise_runs(runs: list[dict], trainers: list[str], reference: str | None 
                "params_mean": sum(r["params"] for r in folds.values()) / len(dice),
                "gflops_mean": sum(r["gflops"] for r in folds.values()) / len(dice),
                "train_seconds": sum(r.get("train_seconds") or 0 for r in folds.values()),
-               "targets_missed": [f for f, r in folds.items() if r.get("target_reached") is False]}
+               "targets_missed": {f: r.get("pruning", "") for f, r in folds.items() if r.get("target_reached") is False}}
         row["paired_difference"] = None if trainer == trainers[0] else paired_difference(
             {f: r["test_dice"] for f, r in folds.items()}, baseline)
         if second is not None:
@@ -233,7 +233,8 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
         seconds = models.get(row["trainer"], {}).get("median", {}).get("total")
         time_text = "-" if seconds is None else f"{seconds:.3f}" + (
             f" ({base_time / seconds:.2f}x)" if base_time else "")
-        missed = f" (**target missed in fold {', '.join(row['targets_missed'])}**)" if row["targets_missed"] else ""
+        missed = "".join(f" (**target missed in fold {f}**{': ' + why if why else ''})"
+                         for f, why in row["targets_missed"].items())
         lines.append(f"| `{row['trainer']}`{missed} | {row['n']} | {row['dice_mean']:.3f}{sd} | {diff_text} | "
                      f"{row['params_mean']:,.0f} | {row['gflops_mean']:.2f} | {time_text} | "
                      f"{row['train_seconds'] / 60:.1f} |")

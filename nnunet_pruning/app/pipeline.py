@@ -202,19 +202,22 @@ class Pipeline:
     def test_run(self, trainer: str, fold, progress=None) -> dict:
         """Train (unless finished), predict and evaluate one fold of one trainer: its record (test Dice overall
         and per class, params, GFLOPs, training seconds, whether the pruning target was reached)."""
-        from nnunet_pruning.adapter.pruning_logs import read_pruning_log
+        from nnunet_pruning.adapter.pruning_logs import read_pruning_log, target_status
         from nnunet_pruning.app.count import count_model_folder
 
         fold_dir = self.train(trainer, fold, progress=progress)
         summary = self.predict_and_evaluate(trainer, fold)
         counted = count_model_folder(self.model_folder(trainer), "checkpoint_final.pth", [str(fold)])
         counted = counted["networks"][f"fold_{fold}"]
-        log_data = read_pruning_log(fold_dir)
+        status = target_status(read_pruning_log(fold_dir))
         return {"trainer": trainer, "fold": str(fold), "test_dice": summary["foreground_mean"]["Dice"],
                 "test_dice_per_class": {k: v["Dice"] for k, v in summary["mean"].items()},
                 "params": counted["params"], "gflops": counted["gflops"],
                 "train_seconds": self.train_seconds(trainer, fold),
-                "target_reached": None if log_data is None else bool(log_data.get("target_reached"))}
+                "target_reached": None if status is None else status["target_reached"],
+                **({} if status is None or status["target_reached"] else
+                   {"pruning": f"{status['kept_fraction']:.1%} of the {status['target_metric']} (target "
+                               f"{status['keep_fraction']:.0%}), {status['outcome']}"})}
 
 
 #: the wall time of a pipeline's ``nnUNetv2_train`` run, beside its checkpoint

@@ -67,7 +67,7 @@ def build_networks(plans_file: str, configuration: str, keep: float, model_folde
         targets[name] = {"keep_fraction": latency_keep, "device": where.describe(),
                          "unpruned_seconds": table.base_seconds, "table_seconds": table.build_seconds,
                          "pruned_seconds_at_pruning": pruner.log[-1]["latency"],
-                         "target_reached": pruner.finished}
+                         "target_reached": pruner.target_reached}
     for folder in model_folders:
         fold, path = model_folder_folds(folder)[0]
         checkpoint = load_checkpoint_file(path)

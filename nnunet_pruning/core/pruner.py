@@ -24,7 +24,18 @@ from nnunet_pruning.core.schedule import PruningSchedule
 from nnunet_pruning.core.strategies import Selection, get_strategy
 from nnunet_pruning.core.surgery import remove_channels
 
-__all__ = ["Pruner", "select_channels"]
+__all__ = ["Pruner", "select_channels", "OUTCOMES", "outcome_text"]
+
+#: how a pruning run ended (``None`` while it still prunes): the target, or why it stopped short of it
+OUTCOMES = {"reached": "target reached",
+            "nothing_left_to_cut": "stopped short: nothing left to cut (no removal measured faster, or none possible)",
+            "minimum_widths": "stopped short: every layer at its minimum width",
+            "out_of_epochs": "stopped short: out of epochs before the schedule's last step"}
+
+
+def outcome_text(outcome: str | None) -> str:
+    """The words for an outcome of :data:`OUTCOMES` (``None``: still pruning)."""
+    return OUTCOMES.get(outcome, "still pruning") if outcome else "still pruning"
 
 
 def select_channels(groups: Sequence[ChannelGroup], method: str, need: float, costs: dict[str, float],
@@ -83,11 +94,25 @@ class Pruner:
         self.dropout = TargetedDropout(self.groups) if self.uses_scores else None
         self.original = self.measure(original=True)
         self.steps = 0
-        self.finished = False
+        self.outcome: str | None = None  # a key of OUTCOMES once no more steps follow
         self.log: list[dict] = []
         self._voxels = None
         if sync is not None:
             sync.broadcast_rng(self.rng)
+
+    @property
+    def finished(self) -> bool:
+        """No more steps follow: the target is reached, or the run stopped short of it (:attr:`outcome`)."""
+        return self.outcome is not None
+
+    @property
+    def target_reached(self) -> bool:
+        return self.outcome == "reached"
+
+    def end(self) -> None:
+        """Training is over: a run still pruning stopped short of its target, out of epochs."""
+        if self.outcome is None:
+            self.outcome = "out_of_epochs"
 
     # -- measurements -------------------------------------------------------------------------------------
     def measure(self, original: bool = False) -> dict:
@@ -258,8 +283,12 @@ class Pruner:
         # latency: a step may end without a gain (noise, or narrower is not faster); it is over only when nothing
         # can go. Counted metrics: a step that removes nothing cannot go further.
         stuck = exhausted if latency else not removed
-        if measured[schedule.target_metric] <= self.target_value * (1 + 1e-9) or stuck or at_minimum:
-            self.finished = True
+        if measured[schedule.target_metric] <= self.target_value * (1 + 1e-9):
+            self.outcome = "reached"
+        elif at_minimum:
+            self.outcome = "minimum_widths"
+        elif stuck:
+            self.outcome = "nothing_left_to_cut"
         if self.scorer:
             self.dropout.update(normalised)
             self.scorer.reset()
@@ -271,7 +300,9 @@ class Pruner:
                   "gflops_fraction": measured["gflops"] / self.original["gflops"],
                   **({"latency": measured["latency"], "latency_fraction": measured["latency"] / self.original["latency"]}
                      if "latency" in measured else {}),
-                  "target_reached": self.finished, "seconds": time.perf_counter() - started, **extra}
+                  "target_reached": self.target_reached,
+                  **({"stopped": outcome_text(self.outcome)} if self.finished and not self.target_reached else {}),
+                  "seconds": time.perf_counter() - started, **extra}
         self.log.append(record)
         return record
 
@@ -279,7 +310,7 @@ class Pruner:
     def state_dict(self) -> dict:
         return {
             "schedule": self.schedule.as_dict(), "original": dict(self.original), "steps": self.steps,
-            "finished": self.finished, "log": list(self.log), "rng": self.rng.getstate(),
+            "finished": self.finished, "outcome": self.outcome, "log": list(self.log), "rng": self.rng.getstate(),
             "scores": self.scorer.state_dict() if self.scorer else None,
             "dropout": dict(self.dropout.probabilities) if self.dropout else None,
         }
@@ -287,8 +318,12 @@ class Pruner:
     def load_state_dict(self, state: dict) -> None:
         self.original = dict(state["original"])
         self.steps = state["steps"]
-        self.finished = state["finished"]
         self.log = list(state["log"])
+        self.outcome = state.get("outcome")
+        if self.outcome is None and state["finished"]:  # a checkpoint from before outcomes were kept
+            last = self.log[-1] if self.log else {}
+            reached = last.get(f"{self.schedule.target_metric}_fraction", 1.0) <= self.schedule.keep_fraction + 1e-9
+            self.outcome = "reached" if reached else "nothing_left_to_cut"
         self.rng.setstate(state["rng"])
         if self.sync is not None:
             self.sync.broadcast_rng(self.rng)

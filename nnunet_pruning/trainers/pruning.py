@@ -18,7 +18,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch._dynamo import OptimizedModule
 
 from nnunet_pruning.adapter.checkpoints import atomic_torch_save
-from nnunet_pruning.adapter.pruning_logs import PRUNING_LOG
+from nnunet_pruning.adapter.pruning_logs import PRUNING_LOG, describe_status, target_status
 from nnunet_pruning.core.files import atomic_write_text
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, LatencyTable, build_latency_table
@@ -241,8 +241,11 @@ class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
                 f"({record['params_fraction']:.1%}), {record['gflops']:.2f} GFLOPs ({record['gflops_fraction']:.1%})"
                 + (f", {record['latency'] * 1e3:.1f} ms measured ({record['latency_fraction']:.1%})"
                    if "latency" in record else "")
-                + f"{', target reached' if record['target_reached'] else ''}; the step took {record['seconds']:.2f} s"
-                f"{' (scoring and targeted dropout now off)' if record['target_reached'] else ''}")
+                + f"{', target reached' if record['target_reached'] else ''}"
+                + (f", {record['stopped']} (target <= {self.pruning_schedule.keep_fraction:.0%} of the "
+                   f"{self.pruning_schedule.target_metric})" if "stopped" in record else "")
+                + f"; the step took {record['seconds']:.2f} s"
+                f"{' (scoring and targeted dropout now off)' if self.pruner.finished else ''}")
             self._write_pruning_files()
             self.apply_channels_last()  # the surgery made new (contiguous) tensors
             if isinstance(self.network, OptimizedModule):  # compiled while pruning: the old graph is stale
@@ -255,6 +258,11 @@ class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
             raise SystemExit(f"stopped after epoch {stop} ({STOP_AFTER_EPOCH_VARIABLE})")
 
     def on_train_end(self):
+        if self.pruner is not None:
+            self.pruner.end()  # before nnU-Net writes checkpoint_final: it carries the outcome
+            if not self.pruner.target_reached:
+                status = target_status(self._pruning_summary())
+                self.print_to_log_file(f"pruning: {describe_status(status)}")
         super().on_train_end()
         if self.pruner is not None:
             self.pruner.detach()
@@ -263,14 +271,21 @@ class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
     def _write_pruning_files(self) -> None:
         if self.local_rank != 0 or self.pruner is None:
             return
+        atomic_write_text(json.dumps(self._pruning_summary(), indent=2), os.path.join(self.output_folder, PRUNING_LOG))
+        plot_pruning_progress(self.pruner.log, os.path.join(self.output_folder, "pruning_progress.png"),
+                              self.num_epochs)
+
+    def _pruning_summary(self) -> dict:
+        """What ``pruning_log.json`` holds: the schedule, the unpruned sizes, the outcome (``target_reached`` only
+        when it was; ``outcome``: a key of :data:`~nnunet_pruning.core.pruner.OUTCOMES`, null while pruning) and
+        every step."""
         summary = {"schedule": self.pruning_schedule.as_dict(), "original": self.pruner.original,
-                   "target_reached": self.pruner.finished, "steps": self.pruner.log}
+                   "target_reached": self.pruner.target_reached, "outcome": self.pruner.outcome,
+                   "steps": self.pruner.log}
         if self.pruner.latency is not None:
             summary["latency"] = {"device": self.pruner.latency.where.describe(), "table": LATENCY_TABLE,
                                   "unit": "seconds per batch-1 forward pass at the patch size (median)"}
-        atomic_write_text(json.dumps(summary, indent=2), os.path.join(self.output_folder, PRUNING_LOG))
-        plot_pruning_progress(self.pruner.log, os.path.join(self.output_folder, "pruning_progress.png"),
-                              self.num_epochs)
+        return summary
 
     # -- checkpoints --------------------------------------------------------------------------------------
     def save_checkpoint(self, filename: str) -> None:

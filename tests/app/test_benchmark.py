@@ -33,7 +33,7 @@ def test_summary_rows():
     assert [r["trainer"] for r in rows] == ["stock", "stamp"]
     assert rows[0]["dice_mean"] == pytest.approx(0.80) and rows[0]["dice_sd"] == pytest.approx(0.02)
     assert rows[0]["paired_difference"] is None and rows[1]["paired_difference"]["n"] == 3
-    assert rows[1]["targets_missed"] == ["2"] and rows[1]["train_seconds"] == 180
+    assert rows[1]["targets_missed"] == {"2": ""} and rows[1]["train_seconds"] == 180
 
 
 def test_report_shows_mean_sd_and_paired_differences(tmp_path):

@@ -118,6 +118,28 @@ def test_min_width_is_respected():
     assert pruner.finished  # nothing left to remove: the step ends the schedule
 
 
+def test_a_run_that_stops_short_says_so_and_why():
+    """Issue 23.2: a run that merely stopped is not "target reached", in the record, the state and after a
+    resume; a run still pruning when training ends is out of epochs."""
+    pruner = _pruner(keep_fraction=0.01, step_fraction=0.99, min_width=2)
+    record = pruner.step(0)
+    assert pruner.finished and not pruner.target_reached and pruner.outcome == "minimum_widths"
+    assert record["target_reached"] is False and record["stopped"].startswith("stopped short: every layer")
+    resumed = _pruner(keep_fraction=0.01, step_fraction=0.99, min_width=2)
+    resumed.load_state_dict(pruner.state_dict())
+    assert resumed.outcome == "minimum_widths" and resumed.finished and not resumed.target_reached
+    old = dict(pruner.state_dict(), outcome=None)  # a checkpoint from before outcomes were kept
+    resumed.load_state_dict(old)
+    assert resumed.finished and not resumed.target_reached
+    running = _pruner()
+    running.step(0)
+    assert not running.finished and running.outcome is None
+    running.end()
+    assert running.outcome == "out_of_epochs" and not running.target_reached
+    reached = _pruner(keep_fraction=0.8, step_fraction=0.5)
+    assert reached.step(0)["target_reached"] and reached.outcome == "reached" and "stopped" not in reached.log[-1]
+
+
 def test_optimizer_state_follows_a_step():
     pruner = _pruner("taylor")
     net = pruner.network
