@@ -123,6 +123,11 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
         raise PruningError(f"the reference {reference} must be one of the trainers after the baseline")
     if threads < 1:
         raise PruningError(f"--threads must be >= 1, not {threads}")
+    from nnunet_pruning.trainers.guards import MIN_CASES_FOR_FOLDS
+
+    if dataset is None and num_train < MIN_CASES_FOR_FOLDS:
+        raise PruningError(f"--train {num_train}: nnU-Net's {MIN_CASES_FOR_FOLDS}-fold split needs at least "
+                           f"{MIN_CASES_FOR_FOLDS} training cases (every fold is a run here)")
     started = time.time()
 
     def say(message: str) -> None:

@@ -161,8 +161,9 @@ class Pipeline:
         if not os.path.isfile(os.path.join(fold_dir, "checkpoint_final.pth")):
             self.say(f"training {trainer} fold {fold} ...")
             started = time.time()
+            # --c: an interrupted run goes on from its last checkpoint (nnU-Net starts afresh when there is none)
             command = ["nnUNetv2_train", str(self.dataset_id), self.configuration, str(fold), "-tr", trainer,
-                       "-device", "cpu"]
+                       "-device", "cpu", "--c"]
             if plans != "nnUNetPlans":
                 command += ["-p", plans]
             self.ws.run(*command, *extra, log=self.log, progress=progress, extra_env=extra_env)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +19,25 @@ from nnunet_pruning.adapter.environment import ext_trainer_folder
 from nnunet_pruning.core.errors import PruningError
 
 __all__ = ["NnUNetWorkspace", "CommandFailed"]
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop_group(process: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGINT to a command's process group (it ends as after Ctrl-C: its workers and files closed), SIGKILL
+    after ``grace`` seconds if anything is still running."""
+    _signal_group(process, signal.SIGINT)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(process, signal.SIGKILL)
+    process.wait()
 
 
 class CommandFailed(RuntimeError):
@@ -84,11 +104,12 @@ class NnUNetWorkspace:
         env = dict(self.env, **(extra_env or {}))
         started = time.time()
         lines, timed_out = [], threading.Event()
+        # its own process group: an interruption of ours (Ctrl-C, SIGTERM) stops it and its workers, see below
         with subprocess.Popen([self.executable(command[0]), *command[1:]], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, cwd=self.root) as process:
+                              stderr=subprocess.STDOUT, text=True, cwd=self.root, start_new_session=True) as process:
             def stop() -> None:  # also when the command hangs without printing anything
                 timed_out.set()
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
 
             timer = threading.Timer(timeout, stop)
             timer.start()
@@ -97,9 +118,16 @@ class NnUNetWorkspace:
                     lines.append(line)
                     if progress is not None and progress.search(line):
                         print(f"    {line.rstrip()}", flush=True)
+                returncode = process.wait()
+            except BaseException:  # interrupted: the command stops as after its own Ctrl-C, killed if it lingers
+                _stop_group(process)
+                if log:
+                    with open(log, "a") as f:
+                        f.write(f"$ {' '.join(command)}\n{''.join(lines)}\n[interrupted after "
+                                f"{time.time() - started:.1f} s]\n")
+                raise
             finally:
                 timer.cancel()
-            returncode = process.wait()
         output = "".join(lines)
         if log:
             with open(log, "a") as f:

@@ -22,7 +22,8 @@ import sys
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.wrappers import unwrap
 
-__all__ = ["TrainerGuards", "TrainerError", "one_line_errors", "checked_pretrained_weights", "MIN_CASES_FOR_FOLDS"]
+__all__ = ["TrainerGuards", "TrainerError", "FailedStart", "one_line_errors", "checked_pretrained_weights",
+           "MIN_CASES_FOR_FOLDS"]
 
 #: nnU-Net's automatic split is a 5-fold cross-validation
 MIN_CASES_FOR_FOLDS = 5
@@ -40,16 +41,63 @@ class TrainerError(SystemExit):
 
 
 def one_line_errors(method):
-    """Re-raise a PruningError from ``method`` as one line on stderr and exit status 2 (what the CLIs do)."""
+    """Re-raise a PruningError from ``method`` as one line on stderr and exit status 2 (what the CLIs do); a
+    failure before the first epoch first removes what the failed start created (:class:`FailedStart`)."""
     @functools.wraps(method)
-    def wrapper(*args, **kwargs):
+    def wrapper(self, *args, **kwargs):
         try:
-            return method(*args, **kwargs)
+            return method(self, *args, **kwargs)
         except PruningError as e:
             message = f"nnunet-pruning: error: {e}"
             print(message, file=sys.stderr, flush=True)
+            start = getattr(self, "_failed_start", None)
+            if start is not None:
+                start.undo()
             raise TrainerError(message) from None
     return wrapper
+
+
+class FailedStart:
+    """What a start of ``nnUNetv2_train`` creates before its first epoch, so that a refused start leaves nothing.
+
+    nnU-Net's trainer makes the fold folder and opens its training log in ``__init__``, before any check of
+    ours can run on the built network. Recorded before that: the folders that did not exist yet and the files
+    the fold folder held. :meth:`undo` removes the fold folder's new files and the folders that are new and
+    empty again. Files beside the fold folder are never touched (another fold may be starting there).
+    """
+
+    def __init__(self, plans: dict, configuration: str, fold, trainer_name: str):
+        from nnunetv2.paths import nnUNet_results
+
+        self.fold_dir = None
+        if not nnUNet_results or (hasattr(nnUNet_results, "is_set") and not nnUNet_results.is_set()):
+            return
+        dataset_dir = os.path.join(str(nnUNet_results), plans["dataset_name"])
+        base = os.path.join(dataset_dir, f"{trainer_name}__{plans['plans_name']}__{configuration}")
+        self.fold_dir = os.path.join(base, f"fold_{fold}")
+        self.new_folders = [p for p in (self.fold_dir, base, dataset_dir, str(nnUNet_results)) if not os.path.isdir(p)]
+        self.files = set(os.listdir(self.fold_dir)) if os.path.isdir(self.fold_dir) else set()
+        # nnU-Net appends to a training log of the same second's name: those are cut back to their size
+        self.log_sizes = {name: os.path.getsize(os.path.join(self.fold_dir, name)) for name in self.files
+                          if name.startswith("training_log")}
+
+    def undo(self) -> None:
+        if self.fold_dir is None:
+            return
+        if os.path.isdir(self.fold_dir):
+            for name in set(os.listdir(self.fold_dir)) - self.files:
+                path = os.path.join(self.fold_dir, name)
+                if os.path.isfile(path) or os.path.islink(path):
+                    os.remove(path)
+            for name, size in self.log_sizes.items():
+                path = os.path.join(self.fold_dir, name)
+                if os.path.isfile(path) and os.path.getsize(path) > size:
+                    os.truncate(path, size)
+        for folder in self.new_folders:  # deepest first
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break  # not empty (or gone): the folders above it stay too
 
 
 def _compare_pretrained(network, weights: dict, path: str) -> None:
@@ -103,13 +151,19 @@ class TrainerGuards:
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict, device=None):
         import torch
 
+        self.check_settings()  # before nnU-Net creates the fold folder
+        self._failed_start: FailedStart | None = FailedStart(plans, configuration, fold, type(self).__name__)
         super().__init__(plans, configuration, fold, dataset_json,
                          torch.device("cuda") if device is None else device)
-        self.check_settings()
         self.loaded_checkpoint: dict | None = None
 
     def check_settings(self) -> None:
-        """Raise a PruningError for settings that cannot work (default: nothing to check)."""
+        """Raise a PruningError for settings that cannot work (default: nothing to check). Called before
+        nnU-Net's ``__init__``: only class attributes and the environment can be read."""
+
+    def on_epoch_start(self):
+        self._failed_start = None  # training runs: from here on the fold folder holds the run's own files
+        return super().on_epoch_start()
 
     def do_split(self):
         """nnU-Net's split, refusing (before splits_final.json is written) a 5-fold split of < 5 cases."""

@@ -46,6 +46,10 @@ class ChannelsLastOnCpu:
 
     _channels_last_hook = None
 
+    def __init__(self, *args, **kwargs):
+        channels_last_enabled()  # a bad value is one line before nnU-Net creates the fold folder
+        super().__init__(*args, **kwargs)
+
     def channels_last_training(self) -> bool:
         """Whether this run trains channels-last: a CPU device, a 3D network, the variable not off."""
         return (self.device.type == "cpu" and self.configuration_manager.patch_size is not None

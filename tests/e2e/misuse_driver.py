@@ -13,8 +13,14 @@ import sys
 
 
 def _snapshot(roots: list[str]) -> dict:
-    return {os.path.join(d, f): [os.path.getsize(os.path.join(d, f)), os.path.getmtime(os.path.join(d, f))]
-            for root in roots for d, _, files in os.walk(root) for f in files}
+    """Every file ([size, mtime]) and every folder (None) under the roots."""
+    found = {}
+    for root in roots:
+        for d, dirs, files in os.walk(root):
+            found.update({os.path.join(d, sub): None for sub in dirs})
+            found.update({os.path.join(d, f): [os.path.getsize(os.path.join(d, f)), os.path.getmtime(os.path.join(d, f))]
+                          for f in files})
+    return found
 
 
 def main(rows_path: str, out_path: str) -> int:
