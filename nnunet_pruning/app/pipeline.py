@@ -158,7 +158,7 @@ class Pipeline:
 
         The training's wall time is kept beside it (``pipeline_train_seconds.json``)."""
         fold_dir = self.fold_folder(trainer, fold, plans)
-        if not os.path.isfile(os.path.join(fold_dir, "checkpoint_final.pth")):
+        if not self._trained(fold_dir):
             self.say(f"training {trainer} fold {fold} ...")
             started = time.time()
             # --c: an interrupted run goes on from its last checkpoint (nnU-Net starts afresh when there is none)
@@ -170,6 +170,25 @@ class Pipeline:
             atomic_write_text(json.dumps({"seconds": time.time() - started}),
                               os.path.join(fold_dir, TRAIN_SECONDS))
         return fold_dir
+
+    @staticmethod
+    def _trained(fold_dir: str) -> bool:
+        """Whether the fold is trained: the pipeline's own marker (written after ``nnUNetv2_train`` succeeded), or a
+        ``checkpoint_final.pth`` that loads (a model trained outside the pipeline). One that does not load is what
+        an interrupted run left mid-write: it is moved aside (``.interrupted``) and the fold trains again."""
+        from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
+
+        final = os.path.join(fold_dir, "checkpoint_final.pth")
+        if os.path.isfile(os.path.join(fold_dir, TRAIN_SECONDS)) and os.path.isfile(final):
+            return True
+        if not os.path.isfile(final):
+            return False
+        try:
+            load_checkpoint_file(final)
+            return True
+        except PruningError:
+            os.replace(final, final + ".interrupted")
+            return False
 
     def train_seconds(self, trainer: str, fold) -> float | None:
         path = os.path.join(self.fold_folder(trainer, fold), TRAIN_SECONDS)
@@ -194,9 +213,12 @@ class Pipeline:
                         "-d", str(self.dataset_id), "-c", self.configuration, "-tr", trainer, "-f", str(fold),
                         "-device", "cpu", "--disable_tta", "-npp", "0", "-nps", "0", log=self.log)
             folder = self.model_folder(trainer)
+            # summary.json appears only complete: it marks the step done
+            partial = summary_path[:-len(".json")] + ".partial.json"
             self.ws.run("nnUNetv2_evaluate_folder", os.path.join(self.raw_folder, "labelsTs"), predictions,
                         "-djfile", os.path.join(folder, "dataset.json"), "-pfile",
-                        os.path.join(folder, "plans.json"), log=self.log)
+                        os.path.join(folder, "plans.json"), "-o", partial, log=self.log)
+            os.replace(partial, summary_path)
         with open(summary_path) as f:
             return json.load(f)
 

@@ -143,3 +143,28 @@ def test_a_users_dataset_is_checked_before_the_output_folder_is_made(tmp_path, m
     pipeline = Pipeline.of_user_dataset(str(tmp_path / "out"), 7)
     assert pipeline.ws.raw == str(raw) and pipeline.ws.root == str(tmp_path / "out") and pipeline.name == \
         "Dataset007_Mine"
+
+
+def test_a_checkpoint_left_mid_write_is_no_finished_training(tmp_path):
+    """Issue 23.1: nnU-Net's own outputs are no markers; a checkpoint_final.pth cut short by a kill is set aside
+    and the fold trains again (with --c), one that loads (trained outside the pipeline) is reused."""
+    import torch
+
+    ws = FakeWorkspace(str(tmp_path))
+    pipeline = Pipeline(ws, 905)
+    pipeline.make_dataset(SPEC)
+    pipeline.plan()
+    fold_dir = pipeline.fold_folder("nnUNetTrainerX", 0)
+    os.makedirs(fold_dir)
+    with open(os.path.join(fold_dir, "checkpoint_final.pth"), "wb") as f:
+        f.write(b"PK\x03\x04 cut short")
+    pipeline.train("nnUNetTrainerX", 0)
+    assert ws.commands[-1][:8] == ("nnUNetv2_train", "905", "3d_fullres", "0", "-tr", "nnUNetTrainerX", "-device",
+                                   "cpu") and "--c" in ws.commands[-1]
+    assert os.path.isfile(os.path.join(fold_dir, "checkpoint_final.pth.interrupted"))
+    other = pipeline.fold_folder("nnUNetTrainerX", 1)
+    os.makedirs(other)
+    torch.save({"network_weights": {}, "trainer_name": "nnUNetTrainerX"}, os.path.join(other, "checkpoint_final.pth"))
+    trained = len(ws.commands)
+    pipeline.train("nnUNetTrainerX", 1)
+    assert len(ws.commands) == trained  # a loadable checkpoint of a finished model: reused

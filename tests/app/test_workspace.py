@@ -36,3 +36,47 @@ def test_demo_failure_is_one_line(monkeypatch, capsys):
     assert err == ("nnunet-pruning: error: the demo stopped: `nnUNetv2_train 900 3d_fullres 0` failed with exit 1 "
                    "(RuntimeError: out of memory); its full output is in demo_output/commands.log; fix that and "
                    "rerun the same command (finished models are kept)\n")
+
+
+def test_an_interrupted_command_stops_with_its_workers(tmp_path):
+    """Ctrl-C / SIGTERM of ours: the command's whole process group ends (SIGINT, then SIGKILL if it lingers)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from nnunet_pruning.app.workspace import _stop_group
+
+    pid_file = tmp_path / "worker.pid"
+    code = ("import subprocess, sys, time; w = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+            "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)']); "
+            f"open({str(pid_file)!r}, 'w').write(str(w.pid)); print('ready', flush=True); time.sleep(60)")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    assert process.stdout.readline().strip() == "ready"
+    worker = int(pid_file.read_text())
+    started = time.time()
+    _stop_group(process, grace=1.0)  # the worker ignores SIGINT: it is killed after the grace
+    assert process.returncode is not None and time.time() - started < 10
+    for _ in range(50):
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the worker outlived the interruption")
+
+
+@pytest.mark.parametrize("interruption, status, name", [(KeyboardInterrupt, 130, "SIGINT"),
+                                                        (cli._Terminated, 143, "SIGTERM")])
+def test_interrupted_commands_end_in_one_line_with_the_signals_status(monkeypatch, capsys, interruption, status,
+                                                                      name):
+    def interrupted(args):
+        raise interruption()
+
+    monkeypatch.setattr(cli, "_cmd_trainers", interrupted)
+    assert cli.main(["trainers"]) == status
+    err = capsys.readouterr().err.strip()
+    assert err == (f"nnunet-pruning: interrupted ({name}): every finished step is kept; rerun the same command to "
+                   f"go on from where it stopped")
