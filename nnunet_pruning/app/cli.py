@@ -35,15 +35,20 @@ def _cmd_env(args) -> int:
 
 def _cmd_make_dataset(args) -> int:
     from nnunet_pruning.adapter.environment import require_path_variable
-    from nnunet_pruning.app.synthetic import DatasetSpec, make_dataset
+    from nnunet_pruning.app.synthetic import DatasetSpec, existing_dataset, make_dataset
 
     raw = args.raw or require_path_variable("nnUNet_raw")
     size = args.size[0] if len(args.size) == 1 else tuple(args.size)
     spec = DatasetSpec(dataset_id=args.id, name=args.name, num_train=args.train, num_test=args.test, size=size,
                        dim=args.dim, num_channels=args.channels, spacing=args.spacing, seed=args.seed,
                        task=args.task)
-    folder = make_dataset(spec, raw, overwrite=args.overwrite)
-    print(f"wrote {folder}")
+    spec.validate()
+    kept = None if args.overwrite else existing_dataset(spec, raw)
+    if kept:
+        print(f"kept {kept}: it was made with exactly these settings before")
+    folder = kept or make_dataset(spec, raw, overwrite=args.overwrite)
+    if not kept:
+        print(f"wrote {folder}")
     print(f"next: nnUNetv2_plan_and_preprocess -d {args.id} -c {'2d' if args.dim == 2 else '3d_fullres'} "
           f"--verify_dataset_integrity")
     return 0

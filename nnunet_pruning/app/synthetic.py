@@ -265,7 +265,13 @@ def _write_cases(spec: DatasetSpec, folder: str, progress) -> None:
         _write_volume(label, spec.voxel_spacing, os.path.join(folder, f"labels{split}", f"{case}.nii.gz"))
         if progress and ((index + 1) % max(1, total // 4) == 0 or index + 1 == total):
             progress(f"make-dataset: {index + 1}/{total} cases written")
-    dataset_json = {
+    with open(os.path.join(folder, "dataset.json"), "w") as f:
+        json.dump(dataset_json_of(spec), f, indent=2)
+
+
+def dataset_json_of(spec: DatasetSpec) -> dict:
+    """The ``dataset.json`` of the dataset ``spec`` describes (it records every setting)."""
+    return {
         "channel_names": {str(c): f"synthetic{c}" for c in range(spec.num_channels)},
         "labels": labels_of(spec.task),
         "numTraining": spec.num_train,
@@ -277,5 +283,14 @@ def _write_cases(spec: DatasetSpec, folder: str, progress) -> None:
         "generator": {"seed": spec.seed, "shape": list(spec.shape), "spacing": list(spec.voxel_spacing),
                       "num_test": spec.num_test, "task": spec.task},
     }
-    with open(os.path.join(folder, "dataset.json"), "w") as f:
-        json.dump(dataset_json, f, indent=2)
+
+
+def existing_dataset(spec: DatasetSpec, raw_root: str) -> str | None:
+    """The folder of this very dataset (same id, name and settings) when ``raw_root`` already holds it complete:
+    ``make-dataset`` run again (after an interruption, say) then keeps it."""
+    folder = os.path.join(raw_root, dataset_folder_name(spec.dataset_id, spec.name))
+    path = os.path.join(folder, "dataset.json")
+    if folders_with_id(raw_root, spec.dataset_id) != [os.path.basename(folder)] or not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return folder if json.load(f) == json.loads(json.dumps(dataset_json_of(spec))) else None

@@ -21,23 +21,16 @@ from nnunet_pruning.core.errors import PruningError
 __all__ = ["NnUNetWorkspace", "CommandFailed"]
 
 
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _stop_group(process: subprocess.Popen, grace: float = 20.0) -> None:
-    """SIGINT to a command's process group (it ends as after Ctrl-C: its workers and files closed), SIGKILL
-    after ``grace`` seconds if anything is still running."""
-    _signal_group(process, signal.SIGINT)
+def _stop(process: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGINT to a command (it ends as after Ctrl-C: nnU-Net's workers stopped, files closed), SIGKILL after
+    ``grace`` seconds if it is still running."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
     try:
         process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        pass
-    _signal_group(process, signal.SIGKILL)
-    process.wait()
+        process.kill()
+        process.wait()
 
 
 class CommandFailed(RuntimeError):
@@ -104,12 +97,11 @@ class NnUNetWorkspace:
         env = dict(self.env, **(extra_env or {}))
         started = time.time()
         lines, timed_out = [], threading.Event()
-        # its own process group: an interruption of ours (Ctrl-C, SIGTERM) stops it and its workers, see below
         with subprocess.Popen([self.executable(command[0]), *command[1:]], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, cwd=self.root, start_new_session=True) as process:
+                              stderr=subprocess.STDOUT, text=True, cwd=self.root) as process:
             def stop() -> None:  # also when the command hangs without printing anything
                 timed_out.set()
-                _signal_group(process, signal.SIGKILL)
+                process.kill()
 
             timer = threading.Timer(timeout, stop)
             timer.start()
@@ -119,8 +111,8 @@ class NnUNetWorkspace:
                     if progress is not None and progress.search(line):
                         print(f"    {line.rstrip()}", flush=True)
                 returncode = process.wait()
-            except BaseException:  # interrupted: the command stops as after its own Ctrl-C, killed if it lingers
-                _stop_group(process)
+            except BaseException:  # interrupted (SIGTERM, or SIGINT sent to us alone): the command stops too
+                _stop(process)
                 if log:
                     with open(log, "a") as f:
                         f.write(f"$ {' '.join(command)}\n{''.join(lines)}\n[interrupted after "

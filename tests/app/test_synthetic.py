@@ -96,6 +96,21 @@ def test_existing_id_is_refused_without_overwrite(tmp_path):
     make_dataset(spec, str(tmp_path), overwrite=True, progress=None)
 
 
+def test_the_same_command_again_keeps_the_dataset_another_is_refused(tmp_path, capsys):
+    """make-dataset run again with the same settings (e.g. after an interruption that came after the swap) keeps
+    the dataset and succeeds; other settings still need --overwrite."""
+    from nnunet_pruning.app import cli
+
+    argv = ["make-dataset", "--id", "45", "--size", "16", "--train", "2", "--test", "1", "--raw", str(tmp_path)]
+    assert cli.main(argv) == 0
+    folder = tmp_path / "Dataset045_SyntheticShapes"
+    stamp = os.path.getmtime(folder / "dataset.json")
+    assert cli.main(argv) == 0 and os.path.getmtime(folder / "dataset.json") == stamp
+    assert capsys.readouterr().out.count(f"kept {folder}: it was made with exactly these settings before") == 1
+    assert cli.main(argv[:-2] + ["--seed", "3", "--raw", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"dim": 4}, "dim must be 2 or 3"),
     ({"size": 8}, "too small"),
