@@ -161,9 +161,10 @@ class Pipeline:
         if not self._trained(fold_dir):
             self.say(f"training {trainer} fold {fold} ...")
             started = time.time()
-            # --c: an interrupted run goes on from its last checkpoint (nnU-Net starts afresh when there is none)
+            # --c: an interrupted run goes on from its last checkpoint (nnU-Net starts afresh when there is none;
+            # it refuses --c beside -pretrained_weights, which only a start can take)
             command = ["nnUNetv2_train", str(self.dataset_id), self.configuration, str(fold), "-tr", trainer,
-                       "-device", "cpu", "--c"]
+                       "-device", "cpu"] + ([] if "-pretrained_weights" in extra else ["--c"])
             if plans != "nnUNetPlans":
                 command += ["-p", plans]
             self.ws.run(*command, *extra, log=self.log, progress=progress, extra_env=extra_env)

@@ -28,7 +28,7 @@ from nnunet_pruning.adapter.datasets import dataset_folder_name, folders_with_id
 from nnunet_pruning.core.errors import PruningError
 
 __all__ = ["DatasetSpec", "LABELS", "FINE_LABELS", "TASKS", "MAX_CASE_VOXELS", "labels_of", "make_case",
-           "make_dataset"]
+           "dataset_json_of", "existing_dataset", "make_dataset"]
 
 LABELS = {"background": 0, "blob": 1, "shell": 2}
 #: the ``fine`` task adds thin tubes and small dots: structures one or two voxels across, which need the

@@ -167,10 +167,13 @@ class LatencyTable:
         slope = (seconds[j] - seconds[i]) / (widths[j] - widths[i])
         return max(0.0, slope)
 
-    def matches(self, device: str, threads: int, input_shape: Sequence[int], full_widths: dict[str, int]) -> bool:
-        """Whether this table was measured for this device, threads, patch and unpruned network."""
-        return (self.device == device and self.threads == threads and list(self.input_shape) == list(input_shape)
-                and {n: w[-1] for n, w in self.widths.items()} == dict(full_widths))
+    def serves(self, where: "LatencyDevice", input_shape: Sequence[int], widths: dict[str, int]) -> bool:
+        """The one rule for reusing a saved table (``--c``, a restart): measured on the same device with the same
+        threads, at the same patch, for the same groups, each now at most as wide as the table measured it."""
+        full = {n: w[-1] for n, w in self.widths.items()}
+        return (self.device == where.device and self.threads == where.threads
+                and list(self.input_shape) == list(input_shape) and set(full) == set(widths)
+                and all(widths[n] <= full[n] for n in widths))
 
     def as_dict(self) -> dict:
         return asdict(self)

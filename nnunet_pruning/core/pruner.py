@@ -17,11 +17,12 @@ from torch import nn
 from nnunet_pruning.core.dropout import TargetedDropout
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import ChannelGroup, find_groups
-from nnunet_pruning.core.importance import TaylorScorer, channel_costs, conv_voxels, normalise
+from nnunet_pruning.core.importance import TaylorScorer, conv_voxels, normalise
 from nnunet_pruning.core.latency import LatencyModel
 from nnunet_pruning.core.measure import count_gflops, count_params
 from nnunet_pruning.core.schedule import PruningSchedule
 from nnunet_pruning.core.strategies import Selection, get_strategy
+from nnunet_pruning.core.targets import make_target
 from nnunet_pruning.core.surgery import remove_channels
 
 __all__ = ["Pruner", "select_channels", "OUTCOMES", "outcome_text"]
@@ -76,11 +77,7 @@ class Pruner:
     def __init__(self, network: nn.Module, schedule: PruningSchedule, input_shape: Sequence[int], seed: int = 0,
                  sync=None, latency: LatencyModel | None = None):
         schedule.validate()
-        if schedule.target_metric == "latency" and latency is None:
-            raise PruningError("the latency target needs a LatencyModel (a measured width -> time table); "
-                               "pass latency=LatencyModel(build_latency_table(...), ...)")
         self.latency = latency
-        self._correction = 1.0
         self.sync = sync
         self.network = network
         self.schedule = schedule
@@ -92,6 +89,7 @@ class Pruner:
         self.scorer = TaylorScorer(self.groups, absolute_per_batch=schedule.score == "abs_per_batch") \
             if self.uses_scores else None
         self.dropout = TargetedDropout(self.groups) if self.uses_scores else None
+        self.target = make_target(self)  # what a step shrinks, and how it judges a cut (core/targets.py)
         self.original = self.measure(original=True)
         self.steps = 0
         self.outcome: str | None = None  # a key of OUTCOMES once no more steps follow
@@ -126,15 +124,6 @@ class Pruner:
             values["latency"] = self.latency.table.base_seconds if original else self.latency.measure(self.network)
         return values
 
-    def _metric(self, network: nn.Module | None = None) -> float:
-        """The target metric of ``network`` (default: the pruned one); latency is measured, not counted."""
-        network = self.network if network is None else network
-        if self.schedule.target_metric == "params":
-            return float(count_params(network))
-        if self.schedule.target_metric == "latency":
-            return self.latency.measure(network)
-        return count_gflops(network, self.input_shape[0], self.input_shape[1:])
-
     @property
     def target_value(self) -> float:
         return self.schedule.keep_fraction * self.original[self.schedule.target_metric]
@@ -150,7 +139,7 @@ class Pruner:
         Not for latency: time is not monotonic in the widths (a narrower layer can be slower), so a latency
         target that cannot be met ends as "target missed" in the log, count and compare.
         """
-        if self.schedule.target_metric == "latency":
+        if not self.target.counted:
             return
         smallest = copy.deepcopy(self.network)
         for group in find_groups(smallest):
@@ -158,7 +147,7 @@ class Pruner:
             if group.width > floor:
                 remove_channels(smallest, group, range(group.width - floor))
         metric = self.schedule.target_metric
-        value = self._metric(smallest)
+        value = self.target.measure(smallest)
         if value > self.target_value:
             raise PruningError(
                 f"target unreachable: keeping {self.schedule.keep_fraction:.0%} of the {metric} needs widths below "
@@ -188,42 +177,11 @@ class Pruner:
             return None
         return self.step(epoch, optimizer, **extra)
 
-    def _cut_copy(self, selection: dict[str, list[int]]) -> nn.Module:
-        """A copy of the network with ``selection`` removed (the network itself is not changed)."""
-        trial = copy.deepcopy(self.network)
-        for group, copied in zip(self.groups, find_groups(trial)):
-            if selection.get(group.name):
-                remove_channels(trial, copied, selection[group.name])
-        return trial
-
-    def _costs(self) -> dict[str, float]:
-        """Estimated saving per channel, in the target metric's unit (parameters, GFLOPs, or seconds)."""
-        if self.schedule.target_metric == "latency":
-            return {name: value * self._correction for name, value in self.latency.savings(self.groups).items()}
-        if self.schedule.target_metric == "gflops":
-            return {g.name: channel_costs(g, self.voxels()) / 1e9 for g in self.groups}
-        return {g.name: channel_costs(g) for g in self.groups}
-
-    def _weights(self) -> dict[str, float] | None:
-        """Relative cost per channel of each group that scores are divided by (the most costly group = 1).
-
-        Latency target: the measured seconds one channel saves (time saved per unit of lost importance).
-        FLOPs-weighted methods: FLOPs per channel. Otherwise none.
-        """
-        if self.schedule.target_metric == "latency":
-            costs = self.latency.savings(self.groups)
-        elif self.strategy.flops_weighted:
-            costs = {g.name: channel_costs(g, self.voxels()) for g in self.groups}
-        else:
-            return None
-        top = max(costs.values())
-        return {name: (value / top if top > 0 else 0.0) for name, value in costs.items()}
-
     def step(self, epoch: int, optimizer=None, **extra) -> dict:
         """One pruning step: remove channels until the metric drops by ``step_fraction`` (or the target)."""
         started = time.perf_counter()
-        schedule = self.schedule
-        current = self._metric()  # measured once (a latency measurement is a timing: twice would disagree)
+        schedule, target = self.schedule, self.target
+        current = target.measure(self.network)  # once (a latency measurement is a timing: twice would disagree)
         goal = max(self.target_value, current - schedule.step_fraction * self.original[schedule.target_metric])
         removed: dict[str, int] = {}
         exhausted = False
@@ -232,38 +190,26 @@ class Pruner:
             if self.scorer:
                 self.scorer.scores = self.sync.average_scores(self.scorer.scores)
         normalised = normalise(self.scorer.scores) if self.scorer else None
-        latency = schedule.target_metric == "latency"
-        weights = self._weights()
-        share, rejected = 1.0, 0  # latency: the part of the remaining need a round goes for, failed rounds
+        target.begin_step()
+        share = 1.0  # the part of the remaining need a round goes for (halved after a cut the target refused)
         for _ in range(100):  # estimates are per channel; re-select until the measured metric is at the goal
             if current <= goal * (1 + 1e-9):
                 break
-            if latency:  # each group's saving per channel depends on its current width
-                weights = self._weights()
-            costs = self._costs()
-            floors = self.min_widths()
-            if latency:  # time is not linear in the widths: at most a quarter of a group per measured round
-                floors = {g.name: max(floors[g.name], g.width - max(1, g.width // 4)) for g in self.groups}
-            selection = select_channels(self.groups, schedule.method, share * (current - goal), costs, floors,
-                                        self.rng, normalised, weights)
+            selection = select_channels(self.groups, schedule.method, share * (current - goal), target.costs(),
+                                        target.round_floors(self.min_widths()), self.rng, normalised,
+                                        target.round_weights())
             if self.sync is not None:
                 self.sync.check_selection(selection)
             if not selection:
                 exhausted = True
                 break
-            if latency:  # measure the cut on a copy first: keep it only if the network gets faster
-                after = self._metric(self._cut_copy(selection))
-                if after >= current:
-                    rejected += 1
-                    if rejected >= 3:  # even small cuts are not faster here (noise, or a slow kernel path)
-                        exhausted = not removed
-                        break
-                    share /= 2
-                    continue
-                rejected = 0
-                estimated = sum(costs[name] * len(channels) for name, channels in selection.items())
-                if estimated > 0:  # the table's slopes were measured with every other group at full width
-                    self._correction = min(2.0, max(0.5, self._correction * (current - after) / estimated))
+            verdict = target.check(selection, current)
+            if not verdict.keep:
+                if verdict.stop:
+                    exhausted = not removed
+                    break
+                share /= 2
+                continue
             for group in self.groups:
                 channels = selection.get(group.name)
                 if not channels:
@@ -273,16 +219,14 @@ class Pruner:
                 if self.scorer:
                     self.scorer.keep(group.name, kept)
                     normalised[group.name] = normalised[group.name][kept]
-            current = after if latency else self._metric()
+            current = verdict.after if verdict.after is not None else target.measure(self.network)
         self.steps += 1
         measured = {"params": count_params(self.network),
                     "gflops": count_gflops(self.network, self.input_shape[0], self.input_shape[1:])}
         if self.latency is not None:
-            measured["latency"] = current if latency else self.latency.measure(self.network)
+            measured["latency"] = self.latency.measure(self.network) if target.counted else current
         at_minimum = all(g.width <= schedule.min_width_of(g.level) for g in self.groups)
-        # latency: a step may end without a gain (noise, or narrower is not faster); it is over only when nothing
-        # can go. Counted metrics: a step that removes nothing cannot go further.
-        stuck = exhausted if latency else not removed
+        stuck = target.stuck(exhausted, removed)
         if measured[schedule.target_metric] <= self.target_value * (1 + 1e-9):
             self.outcome = "reached"
         elif at_minimum:

@@ -1,9 +1,11 @@
 """STAMP and random-largest pruning trainers: nnU-Net's trainer with a :class:`~nnunet_pruning.core.pruner.Pruner`.
 
 They change only what pruning needs: the network is resizable (so every checkpoint loads), pruning runs
-at epoch ends, checkpoints carry the pruning state and are written atomically, and each fold folder gets
-``pruning_log.json`` and ``pruning_progress.png``. Data, augmentation, loss, SGD + poly LR, validation and
-checkpoint names are nnU-Net's own.
+at epoch ends, checkpoints carry the pruning state and are written atomically (:mod:`.pruning_checkpoints`), and
+each fold folder gets ``pruning_log.json`` and ``pruning_progress.png``; the latency target's table is cached in
+the fold folder (:mod:`.latency_cache`), and the network is compiled when it no longer changes
+(:mod:`.compile_policy`). Data, augmentation, loss, SGD + poly LR, validation and checkpoint names are nnU-Net's
+own.
 """
 
 from __future__ import annotations
@@ -11,42 +13,31 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from unittest import mock
 
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch._dynamo import OptimizedModule
 
-from nnunet_pruning.adapter.checkpoints import atomic_torch_save
 from nnunet_pruning.adapter.pruning_logs import PRUNING_LOG, describe_status, target_status
 from nnunet_pruning.core.files import atomic_write_text
 from nnunet_pruning.core.groups import find_groups
-from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, LatencyTable, build_latency_table
-from .progress_plot import plot_pruning_progress
+from nnunet_pruning.core.onednn import use_onednn_convolutions
 from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.resizable import make_resizable
 from nnunet_pruning.core.schedule import PruningSchedule
-from nnunet_pruning.core.onednn import use_onednn_convolutions
 from nnunet_pruning.core.wrappers import unwrap
+from .compile_policy import CompilePolicy
 from .guards import TrainerError, TrainerGuards
+from .latency_cache import LATENCY_TABLE, LatencyTableCache
 from .memory_format import ChannelsLastOnCpu
+from .progress_plot import plot_pruning_progress
+from .pruning_checkpoints import PruningCheckpoints
 
-__all__ = ["nnUNetTrainerPruningBase", "STOP_AFTER_EPOCH_VARIABLE", "LATENCY_TABLE", "RECOMPILE_BREAK_EVEN_ITERATIONS"]
-
-#: the latency target's measured table, in the fold folder
-LATENCY_TABLE = "latency_table.json"
-
-#: Training iterations between two pruning steps from which recompiling after every step pays: measured on an
-#: H100 (docs/benchmarks/gpu_h100_128.json, "recompile"): 33-36 s to compile each new shape of the 6-stage
-#: 128^3 U-Net, 23-25 ms saved per compiled training step, break-even after 1400-1475 iterations.
-RECOMPILE_BREAK_EVEN_ITERATIONS = 1500
-
-#: Set to an epoch number to make a pruning trainer exit right after that epoch's checkpoint (tests
-#: use it to interrupt a run deterministically and resume it with --c).
-STOP_AFTER_EPOCH_VARIABLE = "nnUNet_pruning_stop_after_epoch"
+__all__ = ["nnUNetTrainerPruningBase"]
 
 
-class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
+class nnUNetTrainerPruningBase(PruningCheckpoints, CompilePolicy, LatencyTableCache, TrainerGuards,
+                               ChannelsLastOnCpu, nnUNetTrainer):
     """Base of the pruning trainers; subclasses set ``pruning_schedule`` (see docs/methods.md)."""
 
     pruning_schedule = PruningSchedule()
@@ -55,7 +46,7 @@ class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
                  device: torch.device = torch.device("cuda")):
         self.pruner: Pruner | None = None
         self._loaded_pruning_state: dict | None = None
-        self._latency: LatencyModel | None = None
+        self._latency = None  # the latency target's LatencyModel, measured at train start
         super().__init__(plans, configuration, fold, dataset_json, device)
 
     def check_settings(self) -> None:
@@ -78,45 +69,6 @@ class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
         return Pruner(self._module(), self.pruning_schedule, shape, seed=self._pruning_seed(), sync=sync,
                       latency=latency)
 
-    def latency_where(self) -> LatencyDevice:
-        """Where the latency target is measured: the schedule's device (default: the training device)."""
-        s = self.pruning_schedule
-        device = s.latency_device or self.device.type
-        threads = (s.latency_threads or torch.get_num_threads()) if device == "cpu" else 0
-        return LatencyDevice(device, threads)
-
-    def latency_model(self, shape) -> LatencyModel:
-        """The latency table of this fold: read from ``latency_table.json`` when it was measured for the same
-        device, threads, patch and network (``--c``, or a restart), else measured now and saved there."""
-        where = self.latency_where()
-        path = os.path.join(self.output_folder, LATENCY_TABLE)
-        groups = find_groups(self._module())
-        widths = {g.name: g.width for g in groups}
-        table = None
-        if os.path.isfile(path):
-            with open(path) as f:
-                cached = LatencyTable.from_dict(json.load(f))
-            fits = {n: w[-1] for n, w in cached.widths.items()}
-            if (cached.device == where.device and cached.threads == where.threads
-                    and list(cached.input_shape) == list(shape) and set(fits) == set(widths)
-                    and all(widths[n] <= fits[n] for n in widths)):
-                table = cached
-                self.print_to_log_file(f"latency: reusing {LATENCY_TABLE} (measured on {where.describe()}, "
-                                       f"unpruned network {table.base_seconds * 1e3:.1f} ms per forward pass)")
-        if table is None:
-            self.print_to_log_file(f"latency: measuring the width -> time table on {where.describe()} at patch "
-                                   f"{'x'.join(map(str, shape[1:]))} ({len(widths)} groups)")
-            floors = {g.name: self.pruning_schedule.min_width_of(g.level) for g in groups}
-            table = build_latency_table(self._module(), shape, where, floors, progress=self.print_to_log_file)
-            if self.local_rank == 0:
-                atomic_write_text(json.dumps(table.as_dict(), indent=1), path)
-            self.print_to_log_file(f"latency: table measured in {table.build_seconds:.1f} s, saved as {LATENCY_TABLE};"
-                                   f" unpruned network {table.base_seconds * 1e3:.1f} ms per forward pass")
-        unpruned = self.build_network_architecture(self.plans_manager, self.configuration_manager,
-                                                   self.num_input_channels, self.label_manager.num_segmentation_heads,
-                                                   False)  # the reference every measurement is timed against
-        return LatencyModel(table, where, shape, reference=unpruned)
-
     def check_network(self) -> None:
         """A U-Net this package can prune, and a target that ``min_width`` leaves reachable (latency: a device
         that exists; the table is measured when training starts)."""
@@ -128,49 +80,6 @@ class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
             self.latency_where().validate()
             return
         self.make_pruner().check_reachable()
-
-    def _do_i_compile(self):
-        # nnU-Net compiles in initialize(). While pruning, the network changes shape and carries the scoring and
-        # dropout hooks, so the pruning trainers compile later: see compile_when_final.
-        return False
-
-    def compile_when_final(self) -> bool:
-        """``torch.compile`` the network once it no longer changes (target reached, hooks detached), where
-        nnU-Net would compile it (its ``_do_i_compile`` rules: CUDA, ``nnUNet_compile``); single GPU only.
-
-        Before that the run stays eager (unless :meth:`compile_while_pruning` says a recompile after every step
-        pays): no hooks inside a compiled graph, and no compile (~35 s on an H100) per short pruning interval.
-        Returns whether it compiled now.
-        """
-        if self.pruner is None or not self.pruner.finished or self.is_ddp or isinstance(self.network, OptimizedModule):
-            return False
-        if self.pruner.scorer is not None and self.pruning_schedule.score_after_target:
-            return False  # the hooks stay attached: keep them out of a compiled graph
-        if not nnUNetTrainer._do_i_compile(self):
-            return False
-        self.print_to_log_file("Using torch.compile (the pruning target is reached: the network no longer changes)")
-        self.network = torch.compile(self.network)
-        return True
-
-    def compile_while_pruning(self) -> bool:
-        """Whether to train compiled *while* pruning, recompiling after every step: where nnU-Net would compile
-        (single GPU), the method attaches no hooks (random-largest; STAMP's Taylor scoring and targeted dropout
-        stay out of compiled graphs), and a step comes only every ``RECOMPILE_BREAK_EVEN_ITERATIONS`` training
-        iterations or more, so that the compiled steps repay each recompile (measured on an H100)."""
-        if self.pruner is None or self.pruner.finished or self.is_ddp or self.pruner.scorer is not None:
-            return False
-        interval = self.pruning_schedule.every_epochs * self.num_iterations_per_epoch
-        return interval >= RECOMPILE_BREAK_EVEN_ITERATIONS and nnUNetTrainer._do_i_compile(self)
-
-    def _compile_for_pruning(self, reason: str) -> None:
-        """(Re)compile the network after it changed shape: a fresh graph, not guards failing one by one."""
-        from torch import _dynamo
-
-        _dynamo.reset()
-        self.network = torch.compile(self._module())
-        self.print_to_log_file(f"Using torch.compile while pruning ({reason}; a step every "
-                               f"{self.pruning_schedule.every_epochs * self.num_iterations_per_epoch} iterations "
-                               f"repays a recompile from {RECOMPILE_BREAK_EVEN_ITERATIONS} on)")
 
     def _module(self):
         """The network itself, inside the DDP wrapper (several GPUs) or the torch.compile wrapper."""
@@ -252,10 +161,6 @@ class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
                 self._compile_for_pruning(f"recompiled after step {record['step']}")
             self.compile_when_final()
         super().on_epoch_end()
-        stop = os.environ.get(STOP_AFTER_EPOCH_VARIABLE)
-        if stop is not None and self.current_epoch - 1 == int(stop):
-            self.print_to_log_file(f"{STOP_AFTER_EPOCH_VARIABLE}={stop}: stopping as if interrupted")
-            raise SystemExit(f"stopped after epoch {stop} ({STOP_AFTER_EPOCH_VARIABLE})")
 
     def on_train_end(self):
         if self.pruner is not None:
@@ -286,21 +191,3 @@ class nnUNetTrainerPruningBase(TrainerGuards, ChannelsLastOnCpu, nnUNetTrainer):
             summary["latency"] = {"device": self.pruner.latency.where.describe(), "table": LATENCY_TABLE,
                                   "unit": "seconds per batch-1 forward pass at the patch size (median)"}
         return summary
-
-    # -- checkpoints --------------------------------------------------------------------------------------
-    def save_checkpoint(self, filename: str) -> None:
-        """nnU-Net's own checkpoint (its ``save_checkpoint``, whatever it holds) plus ``pruning`` (the pruner's
-        state), written atomically: a run killed mid-write leaves the previous checkpoint, never half of one."""
-        written = []
-        with mock.patch.object(torch, "save", lambda obj, path, *a, **k: written.append((obj, path))):
-            super().save_checkpoint(filename)  # builds the checkpoint and "saves" it into ``written``
-        for checkpoint, path in written:
-            checkpoint["pruning"] = self.pruner.state_dict() if self.pruner is not None else self._loaded_pruning_state
-            atomic_torch_save(checkpoint, path)
-
-    def load_checkpoint(self, filename_or_checkpoint) -> None:
-        """nnU-Net's load (the resizable network takes the checkpoint's shapes), then the pruning state."""
-        super().load_checkpoint(filename_or_checkpoint)
-        self._loaded_pruning_state = self.loaded_checkpoint.get("pruning")
-        if self.pruner is not None and self._loaded_pruning_state is not None:
-            self.pruner.load_state_dict(self._loaded_pruning_state)

@@ -64,8 +64,15 @@ def test_table_has_every_group_at_full_width_and_narrower_above_the_floor():
         assert len(table.seconds[name]) == len(ws) and all(t > 0 for t in table.seconds[name])
     assert {g.name: g.width for g in find_groups(net)} == widths  # the network is not changed
     again = LatencyTable.from_dict(table.as_dict())
-    assert again == table and again.matches("cpu", 1, SHAPE, widths)
-    assert not again.matches("cpu", 2, SHAPE, widths) and not again.matches("cuda", 1, SHAPE, widths)
+    cpu1 = LatencyDevice("cpu", 1)
+    assert again == table and again.serves(cpu1, SHAPE, widths)
+    assert not again.serves(LatencyDevice("cpu", 2), SHAPE, widths) and not again.serves(LatencyDevice("cuda", 1),
+                                                                                          SHAPE, widths)
+    narrower = {name: max(1, width // 2) for name, width in widths.items()}  # a pruned network (--c): still served
+    assert again.serves(cpu1, SHAPE, narrower)
+    wider = dict(widths, **{next(iter(widths)): widths[next(iter(widths))] + 1})
+    assert not again.serves(cpu1, SHAPE, wider) and not again.serves(cpu1, (1, 8, 8, 8), widths)
+    assert not again.serves(cpu1, SHAPE, {**widths, "extra.group": 4})
 
 
 def test_group_seconds_times_only_the_modules_of_that_group():

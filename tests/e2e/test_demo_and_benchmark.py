@@ -1,36 +1,53 @@
 """``nnunet-pruning demo -d`` and then ``benchmark -d`` into the same output folder, through the real CLI, on the
 session's dataset: the demo predicts, scores and compares fold 0 of two smoke trainers (the session's shared
 models); the benchmark reuses those runs (the pipeline keeps every finished step), trains stock's fold 1, and
-reports mean, sd and paired differences over folds 0 and 1; run again, it changes nothing."""
+reports mean, sd and paired differences over folds 0 and 1; run again, it changes nothing.
+
+Both run as rows of the interruption table (issue 23): killed at three points each, by SIGINT (Ctrl-C to the
+process group) and by SIGKILL (a crash), run again until they end, and what they end with is checked below as
+for an uninterrupted run (a prediction of a model trained before is the uninterrupted one, to the last digit)."""
 
 import csv
 import json
-import subprocess
+import re
 
 import pytest
 
 from .conftest import DATASET_ID, RANDOM_LARGEST as PRUNED, STOCK, background_job, shared
+from .interrupt import interrupt_and_resume, run_once
 
 pytestmark = pytest.mark.e2e
 
+#: (pattern of a progress line, seconds after it): where the demo and the benchmark are killed
+DEMO_POINTS = [(re.escape(f"predicting and evaluating {STOCK} fold 0"), 2.0),
+               (re.escape(f"predicting and evaluating {PRUNED} fold 0"), 5.0), ("comparing the models", 1.0)]
+BENCHMARK_POINTS = [(re.escape(f"training {STOCK} fold 1"), 4.0),
+                    (re.escape(f"predicting and evaluating {STOCK} fold 1"), 2.0),
+                    (re.escape(f"predicting and evaluating {PRUNED} fold 1"), 5.0)]
 
-def _run(ws, *args):
-    return subprocess.run([ws.executable("nnunet-pruning"), *map(str, args)], env=ws.env, capture_output=True,
-                          text=True, timeout=1500)
+
+def _benchmark_argv(ws, out):
+    return [ws.executable("nnunet-pruning"), "benchmark", "-d", str(DATASET_ID), "--output", str(out), "--trainers",
+            STOCK, PRUNED, "--folds", "0", "1", "--no-time", "--threads", "1"]
 
 
-def _benchmark(ws, out):
-    return _run(ws, "benchmark", "-d", DATASET_ID, "--output", out, "--trainers", STOCK, PRUNED, "--folds", "0", "1",
-                "--no-time", "--threads", "1")
+def _completed(log: str, command: str) -> int:
+    """How many runs of ``command`` in a commands.log ended (exit 0); interrupted ones say so, killed ones are absent."""
+    entries = ("\n" + log).split("\n$ ")[1:]
+    return sum(1 for e in entries if e.startswith(command + " ") and e.rstrip().endswith("exit 0]"))
 
 
 @background_job("test_demo_then_benchmark_reuse_every_finished_run")
 def _commands(trainings, folder) -> dict:
-    """demo, benchmark, benchmark again into one output folder (in the background, after the shared models)."""
+    """demo, benchmark (each interrupted, then resumed), benchmark again, into one output folder (in the
+    background, after the shared models); and one uninterrupted prediction to compare with."""
     for trainer, fold in ((PRUNED, 0), (PRUNED, 1), (STOCK, 0)):
         shared(trainings, trainer, fold)
     ws, out = trainings.pipeline.ws, folder / "out"
-    runs = {"out": out, "demo": _run(ws, "demo", "-d", DATASET_ID, "--output", out, "--trainers", STOCK, PRUNED)}
+    demo = [ws.executable("nnunet-pruning"), "demo", "-d", str(DATASET_ID), "--output", str(out), "--trainers",
+            STOCK, PRUNED]
+    runs = {"out": out, "demo_table": interrupt_and_resume(demo, ws.env, ws.root, DEMO_POINTS)}
+    runs["demo"] = runs["demo_table"].final
     if runs["demo"].returncode == 0:
         runs["demo_files"] = {name: (out / name).is_file() for name in (
             "results.csv", "results.json", "dice_vs_params.png", "dice_vs_gflops.png", "widths.png",
@@ -38,9 +55,16 @@ def _commands(trainings, folder) -> dict:
         runs["demo_report"] = (out / "report.md").read_text()
         runs["demo_test_dice"] = json.loads((out / "demo_test_dice.json").read_text())
         runs["demo_log"] = (out / "commands.log").read_text()
-        runs["benchmark"] = _benchmark(ws, out)
+        runs["benchmark_table"] = interrupt_and_resume(_benchmark_argv(ws, out), ws.env, ws.root, BENCHMARK_POINTS)
+        runs["benchmark"] = runs["benchmark_table"].final
         runs["benchmark_log"] = (out / "commands.log").read_text()
-        runs["again"] = _benchmark(ws, out)
+        runs["again"] = run_once(_benchmark_argv(ws, out), ws.env, ws.root)
+    reference = folder / "uninterrupted"
+    ws.run("nnUNetv2_predict", "-i", f"{ws.raw_dataset}/imagesTs", "-o", str(reference), "-d", str(DATASET_ID), "-c",
+           "3d_fullres", "-tr", STOCK, "-f", "0", "-device", "cpu", "--disable_tta", "-npp", "0", "-nps", "0")
+    ws.run("nnUNetv2_evaluate_folder", f"{ws.raw_dataset}/labelsTs", str(reference), "-djfile",
+           f"{ws.model_folder(DATASET_ID, STOCK)}/dataset.json", "-pfile", f"{ws.model_folder(DATASET_ID, STOCK)}/plans.json")
+    runs["uninterrupted_stock_dice"] = json.loads((reference / "summary.json").read_text())["foreground_mean"]["Dice"]
     return runs
 
 
@@ -48,11 +72,14 @@ def test_demo_then_benchmark_reuse_every_finished_run(planned_dataset, trainings
     ws = planned_dataset
     runs = trainings.job("test_demo_then_benchmark_reuse_every_finished_run")
     out, result = runs["out"], runs["demo"]
+    assert runs["demo_table"].problems() == []
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     progress = [line for line in result.stdout.splitlines() if line.startswith("[demo ")]
-    for step in ("planned and preprocessed", f"predicting and evaluating {PRUNED} fold 0", f"{PRUNED}: test Dice",
-                 "[compare] timing", "done in"):
+    for step in ("planned and preprocessed", f"{PRUNED}: test Dice", "[compare] timing", "done in"):
         assert any(step in line for line in progress), step
+    # the predictions were made by the attempts before (and not again by the last)
+    assert f"predicting and evaluating {PRUNED} fold 0" in "".join(a.stdout for a in runs["demo_table"].attempts[:-1])
+    assert f"predicting and evaluating {PRUNED} fold 0" not in result.stdout
     assert not any(" ..." in line and "training" in line for line in progress)  # the trained folds are reused
     report = runs["demo_report"]
     assert f"`{STOCK}` trains 1 epoch x 2 iterations" in report  # the budget, from the classes
@@ -67,15 +94,18 @@ def test_demo_then_benchmark_reuse_every_finished_run(planned_dataset, trainings
     assert all(runs["demo_files"].values()), runs["demo_files"]
     log = runs["demo_log"]
     assert f"$ nnUNetv2_predict -i {ws.raw_dataset}/imagesTs -o {out}/predictions/{PRUNED}/fold_0 -d {DATASET_ID}" in log
-    assert log.count("$ nnUNetv2_predict ") == 2
+    assert _completed(log, "nnUNetv2_predict") == 2  # interrupted predictions were made again, none twice
+    assert test_dice["models"][0]["test_dice"] == runs["uninterrupted_stock_dice"]
 
     result = runs["benchmark"]
+    assert runs["benchmark_table"].problems() == []
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     progress = [line for line in result.stdout.splitlines() if line.startswith("[benchmark ")]
     assert any(f"training {STOCK} fold 1" in line for line in progress) and "done" in progress[-1]
     log = runs["benchmark_log"]
     assert f"$ nnUNetv2_train {DATASET_ID} 3d_fullres 1 -tr {STOCK}" in log
-    assert log.count("$ nnUNetv2_predict ") == 4  # the demo's fold-0 predictions were reused, fold 1 added
+    assert _completed(log, "nnUNetv2_predict") == 4  # the demo's fold-0 predictions were reused, fold 1 added
+    assert _completed(log, "nnUNetv2_train") == 1  # stock fold 1, once to the end (resumed with --c)
     results = json.loads((out / "results.json").read_text())
     run_records = results["runs"]
     assert sorted((r["trainer"], r["fold"]) for r in run_records) == sorted(

@@ -2,17 +2,16 @@
 
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
 import torch
 
 from nnunet_pruning.adapter.networks import build_from_checkpoint
-from nnunet_pruning.trainers.pruning import STOP_AFTER_EPOCH_VARIABLE
-
-from nnunet_pruning.app.workspace import CommandFailed, NnUNetWorkspace
 
 from .conftest import DATASET_ID, RANDOM_LARGEST, STAMP, background_job, shared
+from .interrupt import run_once
 
 pytestmark = pytest.mark.e2e
 
@@ -95,32 +94,31 @@ def test_two_folds_pruned_differently_predict_eager_and_compiled_alike(planned_d
 
 @background_job("test_resume_mid_pruning_ends_with_the_same_architecture")
 def _resume(trainings, folder) -> dict:
-    """Stopped after the first pruning step (the trainers' test switch), then resumed with --c, in a results
-    folder of its own."""
+    """Killed (SIGKILL, the whole process group: a crash) as the epoch after the first pruning step begins, then
+    resumed with --c, in a results folder of its own."""
     straight = shared(trainings, RANDOM_LARGEST, 0)
     ws = trainings.pipeline.ws
-    env = {"nnUNet_results": str(folder / "results")}
-    command = ["nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", RANDOM_LARGEST, "-device", "cpu"]
-    try:
-        NnUNetWorkspace.run(ws, *command, extra_env=dict(env, **{STOP_AFTER_EPOCH_VARIABLE: "0"}))
-        stopped = "it did not stop"
-    except CommandFailed as e:
-        stopped = e.output
+    env = dict(ws.env, nnUNet_results=str(folder / "results"))
+    command = [ws.executable("nnUNetv2_train"), str(DATASET_ID), "3d_fullres", "0", "-tr", RANDOM_LARGEST, "-device",
+               "cpu"]
+    killed = run_once(command, env, ws.root, point=r"Epoch 1\b", sig=signal.SIGKILL)
     fold_dir = os.path.join(env["nnUNet_results"], ws.dataset_name(DATASET_ID),
                             f"{RANDOM_LARGEST}__nnUNetPlans__3d_fullres", "fold_0")
-    interrupted = {"latest": os.path.isfile(os.path.join(fold_dir, "checkpoint_latest.pth")),
+    interrupted = {"hit": killed.hit, "returncode": killed.returncode,
+                   "latest": os.path.isfile(os.path.join(fold_dir, "checkpoint_latest.pth")),
                    "final": os.path.isfile(os.path.join(fold_dir, "checkpoint_final.pth")),
                    "steps": len(json.load(open(os.path.join(fold_dir, "pruning_log.json")))["steps"])}
-    ws.run(*command, "--c", extra_env=env)
-    return {"straight": straight, "fold_dir": fold_dir, "stopped": stopped, "interrupted": interrupted}
+    ws.run("nnUNetv2_train", *command[1:], "--c", extra_env={"nnUNet_results": env["nnUNet_results"]})
+    return {"straight": straight, "fold_dir": fold_dir, "interrupted": interrupted}
 
 
 def test_resume_mid_pruning_ends_with_the_same_architecture(trainings):
     """Interrupted after the first pruning step, resumed with --c: same result as an uninterrupted run."""
     runs = trainings.job("test_resume_mid_pruning_ends_with_the_same_architecture")
     straight, fold_dir = runs["straight"], runs["fold_dir"]
-    assert "stopped after epoch 0" in runs["stopped"]
-    assert runs["interrupted"] == {"latest": True, "final": False, "steps": 1}
+    interrupted = runs["interrupted"]
+    assert interrupted["hit"] and interrupted["returncode"] == -signal.SIGKILL
+    assert interrupted["latest"] and not interrupted["final"] and interrupted["steps"] >= 1
     resumed = torch.load(os.path.join(fold_dir, "checkpoint_final.pth"), map_location="cpu", weights_only=False)
     reference = torch.load(os.path.join(straight, "checkpoint_final.pth"), map_location="cpu", weights_only=False)
     shapes = lambda c: {k: tuple(v.shape) for k, v in c["network_weights"].items()}  # noqa: E731

@@ -74,7 +74,7 @@ def test_compiled_once_the_target_is_reached(trainer, monkeypatch, traced_compil
 
 def test_hook_free_pruning_compiles_from_the_start_and_recompiles_after_each_step_when_it_pays(trainer, monkeypatch,
                                                                                                traced_compile):
-    from nnunet_pruning.trainers import pruning
+    from nnunet_pruning.trainers import compile_policy as pruning
 
     monkeypatch.setattr(nnUNetTrainer, "_do_i_compile", lambda self: True)  # as on CUDA
     interval = trainer.pruning_schedule.every_epochs * trainer.num_iterations_per_epoch
@@ -99,7 +99,7 @@ def test_hook_free_pruning_compiles_from_the_start_and_recompiles_after_each_ste
 
 
 def test_scoring_methods_stay_eager_while_pruning(tmp_path, monkeypatch):
-    from nnunet_pruning.trainers import nnUNetTrainerSTAMP_smoke, pruning
+    from nnunet_pruning.trainers import compile_policy as pruning, nnUNetTrainerSTAMP_smoke
 
     stamp = _with_pruner(nnUNetTrainerSTAMP_smoke, tmp_path, monkeypatch)
     monkeypatch.setattr(nnUNetTrainer, "_do_i_compile", lambda self: True)

@@ -1,0 +1,179 @@
+"""Pruning targets as strategies: what a step shrinks (parameters, GFLOPs at the patch size, or the measured
+forward time) and how it knows a cut is good, so that :class:`~nnunet_pruning.core.pruner.Pruner` has one
+step loop for all of them.
+
+A counted target (``params``, ``gflops``) knows the saving of every channel exactly: a selection is applied
+and the network counted. The ``latency`` target only estimates it (the width -> time table,
+:mod:`nnunet_pruning.core.latency`): a selection is measured on a copy first and kept only if the network
+gets faster, at most a quarter of a group per round, the estimates corrected by what was measured.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from torch import nn
+
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.groups import find_groups
+from nnunet_pruning.core.importance import channel_costs
+from nnunet_pruning.core.measure import count_gflops, count_params
+from nnunet_pruning.core.surgery import remove_channels
+
+__all__ = ["Verdict", "PruningTarget", "ParamsTarget", "GflopsTarget", "LatencyTarget", "make_target"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a target says about a selection: keep it (``after``: the metric once cut, if it was measured), try a
+    smaller one, or stop (nothing that helps is left)."""
+
+    keep: bool
+    after: float | None = None
+    stop: bool = False
+
+
+class PruningTarget:
+    """The metric a schedule prunes to; one instance per :class:`~nnunet_pruning.core.pruner.Pruner`."""
+
+    name = ""
+    #: whether the metric is counted (exact, monotonic in the widths) rather than measured
+    counted = True
+
+    def __init__(self, pruner):
+        self.pruner = pruner
+
+    def measure(self, network: nn.Module) -> float:
+        raise NotImplementedError
+
+    def costs(self) -> dict[str, float]:
+        """Estimated saving per channel of each group, in the metric's unit."""
+        raise NotImplementedError
+
+    def weights(self) -> dict[str, float] | None:
+        """Relative cost per channel that scores are divided by (the costliest group = 1), or None."""
+        p = self.pruner
+        if not p.strategy.flops_weighted:
+            return None
+        return _relative({g.name: channel_costs(g, p.voxels()) for g in p.groups})
+
+    def begin_step(self) -> None:
+        """A step starts (targets that learn within a step reset here)."""
+        self._weights = self.weights()
+
+    def round_weights(self) -> dict[str, float] | None:
+        """The weights of this round of a step (counted targets: those of the step's start)."""
+        return self._weights
+
+    def round_floors(self, floors: dict[str, int]) -> dict[str, int]:
+        """The narrowest each group may become in this round."""
+        return floors
+
+    def check(self, selection: dict[str, list[int]], current: float) -> Verdict:
+        """Whether to cut ``selection`` from the network whose metric is ``current``."""
+        return Verdict(keep=True)
+
+    def stuck(self, exhausted: bool, removed: dict[str, int]) -> bool:
+        """Whether the step ended because nothing more can go (the run then stops short of its target)."""
+        return not removed
+
+
+class ParamsTarget(PruningTarget):
+    name = "params"
+
+    def measure(self, network: nn.Module) -> float:
+        return float(count_params(network))
+
+    def costs(self) -> dict[str, float]:
+        return {g.name: channel_costs(g) for g in self.pruner.groups}
+
+
+class GflopsTarget(PruningTarget):
+    name = "gflops"
+
+    def measure(self, network: nn.Module) -> float:
+        shape = self.pruner.input_shape
+        return count_gflops(network, shape[0], shape[1:])
+
+    def costs(self) -> dict[str, float]:
+        p = self.pruner
+        return {g.name: channel_costs(g, p.voxels()) / 1e9 for g in p.groups}
+
+
+class LatencyTarget(PruningTarget):
+    """The measured forward time (seconds), through the pruner's :class:`~nnunet_pruning.core.latency.LatencyModel`."""
+
+    name = "latency"
+    counted = False
+    #: failed rounds in a row after which a step gives up (even small cuts are not faster: noise, a slow kernel)
+    MAX_REJECTED = 3
+
+    def __init__(self, pruner):
+        super().__init__(pruner)
+        if pruner.latency is None:
+            raise PruningError("the latency target needs a LatencyModel (a measured width -> time table); "
+                               "pass latency=LatencyModel(build_latency_table(...), ...)")
+        self.correction = 1.0  # measured / estimated savings so far: the table's slopes assume other groups full
+        self.rejected = 0
+
+    def measure(self, network: nn.Module) -> float:
+        return self.pruner.latency.measure(network)
+
+    def costs(self) -> dict[str, float]:
+        return {name: value * self.correction for name, value in self._savings().items()}
+
+    def weights(self) -> dict[str, float] | None:
+        return _relative(self._savings())  # time saved per unit of lost importance
+
+    def _savings(self) -> dict[str, float]:
+        return self.pruner.latency.savings(self.pruner.groups)
+
+    def begin_step(self) -> None:
+        self.rejected = 0
+
+    def round_weights(self) -> dict[str, float] | None:
+        return self.weights()  # each group's saving per channel depends on its current width
+
+    def round_floors(self, floors: dict[str, int]) -> dict[str, int]:
+        # time is not linear in the widths: at most a quarter of a group per measured round
+        return {g.name: max(floors[g.name], g.width - max(1, g.width // 4)) for g in self.pruner.groups}
+
+    def check(self, selection: dict[str, list[int]], current: float) -> Verdict:
+        """Measure the cut on a copy first: keep it only if the network gets faster."""
+        after = self.measure(_cut_copy(self.pruner, selection))
+        if after >= current:
+            self.rejected += 1
+            return Verdict(keep=False, stop=self.rejected >= self.MAX_REJECTED)
+        self.rejected = 0
+        costs = self.costs()
+        estimated = sum(costs[name] * len(channels) for name, channels in selection.items())
+        if estimated > 0:
+            self.correction = min(2.0, max(0.5, self.correction * (current - after) / estimated))
+        return Verdict(keep=True, after=after)
+
+    def stuck(self, exhausted: bool, removed: dict[str, int]) -> bool:
+        # a step may end without a gain (noise, or narrower is not faster); it is over only when nothing can go
+        return exhausted
+
+
+TARGETS = {"params": ParamsTarget, "gflops": GflopsTarget, "latency": LatencyTarget}
+
+
+def make_target(pruner) -> PruningTarget:
+    """The target object of the pruner's schedule (``target_metric``)."""
+    return TARGETS[pruner.schedule.target_metric](pruner)
+
+
+def _relative(costs: dict[str, float]) -> dict[str, float]:
+    top = max(costs.values())
+    return {name: (value / top if top > 0 else 0.0) for name, value in costs.items()}
+
+
+def _cut_copy(pruner, selection: dict[str, list[int]]) -> nn.Module:
+    """A copy of the pruner's network with ``selection`` removed (the network itself is not changed)."""
+    trial = copy.deepcopy(pruner.network)
+    for group, copied in zip(pruner.groups, find_groups(trial)):
+        if selection.get(group.name):
+            remove_channels(trial, copied, selection[group.name])
+    return trial
