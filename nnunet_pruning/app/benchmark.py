@@ -14,21 +14,19 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import statistics
 import time
 
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import atomic_write_text
 
-__all__ = ["DEFAULT_TRAINERS", "BENCHMARK_DATASET_ID", "RUN_PROGRESS", "paired_difference", "summarise_runs",
+__all__ = ["DEFAULT_TRAINERS", "BENCHMARK_DATASET_ID", "paired_difference", "summarise_runs",
            "run_benchmark", "write_benchmark_report"]
 
 BENCHMARK_DATASET_ID = 901
 DEFAULT_TRAINERS = ["nnUNetTrainerStock_demo", "nnUNetTrainerFlatUNet_demo", "nnUNetTrainerRandomLargest_demo",
                     "nnUNetTrainerSTAMP_demo"]
 #: nnU-Net log lines worth showing while a model trains
-RUN_PROGRESS = re.compile(r": (Epoch \d+|pruning step|Mean Validation Dice)")
 
 
 def _t_quantile(n: int) -> float:
@@ -113,7 +111,7 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     ``dataset``: a dataset of the user's nnU-Net folders (with imagesTs/labelsTs) instead of the synthetic one;
     its models train into ``$nnUNet_results`` (finished folds are reused)."""
     from nnunet_pruning.adapter.datasets import dataset_id
-    from nnunet_pruning.app.pipeline import Pipeline, SyntheticDataset
+    from nnunet_pruning.app.pipeline import TRAINING_PROGRESS, Pipeline, SyntheticDataset
     from nnunet_pruning.app.workspace import NnUNetWorkspace
 
     trainers = list(trainers or DEFAULT_TRAINERS)
@@ -146,7 +144,7 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     runs = []
     for fold in folds:  # fold by fold: a stopped benchmark already has complete pairs
         for trainer in trainers:
-            runs.append(pipeline.test_run(trainer, fold, progress=RUN_PROGRESS))
+            runs.append(pipeline.test_run(trainer, fold, progress=TRAINING_PROGRESS))
             say(f"{trainer} fold {fold}: test Dice {runs[-1]['test_dice']:.3f}")
     timing = None
     if time_inference:

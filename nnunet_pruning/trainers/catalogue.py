@@ -38,19 +38,21 @@ def catalogue(include_extra: bool = False) -> list[dict]:
 
 def format_catalogue(include_extra: bool = False) -> str:
     from nnunet_pruning.trainers.budgets import PRESETS
-    from nnunet_pruning.trainers.named import EXAMPLES, GRAMMAR, named_trainer_class
+    from nnunet_pruning.trainers.named import EXAMPLES, PATTERNS, SHOWN_METHODS, named_trainer_class
 
     lines = ["Trainers (use with nnUNetv2_train ... -tr NAME), on nnU-Net's budget of 1000 epochs x 250 iterations:",
              ""]
     for row in catalogue(include_extra):
         lines += [f"  {row['name']}", f"      {row['method']}", f"      {row['target']}; {row['schedule']}"]
-    lines += ["", "Any method on any budget by name (no Python needed):", f"  {GRAMMAR}", "",
+    lines += ["", "Any method on any budget by name (no Python needed):", *(f"  {p}" for p in PATTERNS),
+              f"  METHOD: {', '.join(SHOWN_METHODS)}", "",
               "  keep<P>: keep at most P% of the target metric; <E>epochs, <I>iters: nnU-Net's epochs and iterations",
               "  per epoch; warmup<W>: epochs before the first step; minw<M>: the narrowest layer; cpu<T> (latency",
               "  methods): measure the forward time on the CPU with T threads, not on the training device. The schedule is",
               "  fitted to the epochs (same shares as the 1000-epoch default), so every name reaches its target.",
               "  Preset budgets (instead of epochs, iterations and warm-up):"]
-    lines += [f"    _{name}: {b.epochs} epochs x {b.iterations} iterations; {b.summary}" for name, b in PRESETS.items()]
+    lines += [f"    _{name}: {b.epochs} epoch{'s' if b.epochs > 1 else ''} x {b.iterations} iterations; {b.summary}"
+              for name, b in PRESETS.items()]
     lines += ["", "Examples:"]
     for name in EXAMPLES:
         row = describe_trainer(named_trainer_class(name))

@@ -31,14 +31,17 @@ from dataclasses import dataclass, replace
 
 from nnunet_pruning.core.errors import PruningError
 
-__all__ = ["GRAMMAR", "EXAMPLES", "NamedTrainer", "parse_trainer_name", "named_trainer_class", "quiet_lookups",
+__all__ = ["GRAMMAR", "PATTERNS", "SHOWN_METHODS", "EXAMPLES", "NamedTrainer", "parse_trainer_name", "named_trainer_class", "quiet_lookups",
            "module_getattr"]
 
 #: the pruning methods a name may start with, as the grammar shows them (the ablations are accepted too)
-_SHOWN_METHODS = ("STAMP", "STAMPFlops", "RandomLargest", "STAMPRandomChannel", "STAMPLatency", "RandomLargestLatency")
-GRAMMAR = ("nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_cpu<T>][_demo|_smoke] with "
-           f"METHOD one of {', '.join(_SHOWN_METHODS)} (cpu<T>: latency measured on the CPU with T threads); "
-           "nnUNetTrainerFlatUNet[<WIDTH>] and nnUNetTrainerStock with [_<E>epochs][_<I>iters][_demo|_smoke]")
+SHOWN_METHODS = ("STAMP", "STAMPFlops", "RandomLargest", "STAMPRandomChannel", "STAMPLatency", "RandomLargestLatency")
+#: the three name patterns, as the docs show them (tests/trainers/test_named.py checks README and getting-started)
+PATTERNS = ("nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_cpu<T>][_demo|_smoke]",
+            "nnUNetTrainerFlatUNet[<WIDTH>][_<E>epochs][_<I>iters][_demo|_smoke]",
+            "nnUNetTrainerStock[_<E>epochs][_<I>iters][_demo|_smoke]")
+GRAMMAR = (f"{PATTERNS[0]} with METHOD one of {', '.join(SHOWN_METHODS)} (cpu<T>: latency measured on the CPU with "
+           f"T threads); {PATTERNS[1]}; {PATTERNS[2]}")
 
 #: every one of these resolves (tests/trainers/test_named.py); the docs show them
 EXAMPLES = ("nnUNetTrainerSTAMP_keep10", "nnUNetTrainerSTAMP_250epochs", "nnUNetTrainerRandomLargest_keep10_250epochs",

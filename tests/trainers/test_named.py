@@ -151,7 +151,9 @@ def test_trainers_catalogue_lists_every_trainer_and_the_grammar():
     names = [row["name"] for row in catalogue(include_extra=True)]
     assert names == list(TRAINERS)
     text = format_catalogue()
-    assert GRAMMAR in text and all(example in text for example in EXAMPLES) and "CANNOT" not in text
+    from nnunet_pruning.trainers.named import PATTERNS
+
+    assert all(p in text for p in PATTERNS) and all(example in text for example in EXAMPLES) and "CANNOT" not in text
 
 
 def test_stock_and_every_method_take_the_same_budget_by_name():
@@ -184,3 +186,15 @@ def test_preset_budgets_demo_and_smoke():
     two = named_trainer_class("nnUNetTrainerSTAMPTwoSteps_demo").pruning_schedule
     assert two == replace(s, step_fraction=0.4)
     assert named_trainer_class("nnUNetTrainerSTAMPSignedSum_demo").pruning_schedule == replace(s, score="signed_sum")
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/getting-started.md", "docs/methods.md"])
+def test_the_docs_show_the_grammar_as_the_cli_does(document):
+    import os
+
+    from nnunet_pruning.trainers.named import PATTERNS
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    text = open(os.path.join(root, document)).read()
+    assert all(pattern in text for pattern in PATTERNS), [p for p in PATTERNS if p not in text]
+    assert all(pattern in GRAMMAR for pattern in PATTERNS)
