@@ -129,8 +129,16 @@ def checked_pretrained_weights(network, fname, verbose=False):
     except PruningError as e:
         message = f"nnunet-pruning: error: {e}"
         print(message, file=sys.stderr, flush=True)
+        start, trainer = _STARTING.get("start", (None, None))
+        if start is not None and trainer.network is network:  # its start made the fold folder: nothing may remain
+            start.undo()
         raise TrainerError(message) from None
     return load_pretrained_weights(network, fname, verbose)
+
+
+#: the FailedStart of the trainer this process is starting (nnUNetv2_train starts one; -pretrained_weights is
+#: checked between its initialize and its training, where only module state reaches)
+_STARTING: dict[str, tuple] = {}
 
 
 def _guard_pretrained_weights() -> None:
@@ -163,6 +171,7 @@ class TrainerGuards:
 
     def on_epoch_start(self):
         self._failed_start = None  # training runs: from here on the fold folder holds the run's own files
+        _STARTING.pop("start", None)
         return super().on_epoch_start()
 
     def do_split(self):
@@ -186,6 +195,8 @@ class TrainerGuards:
         """nnU-Net's initialize, then :meth:`check_network` (before any data is read or file written)."""
         was_initialized = self.was_initialized
         _guard_pretrained_weights()
+        if self._failed_start is not None:
+            _STARTING["start"] = (self._failed_start, self)
         super().initialize()
         if not was_initialized:
             self.check_network()

@@ -101,7 +101,8 @@ def test_demo_then_benchmark_reuse_every_finished_run(planned_dataset, trainings
     assert runs["benchmark_table"].problems() == []
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     progress = [line for line in result.stdout.splitlines() if line.startswith("[benchmark ")]
-    assert any(f"training {STOCK} fold 1" in line for line in progress) and "done" in progress[-1]
+    assert "done" in progress[-1]
+    assert f"training {STOCK} fold 1" in "".join(a.stdout for a in runs["benchmark_table"].attempts)
     log = runs["benchmark_log"]
     assert f"$ nnUNetv2_train {DATASET_ID} 3d_fullres 1 -tr {STOCK}" in log
     assert _completed(log, "nnUNetv2_predict") == 4  # the demo's fold-0 predictions were reused, fold 1 added
