@@ -1,7 +1,7 @@
 """The inference and training benchmarks run on tiny fake plans and report consistent numbers (no timing
 is asserted: speed claims come from running the scripts, see docs/results.md)."""
 
-import importlib.util
+import importlib
 import json
 import os
 
@@ -9,14 +9,8 @@ import pytest
 
 from tests.trainers.fake_task import DATASET_JSON, make_plans, prepare_folders
 
-SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "..", "scripts")
-
-
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(SCRIPTS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"scripts.{name}")
 
 
 @pytest.fixture

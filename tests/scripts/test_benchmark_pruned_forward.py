@@ -1,20 +1,13 @@
 """The forward benchmark runs and reports consistent numbers (no timing is asserted: speed claims come
 from running the script, not from unit tests)."""
 
-import importlib.util
+import importlib
 import json
-import os
 
 import pytest
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "benchmark_pruned_forward.py")
-
-
 def _load():
-    spec = importlib.util.spec_from_file_location("benchmark_pruned_forward", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("scripts.benchmark_pruned_forward")
 
 
 @pytest.mark.parametrize("architecture", ["plain", "resenc"])
@@ -34,3 +27,15 @@ def test_bad_fraction(capsys):
     with pytest.raises(SystemExit):
         _load().main(["--fraction", "1.5"])
     assert "--fraction must be in (0, 1)" in capsys.readouterr().err
+
+
+def test_python_m_scripts_lists_and_runs_the_benchmarks(tmp_path, capsys):
+    from scripts.__main__ import BENCHMARKS, main
+
+    assert main([]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"  {name}" in listing for name in BENCHMARKS)
+    assert main(["nope"]) == 2 and "no benchmark 'nope'" in capsys.readouterr().err
+    out = tmp_path / "b.json"
+    assert main(["pruned-forward", "--stages", "3", "--patch", "16", "16", "--warmup", "0", "--repeats", "1",
+                 "--json", str(out)]) == 0 and json.loads(out.read_text())["params"]

@@ -1,19 +1,13 @@
 """scripts/benchmark_training_time.py without training: reading nnU-Net's log and the paired summary."""
 
-import importlib.util
+import importlib
 import os
 import time
 
 import pytest
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "benchmark_training_time.py")
-
-
 def _load():
-    spec = importlib.util.spec_from_file_location("benchmark_training_time", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("scripts.benchmark_training_time")
 
 
 def test_read_log_takes_the_newest_log(tmp_path):
