@@ -48,7 +48,7 @@ def target_status(log: dict | None) -> dict | None:
         outcome = "reached" if reached else "nothing_left_to_cut"
     words = outcome_text("reached" if reached else outcome)
     if "outcome" not in log and not log.get("target_reached"):
-        words = "out of epochs, or still pruning"  # a log from before outcomes were kept
+        words = "out of epochs or still pruning"  # a log from before outcomes were kept
     status = {"target_metric": metric, "keep_fraction": keep, "kept_fraction": kept, "target_reached": reached,
               "outcome": words}
     latency = log.get("latency")
@@ -60,10 +60,10 @@ def target_status(log: dict | None) -> dict | None:
 
 
 def describe_status(status: dict) -> str:
-    """``keeps 59.0% of the params, target <= 20%: NOT reached (stopped short: out of epochs ...)`` (one phrase
-    for tables and notes)."""
+    """``keeps 59.0% of the params, target <= 20%: NOT reached, stopped short: out of epochs`` (one phrase for
+    tables and notes)."""
     target = status["keep_fraction"]
-    reached = "reached" if status["target_reached"] else f"NOT reached ({status.get('outcome', 'still pruning')})"
+    reached = "reached" if status["target_reached"] else f"NOT reached, {status.get('outcome', 'still pruning')}"
     target_text = f"{target:.0%}" if target is not None else "?"
     text = f"keeps {status['kept_fraction']:.1%} of the {status['target_metric']}, target <= {target_text}: {reached}"
     if status.get("latency") is not None:

@@ -29,9 +29,9 @@ __all__ = ["Pruner", "select_channels", "OUTCOMES", "outcome_text"]
 
 #: how a pruning run ended (``None`` while it still prunes): the target, or why it stopped short of it
 OUTCOMES = {"reached": "target reached",
-            "nothing_left_to_cut": "stopped short: nothing left to cut (no removal measured faster, or none possible)",
+            "nothing_left_to_cut": "stopped short: nothing left to cut that measured faster or could go",
             "minimum_widths": "stopped short: every layer at its minimum width",
-            "out_of_epochs": "stopped short: out of epochs before the schedule's last step"}
+            "out_of_epochs": "stopped short: out of epochs"}
 
 
 def outcome_text(outcome: str | None) -> str:

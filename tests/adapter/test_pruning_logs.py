@@ -13,18 +13,18 @@ def test_stopped_short_is_not_reached_with_the_figure_and_the_reason():
     status = target_status(_log(0.205, target_reached=False, outcome="minimum_widths"))
     assert not status["target_reached"]
     text = describe_status(status)
-    assert text.startswith("keeps 20.5% of the latency, target <= 1%: NOT reached (stopped short: every layer at its "
-                           "minimum width)")
+    assert text.startswith("keeps 20.5% of the latency, target <= 1%: NOT reached, stopped short: every layer at its "
+                           "minimum width; measured latency 2.0 ms")
 
 
 def test_logs_from_before_outcomes_say_reached_only_at_the_target():
     assert not target_status(_log(0.205, target_reached=True))["target_reached"]  # the old "finished"
-    assert "NOT reached (stopped short: nothing left to cut" in describe_status(target_status(_log(0.205,
+    assert "NOT reached, stopped short: nothing left to cut" in describe_status(target_status(_log(0.205,
                                                                                                target_reached=True)))
     assert target_status(_log(0.009, target_reached=True))["target_reached"]
 
 
 def test_still_pruning_and_out_of_epochs():
-    assert "NOT reached (still pruning)" in describe_status(target_status(_log(0.5, target_reached=False, outcome=None)))
-    assert "(stopped short: out of epochs" in describe_status(target_status(_log(0.5, target_reached=False,
+    assert "NOT reached, still pruning" in describe_status(target_status(_log(0.5, target_reached=False, outcome=None)))
+    assert "NOT reached, stopped short: out of epochs" in describe_status(target_status(_log(0.5, target_reached=False,
                                                                                  outcome="out_of_epochs")))
