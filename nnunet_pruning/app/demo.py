@@ -164,7 +164,9 @@ def _preamble(rows: list[dict], chance: dict, trainers: list[str], batch_size: i
     lines = [dataset_text, "",
              budget_text(trainers, batch_size) + " These are CPU-sized runs that show the mechanics and the sizes, "
              "not converged accuracy; Dice differences of a few points between single short runs are within "
-             "run-to-run noise.", "",
+             "run-to-run noise. One run cannot tell whether a method loses Dice: `nnunet-pruning benchmark` runs "
+             "every model on several folds and reports mean, sd and the paired difference with its 95% interval.",
+             "",
              f"**Did the stock model learn the task?** Its test Dice is {base['test_dice']:.3f}; labelling every "
              f"voxel as the class gives {chance_mean:.3f} (per class: "
              f"{', '.join(f'{k}: {v:.3f}' for k, v in chance.items())}), and no single intensity threshold reaches "
