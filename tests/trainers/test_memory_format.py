@@ -78,3 +78,16 @@ def test_a_bad_value_is_one_line(monkeypatch):
     for value, expected in (("off", False), ("TRUE", True), (" 0 ", False)):
         monkeypatch.setenv(CHANNELS_LAST_VARIABLE, value)
         assert channels_last_enabled() is expected
+
+
+def test_a_bad_value_stops_the_trainer_before_nnunet_makes_its_fold_folder(tmp_path, monkeypatch, capsys):
+    """Issue 23.4: a bad nnUNet_pruning_channels_last is one line (exit 2) and leaves no fold folder or log."""
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, "")
+    plans = make_plans("plain", dim=3, n_stages=3)
+    prepare_folders(tmp_path, plans)
+    monkeypatch.setenv(CHANNELS_LAST_VARIABLE, "maybe")
+    with pytest.raises(SystemExit) as stopped:
+        make_trainer(nnUNetTrainerRandomLargest_smoke, plans)
+    assert stopped.value.code == 2 and "is neither on nor off" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
