@@ -33,9 +33,10 @@ STOCK, STAMP, RANDOM_LARGEST = "nnUNetTrainerStock_smoke", "nnUNetTrainerSTAMP_s
 LATENCY = "nnUNetTrainerRandomLargestLatency_keep60_3epochs_2iters_cpu1"
 #: a budget chosen by name, started from the stock model's weights (-pretrained_weights)
 NAMED = "nnUNetTrainerRandomLargest_keep10_2epochs_2iters"
-#: the models several tests use, longest first: (trainer, fold, needs the stock model's checkpoint)
-SHARED = [(LATENCY, 0, False), (STOCK, 0, False), (FLAT_TRAINER, 0, False), (STAMP, 0, False),
-          (RANDOM_LARGEST, 0, False), (RANDOM_LARGEST, 1, False), (NAMED, 0, True)]
+#: the models several tests use: (trainer, fold, needs the stock model's checkpoint); first those of the longest
+#: background job (demo + benchmark, interrupted: tests/e2e/test_demo_and_benchmark.py), then the longest training
+SHARED = [(STOCK, 0, False), (RANDOM_LARGEST, 0, False), (RANDOM_LARGEST, 1, False), (LATENCY, 0, False),
+          (FLAT_TRAINER, 0, False), (STAMP, 0, False), (NAMED, 0, True)]
 #: the extremes' dataset: 2 channels, anisotropic, planned with nnU-Net's ResEnc-M planner (3d_fullres; 2D
 #: networks, Plain and ResEnc, train, prune and predict through nnU-Net's trainer and predictor in
 #: tests/trainers/test_extremes.py)
