@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import shlex
-import signal
 import sys
 import warnings
 
@@ -360,42 +359,20 @@ def build_parser() -> argparse.ArgumentParser:
 QUIET_WARNINGS = (r"`torch\.jit\.interface` is deprecated",)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the process is, so that it ends as Ctrl-C does (commands stopped, files closed)."""
-
-
-def _raise_terminated(signum, frame):
-    raise _Terminated()
-
-
-#: exit statuses of an interrupted command, as a shell reports a process killed by the signal
-INTERRUPTED_EXIT = {"SIGINT": 130, "SIGTERM": 143}
-
-
 def main(argv: list[str] | None = None) -> int:
+    from nnunet_pruning.app.interrupts import report_interrupt, sigterm_as_interrupt
+
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=FutureWarning)
     args = build_parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if _main_thread() else None
     try:
-        return args.func(args)
+        with sigterm_as_interrupt():
+            return args.func(args)
     except PruningError as e:
         print(f"nnunet-pruning: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        name = "SIGTERM" if isinstance(e, _Terminated) else "SIGINT"
-        print(f"nnunet-pruning: interrupted ({name}): every finished step is kept; rerun the same command to go on "
-              f"from where it stopped", file=sys.stderr, flush=True)
-        return INTERRUPTED_EXIT[name]
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+        return report_interrupt(e)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ the log; the demo turns them into nnunet-pruning's one-line error."""
 import pytest
 
 from nnunet_pruning.app import cli
+from nnunet_pruning.app.interrupts import Terminated
 from nnunet_pruning.app.workspace import CommandFailed, NnUNetWorkspace
 
 
@@ -61,7 +62,7 @@ def test_an_interrupted_command_is_stopped_killed_if_it_lingers():
 
 
 @pytest.mark.parametrize("interruption, status, name", [(KeyboardInterrupt, 130, "SIGINT"),
-                                                        (cli._Terminated, 143, "SIGTERM")])
+                                                        (Terminated, 143, "SIGTERM")])
 def test_interrupted_commands_end_in_one_line_with_the_signals_status(monkeypatch, capsys, interruption, status,
                                                                       name):
     def interrupted(args):
