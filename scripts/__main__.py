@@ -8,7 +8,8 @@ import sys
 #: name on the command line -> module in scripts/
 BENCHMARKS = {"inference": "benchmark_inference", "gpu": "benchmark_gpu", "training-time": "benchmark_training_time",
               "training": "benchmark_training", "pruned-forward": "benchmark_pruned_forward",
-              "conv-channels": "benchmark_conv_channels", "torch-pruning": "compare_torch_pruning"}
+              "conv-channels": "benchmark_conv_channels", "torch-pruning": "compare_torch_pruning",
+              "backends": "benchmark_backends"}
 
 
 def _summary(module_name: str) -> str:

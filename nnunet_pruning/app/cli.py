@@ -1,4 +1,4 @@
-"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | trainers | benchmark | demo.
+"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | trainers | benchmark | demo | export | predict.
 
 Every misuse ends in one line on stderr, ``nnunet-pruning: error: ...``, and exit status 2.
 """
@@ -351,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
                                            "labelsTs) instead of the synthetic one; models train into "
                                            "$nnUNet_results (default: synthetic dataset 900 in --output)")
     p.set_defaults(func=_cmd_demo)
+
+    from nnunet_pruning.app import export, predict
+
+    export.add_parser(sub)
+    predict.add_parser(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ commands are stopped (``app/workspace.py``) and files are closed, exactly as for
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -21,18 +22,28 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the process is."""
 
 
+_OWNER: list[int] = []
+
+
 def _raise_terminated(signum, frame):
+    if _OWNER and os.getpid() != _OWNER[-1]:  # a forked worker (nnU-Net's pools end theirs with SIGTERM): die quietly
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise Terminated()
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
-    """While active (in the main thread), SIGTERM raises :class:`Terminated`."""
+    """While active (in the main thread), SIGTERM raises :class:`Terminated` in this process; a process forked
+    meanwhile (a worker of nnU-Net's predictor) ends on SIGTERM as it would without us."""
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
+    _OWNER.append(os.getpid())
     try:
         yield
     finally:
+        _OWNER.pop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

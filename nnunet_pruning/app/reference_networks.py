@@ -18,6 +18,7 @@ from nnunet_pruning.adapter.networks import build_from_checkpoint, build_network
 from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, build_latency_table
 from nnunet_pruning.core.onednn import use_onednn_convolutions
 from nnunet_pruning.core.pruner import Pruner
+from nnunet_pruning.core.runtime_forward import use_runtime
 from nnunet_pruning.core.schedule import PruningSchedule
 
 __all__ = ["LATENCY_REFERENCE", "build_networks", "override_plans"]
@@ -76,6 +77,8 @@ def build_networks(plans_file: str, configuration: str, keep: float, model_folde
         if name in networks:  # the same trainer from another results folder
             name += f" ({os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(folder))))})"
         networks[name] = network
+    for network in networks.values():  # PyTorch, whatever nnUNet_pruning_backend says: these benchmarks compare
+        use_runtime(network, "torch")  # networks (the backends: python -m scripts backends)
     return networks, targets
 
 

@@ -154,6 +154,12 @@ def write_outputs(models: list[dict], timing: dict | None, output: str, label_na
                   f"Device {s['device']}, {s['threads']} threads, tile step {s['tile_step_size']}, mirroring (TTA) "
                   f"{'on' if s['use_mirroring'] else 'off'}, every selected fold "
                   f"predicted as an ensemble (as `nnUNetv2_predict -f ...`)."]
+        backends = {label: t.get("backend", "torch") for label, t in timing["models"].items()}
+        if set(backends.values()) != {"torch"}:
+            lines += ["- what ran each network (eager, on the CPU): " + ", ".join(
+                f"{label}: {backend}" for label, backend in backends.items()) + "; this package's networks run on "
+                "the fastest runtime installed, as `nnUNetv2_predict` runs them (`nnUNet_pruning_backend`, "
+                "docs/getting-started.md), stock nnU-Net's on PyTorch."]
         if timing.get("compiled"):
             lines += ["", compiled_table(models, timing), ""]
         elif s.get("compile") == "compiled":

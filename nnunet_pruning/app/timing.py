@@ -95,7 +95,7 @@ class StagedPredictor:
     """An ``nnUNetPredictor`` for one model folder whose prediction of a case is timed stage by stage."""
 
     def __init__(self, model_folder: str, folds: list[str], settings: TimingSettings,
-                 checkpoint_name: str = "checkpoint_final.pth", compiled: bool = False):
+                 checkpoint_name: str = "checkpoint_final.pth", compiled: bool = False, backend: str | None = None):
         import torch
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
@@ -107,6 +107,14 @@ class StagedPredictor:
                                              verbose=False, verbose_preprocessing=False, allow_tqdm=False)
             self.predictor.initialize_from_trained_model_folder(
                 model_folder, [int(f) if f != "all" else f for f in folds], checkpoint_name)
+        from nnunet_pruning.core.runtime_forward import use_runtime
+        from nnunet_pruning.core.wrappers import unwrap
+
+        if backend is not None:  # else: as nnUNetv2_predict runs it (this package's networks: nnUNet_pruning_backend)
+            use_runtime(unwrap(self.predictor.network), backend)
+        #: what runs the network (a runtime only in eager mode on the CPU: compiled and GPU runs are PyTorch's)
+        self.backend = "torch" if compiled or device.type != "cpu" else getattr(
+            unwrap(self.predictor.network), "runtime_backend", "torch")
         if compiled:  # what the predictor does itself with nnUNet_compile=1 (each fold loads into _orig_mod)
             self.predictor.network = torch.compile(self.predictor.network)
         self.device = device
@@ -135,9 +143,11 @@ class StagedPredictor:
         return seconds, segmentation
 
 
-def time_models(models: list[tuple[str, str, list[str], str]], cases: list[tuple[str, list[str]]],
-                settings: TimingSettings, progress=print) -> dict:
-    """Time every ``(label, model_folder, folds, checkpoint_name)`` on every case; per model the per-case medians.
+def time_models(models: list[tuple], cases: list[tuple[str, list[str]]], settings: TimingSettings,
+                progress=print) -> dict:
+    """Time every ``(label, model_folder, folds, checkpoint_name[, backend])`` on every case; per model the
+    per-case medians (``backend``: force one, see :mod:`nnunet_pruning.core.runtimes`; default: as
+    ``nnUNetv2_predict`` runs the model).
 
     Returns ``{label: {"per_case": {case: {stage: s}}, "median": {stage: s}, "mean": {stage: s}}}`` plus
     the settings under ``"settings"``; "median" and "mean" are over cases of the per-case medians.
@@ -149,9 +159,9 @@ def time_models(models: list[tuple[str, str, list[str], str]], cases: list[tuple
         raise PruningError("inference timing on cuda was asked for but torch sees no CUDA device; use --device cpu")
     torch.set_num_threads(settings.threads)
     modes = {"eager": (False,), "compiled": (True,), "both": (False, True)}[settings.compile]
-    predictors = {label + (COMPILED if compiled and settings.compile == "both" else ""):
-                  StagedPredictor(folder, folds, settings, checkpoint, compiled)
-                  for label, folder, folds, checkpoint in models for compiled in modes}
+    predictors = {entry[0] + (COMPILED if compiled and settings.compile == "both" else ""):
+                  StagedPredictor(entry[1], entry[2], settings, entry[3], compiled, (entry[4:] or [None])[0])
+                  for entry in models for compiled in modes}
     reader = predictors[next(iter(predictors))].predictor.plans_manager.image_reader_writer_class()
     images = {}
     for case, files in cases:
@@ -192,6 +202,7 @@ def time_models(models: list[tuple[str, str, list[str], str]], cases: list[tuple
                     for case, rs in per_case_runs.items()}
         kind = "compiled" if label.endswith(COMPILED) else "models"
         result.setdefault(kind, {})[label.removesuffix(COMPILED)] = {
+            "backend": predictors[label].backend,
             "per_case": per_case,
             "median": {s: statistics.median(c[s] for c in per_case.values()) for s in stages},
             "mean": {s: statistics.fmean(c[s] for c in per_case.values()) for s in stages},

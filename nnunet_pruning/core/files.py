@@ -12,21 +12,30 @@ import os
 import tempfile
 from typing import Callable, IO
 
-__all__ = ["atomic_write", "atomic_write_text", "default_file_mode"]
+__all__ = ["atomic_write", "atomic_write_text", "default_file_mode", "default_folder_mode"]
 
 
-def default_file_mode() -> int:
-    """``0o666`` minus the process umask: the mode ``open(path, "w")`` gives a new file."""
+def _umask() -> int:
     try:
         with open("/proc/self/status") as f:  # Linux: read the umask without changing it
             for line in f:
                 if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
+                    return int(line.split()[1], 8)
     except OSError:
         pass
     umask = os.umask(0o022)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def default_file_mode() -> int:
+    """``0o666`` minus the process umask: the mode ``open(path, "w")`` gives a new file."""
+    return 0o666 & ~_umask()
+
+
+def default_folder_mode() -> int:
+    """``0o777`` minus the process umask: the mode ``os.makedirs`` gives a new folder."""
+    return 0o777 & ~_umask()
 
 
 def _fsync_dir(folder: str) -> None:

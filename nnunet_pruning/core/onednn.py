@@ -31,7 +31,8 @@ def onednn_applies(conv: nn.Conv3d, input: torch.Tensor) -> bool:
             and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
             and conv.kernel_size != (1, 1, 1) and torch.backends.mkldnn.is_available()
             and torch.backends.mkldnn.enabled and not torch.is_autocast_enabled("cpu")
-            and not torch.compiler.is_compiling())
+            and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+            and not torch.onnx.is_in_onnx_export())
 
 
 class OneDnnConv3d(nn.Conv3d):

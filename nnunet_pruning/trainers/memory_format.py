@@ -19,6 +19,7 @@ import torch
 
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.wrappers import unwrap
+from .inference_backend import check_backend_setting
 
 __all__ = ["ChannelsLastOnCpu", "CHANNELS_LAST_VARIABLE", "channels_last_enabled"]
 
@@ -48,6 +49,7 @@ class ChannelsLastOnCpu:
 
     def __init__(self, *args, **kwargs):
         channels_last_enabled()  # a bad value is one line before nnU-Net creates the fold folder
+        check_backend_setting()  # the same for the inference backend (inference_backend.py)
         super().__init__(*args, **kwargs)
 
     def channels_last_training(self) -> bool:

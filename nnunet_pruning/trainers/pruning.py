@@ -28,6 +28,7 @@ from nnunet_pruning.core.schedule import PruningSchedule
 from nnunet_pruning.core.wrappers import unwrap
 from .compile_policy import CompilePolicy
 from .guards import TrainerError, TrainerGuards
+from .inference_backend import with_inference_backend
 from .latency_cache import LATENCY_TABLE, LatencyTableCache
 from .memory_format import ChannelsLastOnCpu
 from .progress_plot import plot_pruning_progress
@@ -57,7 +58,7 @@ class nnUNetTrainerPruningBase(PruningCheckpoints, CompilePolicy, LatencyTableCa
                                    enable_deep_supervision: bool = True):
         network = nnUNetTrainer.build_network_architecture(plans_manager, configuration_manager, num_input_channels,
                                                            num_output_channels, enable_deep_supervision)
-        return use_onednn_convolutions(make_resizable(network))
+        return with_inference_backend(use_onednn_convolutions(make_resizable(network)))
 
     def make_pruner(self, sync=None) -> Pruner:
         """The pruner of this run: the trainer's network, schedule, patch shape, and a seed from the fold

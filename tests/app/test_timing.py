@@ -45,9 +45,9 @@ def test_both_modes_time_every_model_eager_and_compiled(monkeypatch):
     made = []
 
     class FakePredictor:
-        def __init__(self, folder, folds, settings, checkpoint, compiled):
+        def __init__(self, folder, folds, settings, checkpoint, compiled, backend):
             made.append((folder, compiled))
-            self.compiled = compiled
+            self.compiled, self.backend = compiled, backend or "torch"
             reader = SimpleNamespace(read_images=lambda files: ("image", {}))
             self.predictor = SimpleNamespace(plans_manager=SimpleNamespace(image_reader_writer_class=lambda: reader))
 

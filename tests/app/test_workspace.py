@@ -73,3 +73,29 @@ def test_interrupted_commands_end_in_one_line_with_the_signals_status(monkeypatc
     err = capsys.readouterr().err.strip()
     assert err == (f"nnunet-pruning: interrupted ({name}): every finished step is kept; rerun the same command to "
                    f"go on from where it stopped")
+
+
+def test_a_forked_worker_ends_on_sigterm_as_without_us():
+    """nnU-Net's predictor ends its pool's workers with SIGTERM: a worker forked inside a command must die quietly
+    (no Terminated traceback), while the command itself still turns SIGTERM into its one line."""
+    import os
+    import signal
+    import time
+
+    from nnunet_pruning.app.interrupts import sigterm_as_interrupt
+
+    read, write = os.pipe()
+    with sigterm_as_interrupt():
+        pid = os.fork()
+        if pid == 0:  # the worker: waits until killed; anything it would print goes to the pipe
+            os.dup2(write, 2)
+            try:
+                time.sleep(30)
+            finally:
+                os._exit(0)
+        time.sleep(0.3)
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        os.close(write)
+        printed = os.read(read, 10000)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM and printed == b""

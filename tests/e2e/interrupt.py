@@ -33,7 +33,7 @@ class Attempt:
 
 @dataclass
 class Interruptions:
-    """The attempts of one command: each point of ``points`` once per signal, then one run to the end."""
+    """The attempts of one command: each point of ``points`` once, with its signal, then one run to the end."""
 
     attempts: list[Attempt] = field(default_factory=list)
 
@@ -92,11 +92,11 @@ def run_once(argv: list[str], env: dict, cwd: str, point: str | None = None, del
     return attempt
 
 
-def interrupt_and_resume(argv: list[str], env: dict, cwd: str, points: list[tuple[str, float]]) -> Interruptions:
-    """Each point is hit with SIGINT, then (the command run again) with SIGKILL; then the command runs to its end."""
+def interrupt_and_resume(argv: list[str], env: dict, cwd: str, points: list[tuple[str, float, int]]) -> Interruptions:
+    """Each ``(pattern, delay, signal)`` point is hit in turn (the command run again after each); then the command
+    runs to its end."""
     record = Interruptions()
-    for pattern, delay in points:
-        for sig in (signal.SIGINT, signal.SIGKILL):
-            record.attempts.append(run_once(argv, env, cwd, pattern, delay, sig))
+    for pattern, delay, sig in points:
+        record.attempts.append(run_once(argv, env, cwd, pattern, delay, sig))
     record.attempts.append(run_once(argv, env, cwd))
     return record

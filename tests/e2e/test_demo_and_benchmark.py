@@ -4,12 +4,13 @@ models); the benchmark reuses those runs (the pipeline keeps every finished step
 reports mean, sd and paired differences over folds 0 and 1; run again, it changes nothing.
 
 Both run as rows of the interruption table (issue 23): killed at three points each, by SIGINT (Ctrl-C to the
-process group) and by SIGKILL (a crash), run again until they end, and what they end with is checked below as
+process group) or SIGKILL (a crash), alternating, run again until they end, and what they end with is checked below as
 for an uninterrupted run (a prediction of a model trained before is the uninterrupted one, to the last digit)."""
 
 import csv
 import json
 import re
+import signal
 
 import pytest
 
@@ -18,13 +19,15 @@ from .interrupt import interrupt_and_resume, run_once
 
 pytestmark = pytest.mark.e2e
 
-#: (pattern of a progress line, seconds after it): where the demo and the benchmark are killed
-#: (the commands are killed while nnU-Net's command of that step starts: the step is redone whole after both)
-DEMO_POINTS = [(re.escape(f"predicting and evaluating {STOCK} fold 0"), 0.5),
-               (re.escape(f"predicting and evaluating {PRUNED} fold 0"), 0.5), ("comparing the models", 0.5)]
-BENCHMARK_POINTS = [(re.escape(f"training {STOCK} fold 1"), 0.5),
-                    (re.escape(f"predicting and evaluating {STOCK} fold 1"), 0.5),
-                    (re.escape(f"predicting and evaluating {PRUNED} fold 1"), 0.5)]
+#: (pattern of a progress line, seconds after it, signal): where and how the demo and the benchmark are killed
+#: (while nnU-Net's command of that step starts: the step is redone whole after both signals); every point once,
+#: Ctrl-C and a crash alternating, so that each command meets both and each step one of them
+DEMO_POINTS = [(re.escape(f"predicting and evaluating {STOCK} fold 0"), 0.5, signal.SIGINT),
+               (re.escape(f"predicting and evaluating {PRUNED} fold 0"), 0.5, signal.SIGKILL),
+               ("comparing the models", 0.5, signal.SIGINT)]
+BENCHMARK_POINTS = [(re.escape(f"training {STOCK} fold 1"), 0.5, signal.SIGKILL),
+                    (re.escape(f"predicting and evaluating {STOCK} fold 1"), 0.5, signal.SIGINT),
+                    (re.escape(f"predicting and evaluating {PRUNED} fold 1"), 0.5, signal.SIGKILL)]
 
 
 def _benchmark_argv(ws, out):

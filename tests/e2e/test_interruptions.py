@@ -1,4 +1,4 @@
-"""The interruption table (issue 23): each long command killed at several points, SIGINT and SIGKILL at each,
+"""The interruption table (issue 23): each long command killed at several points, by SIGINT or SIGKILL in turn,
 run again until it ends, ends with what an uninterrupted run gives. ``demo`` and ``benchmark``:
 tests/e2e/test_demo_and_benchmark.py (their session job runs interrupted); ``make-dataset``: here."""
 
@@ -30,7 +30,8 @@ def test_make_dataset_interrupted_anywhere_ends_with_the_same_dataset(tmp_path):
     reference_raw, raw = tmp_path / "reference", tmp_path / "raw"
     reference = run_once([executable, *MAKE, "--raw", str(reference_raw)], ws.env, ws.root)
     assert reference.returncode == 0, reference.stderr
-    points = [(r"make-dataset: 2/8 cases", 0.0), (r"make-dataset: 4/8 cases", 0.0), (r"make-dataset: 6/8 cases", 0.0)]
+    points = [(r"make-dataset: 2/8 cases", 0.0, signal.SIGINT), (r"make-dataset: 4/8 cases", 0.0, signal.SIGKILL),
+              (r"make-dataset: 6/8 cases", 0.0, signal.SIGINT)]
     record = interrupt_and_resume([executable, *MAKE, "--raw", str(raw)], ws.env, ws.root, points)
     assert record.problems() == []
     for attempt in record.attempts[:-1]:  # never half a dataset under its id; SIGINT leaves no staging folder

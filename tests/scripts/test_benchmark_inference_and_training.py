@@ -26,7 +26,7 @@ def plans_file(tmp_path, monkeypatch):
 
 def test_inference_benchmark(plans_file, tmp_path, capsys):
     out = tmp_path / "inference.json"
-    assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "12", "12", "12", "--volumes", "1",
+    assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "12", "12", "20", "--volumes", "1",
                                               "--warmup", "1", "--warmup-volume", "patch", "--repeats", "1",
                                               "--device", "cpu", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
@@ -46,12 +46,12 @@ def test_inference_benchmark(plans_file, tmp_path, capsys):
 
 def test_inference_benchmark_latency_target_and_plans_override(plans_file, tmp_path, capsys):
     out = tmp_path / "inference.json"
-    assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "24", "24", "24", "--volumes", "1",
+    assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "12", "12", "20", "--volumes", "1",
                                               "--warmup", "0", "--repeats", "1", "--device", "cpu", "--threads", "1",
-                                              "--patch", "16", "16", "16", "--stages", "4", "--latency-keep", "0.6",
+                                              "--patch", "8", "8", "16", "--stages", "2", "--latency-keep", "0.6",
                                               "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert result["patch_size"] == [16, 16, 16] and result["architecture"]["n_stages"] == 4
+    assert result["patch_size"] == [8, 8, 16] and result["architecture"]["n_stages"] == 2
     assert result["command"].startswith("python scripts/benchmark_inference.py --plans")
     name = "random-largest (keep 60% latency)"
     target = result["latency_targets"][name]

@@ -1,8 +1,6 @@
 """The Flat U-Net trainers build flat networks for every architecture, dimension and width."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -41,18 +39,24 @@ def test_refuses_unsupported_architecture():
         nnUNetTrainerFlatUNet.build_network_architecture(None, spec, 1, 2)
 
 
-def test_every_trainer_is_found_by_nnunet_lookup():
-    """nnU-Net's own lookup, with nnUNet_extTrainer as `nnunet-pruning env` prints it, finds our classes."""
-    code = ("import sys\n"
-            "from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name as find\n"
-            "for name in sys.argv[1:]:\n"
-            "    cls = find(name)\n"
-            "    print('FOUND', name, cls.__module__)\n")
-    env = dict(os.environ, nnUNet_extTrainer=ext_trainer_folder())
+def test_every_trainer_is_found_by_nnunet_lookup(monkeypatch):
+    """nnU-Net's own lookup, with nnUNet_extTrainer as `nnunet-pruning env` prints it, finds our classes (in this
+    process: nnU-Net reads the variable at each lookup). Each lookup walks all of nnU-Net's trainer modules, so
+    it runs for one class of each module; the folder's one module exports every other class."""
+    import contextlib
+    import importlib.util
+    import io
+
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name as find
+
+    monkeypatch.setenv("nnUNet_extTrainer", ext_trainer_folder())
     names = list(TRAINERS)  # (names made by the grammar: tests/trainers/test_named.py, in-process)
-    result = subprocess.run([sys.executable, "-c", code, *names], env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = [line.split() for line in result.stdout.splitlines() if line.startswith("FOUND")]
-    assert [f[1] for f in found] == names
-    assert all(f[2].startswith("nnunet_pruning.trainers.") for f in found)
+    one_per_module = {TRAINERS[name].__module__: name for name in names}
+    with contextlib.redirect_stdout(io.StringIO()):
+        found = {name: find(name) for name in one_per_module.values()}
+    assert len(found) >= 4 and all(found[name] is TRAINERS[name] for name in found), found
+    spec = importlib.util.spec_from_file_location("ext_trainers", os.path.join(ext_trainer_folder(),
+                                                                               "nnunet_pruning_trainers.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert all(getattr(module, name) is TRAINERS[name] for name in names)

@@ -1,0 +1,35 @@
+"""What runs this package's networks in inference on the CPU: PyTorch, or the runtime ``nnUNet_pruning_backend``
+names (see :mod:`nnunet_pruning.core.runtime_forward`, which says why PyTorch is the default).
+
+The pruning trainers and the Flat U-Net build their networks through :func:`with_inference_backend`, so with
+the variable set ``nnUNetv2_predict``, ``--val`` and ``compare --time`` run them on that backend with no other
+flag; training, GPUs and ``torch.compile`` keep PyTorch. Stock nnU-Net's trainers (``nnUNetTrainer``,
+``nnUNetTrainerStock``) are left as nnU-Net made them: the baseline every speedup is measured against.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.runtime_forward import runtime_setting, use_runtime
+
+__all__ = ["with_inference_backend", "check_backend_setting"]
+
+
+def check_backend_setting() -> None:
+    """Raise a one-line PruningError for a bad ``nnUNet_pruning_backend`` / ``_precision``."""
+    runtime_setting()
+
+
+def with_inference_backend(network):
+    """``network`` with the environment's inference backend; a bad setting ends the command (``nnUNetv2_predict``
+    included) with one line on stderr and exit status 2."""
+    try:
+        return use_runtime(network)
+    except PruningError as e:
+        from nnunet_pruning.trainers.guards import TrainerError
+
+        message = f"nnunet-pruning: error: {e}"
+        print(message, file=sys.stderr, flush=True)
+        raise TrainerError(message) from None

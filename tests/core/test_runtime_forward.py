@@ -1,0 +1,147 @@
+"""Inference through a runtime inside ``network(x)`` (core/runtime_forward.py): only in inference, the same
+numbers, the state dict unchanged, one compiled model per fold and shape, rebuilt when the weights change."""
+
+import copy
+import random
+
+import pytest
+import torch
+
+from nnunet_pruning.core import runtime_forward, runtimes
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.groups import find_groups
+from nnunet_pruning.core.resizable import make_resizable
+from nnunet_pruning.core.runtime_forward import RuntimeForward, runtime_setting, use_runtime
+from nnunet_pruning.core.surgery import remove_channels
+
+from tests.tiny import tiny_input, tiny_net
+
+pytest.importorskip("onnxruntime")
+
+
+def _pruned(seed):
+    net = tiny_net("plain", 3, 4, seed=0, dtype=torch.float32).eval()
+    rng = random.Random(seed)
+    for group in find_groups(net):
+        if group.width > 1:
+            remove_channels(net, group, rng.sample(range(group.width), rng.randint(1, group.width - 1)))
+    return net
+
+
+@pytest.fixture
+def exports(monkeypatch):
+    """Every export the runtime forward makes, as (input shape)."""
+    made = []
+    export = runtimes.export_onnx
+    monkeypatch.setattr(runtimes, "export_onnx", lambda net, shape, target=None: made.append(shape) or
+                        export(net, shape, target))
+    return made
+
+
+def test_the_class_swap_keeps_state_dict_identity_and_type():
+    net = make_resizable(tiny_net("plain", 3, 4, dtype=torch.float32))
+    cls, keys, params = type(net), list(net.state_dict()), [id(p) for p in net.parameters()]
+    assert use_runtime(net, "onnxruntime") is net
+    assert isinstance(net, RuntimeForward) and isinstance(net, cls) and type(net).__name__ == cls.__name__
+    assert list(net.state_dict()) == keys and [id(p) for p in net.parameters()] == params
+    assert use_runtime(net, "torch").runtime_backend == "torch" and type(net).__mro__.count(RuntimeForward) == 1
+
+
+def test_only_inference_runs_on_the_runtime_with_pytorchs_numbers(exports):
+    net = use_runtime(tiny_net("plain", 3, 4, dtype=torch.float32).eval(), "onnxruntime")
+    x = tiny_input(3, 4, dtype=torch.float32, batch=1)
+    with torch.no_grad():  # training's validation steps: PyTorch
+        expected = net(x)
+    assert exports == []
+    with torch.inference_mode():  # nnU-Net's predictor
+        got = net(x)
+    assert exports == [tuple(x.shape)]
+    assert float((got - expected).abs().max()) < 1e-4 * float(expected.abs().max())
+    with torch.inference_mode():
+        net(x.double().float())
+        net.train()
+        net(x)  # training mode: PyTorch
+        net.eval().double()
+        net(x.double())  # float64: PyTorch
+    assert exports == [tuple(x.shape)]
+
+
+def test_deep_supervision_keeps_pytorch(exports):
+    net = use_runtime(tiny_net("plain", 3, 4, deep_supervision=True, dtype=torch.float32).eval(), "onnxruntime")
+    with torch.inference_mode():
+        out = net(tiny_input(3, 4, dtype=torch.float32, batch=1))
+    assert isinstance(out, (list, tuple)) and exports == []
+
+
+def test_folds_pruned_to_different_shapes_are_compiled_once_each(exports):
+    """nnU-Net's predictor: before each case, load fold 0 then fold 1 into one network, predict with each."""
+    folds = [_pruned(1), _pruned(2)]
+    states = [f.state_dict() for f in folds]
+    net = use_runtime(make_resizable(tiny_net("plain", 3, 4, dtype=torch.float32)).eval(), "onnxruntime")
+    x = tiny_input(3, 4, dtype=torch.float32, batch=1)
+    for case in range(3):
+        for fold, state in zip(folds, states):
+            net.load_state_dict(state)
+            with torch.no_grad():
+                expected = fold(x)
+            with torch.inference_mode():
+                got = net(x)
+            assert float((got - expected).abs().max()) < 1e-4 * float(expected.abs().max())
+    assert len(exports) == 2
+    with torch.no_grad():  # any other change of the weights (an optimizer step, pruning) makes a new model
+        next(net.parameters()).mul_(1.5)
+    with torch.inference_mode():
+        net(x)
+        net(tiny_input(3, 4, dtype=torch.float32, batch=1).repeat(1, 1, 1, 1, 2))  # another tile shape
+    assert len(exports) == 4
+
+
+def test_the_cache_is_bounded(exports, monkeypatch):
+    monkeypatch.setattr(runtime_forward, "CACHE_SIZE", 2)
+    net = use_runtime(tiny_net("plain", 3, 3, dtype=torch.float32).eval(), "onnxruntime")
+    with torch.inference_mode():
+        for depth in (8, 16, 24, 8):
+            net(torch.randn(1, 2, depth, 8, 8))
+    assert len(net._runners) == 2 and len(exports) == 4  # the first shape was dropped and made again
+
+
+@pytest.mark.parametrize("backend, precision, message", [
+    ("tensorrt", "f32", "nnUNet_pruning_backend='tensorrt' is not one of auto, torch, onnxruntime, openvino"),
+    ("auto", "fp16", "nnUNet_pruning_precision='fp16' is not one of f32, bf16"),
+    ("onnxruntime", "bf16", "nnUNet_pruning_precision=bf16 needs nnUNet_pruning_backend=openvino")])
+def test_bad_settings_are_one_line(monkeypatch, backend, precision, message):
+    monkeypatch.setenv("nnUNet_pruning_backend", backend)
+    monkeypatch.setenv("nnUNet_pruning_precision", precision)
+    with pytest.raises(PruningError, match=message.replace("(", r"\(")):
+        runtime_setting()
+
+
+def test_default_is_pytorch_and_auto_the_fastest_installed_runtime(monkeypatch):
+    monkeypatch.delenv("nnUNet_pruning_backend", raising=False)
+    monkeypatch.delenv("nnUNet_pruning_precision", raising=False)
+    assert runtime_setting() == ("torch", "f32")
+    monkeypatch.setenv("nnUNet_pruning_backend", "auto")
+    assert runtime_setting() == (runtimes.fastest_installed(), "f32")
+    monkeypatch.setenv("nnUNet_pruning_backend", "onnxruntime")
+    net = use_runtime(copy.deepcopy(tiny_net("plain", 3, 3, dtype=torch.float32)))
+    assert net.runtime_backend == "onnxruntime"
+
+
+@pytest.mark.parametrize("trainer", ["nnUNetTrainerSTAMP", "nnUNetTrainerFlatUNet"])
+def test_this_packages_trainers_build_networks_on_the_chosen_backend(monkeypatch, capsys, trainer):
+    """What nnUNetv2_predict gets from the trainers: the variable's backend; a bad value is one line, exit 2."""
+    from nnunet_pruning.adapter.architectures import unet_spec
+    from nnunet_pruning.adapter.networks import resolve_trainer
+
+    cls = resolve_trainer(trainer)
+    build = lambda: cls.build_network_architecture(None, unet_spec("plain", 3, 3), 1, 2, False)  # noqa: E731
+    monkeypatch.delenv("nnUNet_pruning_backend", raising=False)
+    assert build().runtime_backend == "torch"
+    monkeypatch.setenv("nnUNet_pruning_backend", "onnxruntime")
+    assert build().runtime_backend == "onnxruntime"
+    monkeypatch.setenv("nnUNet_pruning_backend", "cuda-graphs")
+    with pytest.raises(SystemExit) as e:
+        build()
+    assert e.value.code == 2
+    assert capsys.readouterr().err == ("nnunet-pruning: error: nnUNet_pruning_backend='cuda-graphs' is not one of "
+                                       "auto, torch, onnxruntime, openvino\n")
