@@ -85,7 +85,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     settings = TimingSettings(use_mirroring=args.tta, threads=args.threads, warmup=args.warmup,
                               repeats=args.repeats)
-    models = [(os.path.basename(m.rstrip("/")).split("__")[0], m, args.folds, args.checkpoint) for m in args.models]
+    labels = [os.path.basename(m.rstrip("/")).split("__")[0] for m in args.models]
+    labels = [f"{label} ({i + 1})" if labels.count(label) > 1 else label for i, label in enumerate(labels)]
+    models = [(label, m, args.folds, args.checkpoint) for label, m in zip(labels, args.models)]
     with open(os.path.join(args.models[0], "dataset.json")) as f:
         cases = case_files(args.images, json.load(f), args.max_cases)
     print(f"[backends] checking every backend's segmentation against PyTorch's ({len(cases)} cases)", flush=True)

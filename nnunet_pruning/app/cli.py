@@ -108,7 +108,8 @@ def _cmd_compare(args) -> int:
     require_nnunet_version()
     models, time_images = split_time_argument(args.models + args.trainers, args.time)
     settings = TimingSettings(tile_step_size=args.step_size, use_mirroring=not args.disable_tta, device=args.device,
-                              threads=args.threads, warmup=args.warmup, repeats=args.repeats, compile=args.compile)
+                              threads=args.threads, warmup=args.warmup, repeats=args.repeats, compile=args.compile,
+                              backend=args.backend)
     command = shlex.join(["nnunet-pruning", *sys.argv[1:]]) if sys.argv[1:2] == ["compare"] \
         else "nnunet-pruning compare"
     with contextlib.redirect_stdout(sys.stderr):  # nnU-Net prints; our progress goes to stderr too
@@ -302,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "nnUNetv2_predict does), or both side by side (default eager)")
     p.add_argument("-chk", "--checkpoint", help="checkpoint file of every fold, as nnUNetv2_predict -chk (default: "
                                                 "checkpoint_final.pth, else best, else latest, flagged in the report)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"),
+                   help="with --time: run every network on this backend (default: as nnUNetv2_predict runs each: "
+                        "stock on PyTorch, this package's networks on $nnUNet_pruning_backend)")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("trainers", help="every trainer of this package, its method, target and schedule, and how "

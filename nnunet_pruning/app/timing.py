@@ -45,6 +45,7 @@ class TimingSettings:
     warmup: int = 1  # untimed runs of each model before timing
     repeats: int = 3  # timed runs of each model per case
     compile: str = "eager"  # eager, compiled (torch.compile, as nnUNet_compile=1 nnUNetv2_predict) or both
+    backend: str | None = None  # what runs every network (core/runtimes.py); None: as nnUNetv2_predict runs each
 
     def validate(self) -> None:
         if not 0 < self.tile_step_size <= 1:
@@ -55,6 +56,13 @@ class TimingSettings:
         if self.compile not in COMPILE_MODES:
             raise PruningError(f"compile mode {self.compile!r} is not one of {', '.join(COMPILE_MODES)}")
         kind = self.device.split(":")[0]
+        if self.backend is not None:
+            from nnunet_pruning.core.runtimes import require
+
+            require(self.backend)
+            if self.backend != "torch" and (kind != "cpu" or self.compile != "eager"):
+                raise PruningError(f"backend {self.backend} runs eager on the CPU here; time it with --device cpu "
+                                   f"--compile eager")
         if kind not in ("cpu", "cuda", "mps"):
             raise PruningError(f"device {self.device!r} is not one of cpu, cuda, mps (as nnUNetv2_predict -device)")
         if kind == "cuda":
@@ -110,6 +118,7 @@ class StagedPredictor:
         from nnunet_pruning.core.runtime_forward import use_runtime
         from nnunet_pruning.core.wrappers import unwrap
 
+        backend = backend if backend is not None else settings.backend
         if backend is not None:  # else: as nnUNetv2_predict runs it (this package's networks: nnUNet_pruning_backend)
             use_runtime(unwrap(self.predictor.network), backend)
         #: what runs the network (a runtime only in eager mode on the CPU: compiled and GPU runs are PyTorch's)

@@ -47,6 +47,19 @@ def test_every_backend_from_a_model_or_an_export_folder_segments_as_pytorch(mode
     assert "[predict] nnUNetTrainerSTAMP, 2 fold(s), backend onnxruntime (f32)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("architecture, dim", [("resenc", 3), ("plain", 2)])
+def test_resenc_and_2d_plans_through_an_export(tmp_path, architecture, dim):
+    backend = "openvino" if runtimes.installed("openvino") else "onnxruntime"
+    folder = write_model_folder(tmp_path / "results", architecture=architecture, dim=dim)
+    export_model(folder, str(tmp_path / "exported"), progress=lambda line: None)
+    images = write_images(tmp_path / "images", cases=1)
+    expected = _predict(folder, images, tmp_path / "torch", "torch")
+    got = _predict(str(tmp_path / "exported"), images, tmp_path / backend, backend)
+    for case, probabilities in expected.items():
+        assert np.abs(got[case] - probabilities).max() < 1e-3
+        assert (got[case].argmax(0) == probabilities.argmax(0)).mean() >= 0.999
+
+
 def test_misuse_is_one_line(model, tmp_path, capsys):
     folder, exported, images = model
     cases = [

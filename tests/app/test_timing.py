@@ -9,7 +9,8 @@ DATASET_JSON = {"file_ending": ".nii.gz", "channel_names": {"0": "CT", "1": "MR"
 
 
 @pytest.mark.parametrize("kwargs", [{"tile_step_size": 0}, {"tile_step_size": 1.5}, {"repeats": 0},
-                                    {"warmup": -1}, {"threads": 0}, {"compile": "jit"}])
+                                    {"warmup": -1}, {"threads": 0}, {"compile": "jit"}, {"backend": "tensorrt"},
+                                    {"backend": "onnxruntime", "compile": "both"}])
 def test_bad_settings(kwargs):
     with pytest.raises(PruningError):
         TimingSettings(**kwargs).validate()

@@ -26,7 +26,7 @@ def plans_file(tmp_path, monkeypatch):
 
 def test_inference_benchmark(plans_file, tmp_path, capsys):
     out = tmp_path / "inference.json"
-    assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "12", "12", "20", "--volumes", "1",
+    assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "12", "12", "12", "--volumes", "1",
                                               "--warmup", "1", "--warmup-volume", "patch", "--repeats", "1",
                                               "--device", "cpu", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
