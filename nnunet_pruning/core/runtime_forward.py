@@ -18,8 +18,8 @@ when installed, else PyTorch); ``nnUNet_pruning_precision``: ``f32`` (default) o
 with bf16 instructions). A bad value is a one-line error.
 
 Why PyTorch is the default (measured on a 2-core CPU, docs/benchmarks/backends_demo_plans_*.json): on volumes
-of several tiles OpenVINO predicts faster (the demo's STAMP model at 64^3: 3.54x stock nnU-Net, PyTorch 2.75x),
-but on a volume of one tile it is slower (2.11x vs 2.83x): between tiles the predictor's own PyTorch work leaves
+of several tiles OpenVINO predicts faster (the demo's STAMP model at 64^3: 4.01x stock nnU-Net, PyTorch 3.72x),
+but on a volume of one tile it is slower (2.53x vs 2.94x): between tiles the predictor's own PyTorch work leaves
 OpenMP threads spinning beside the runtime's threads (with ``OMP_WAIT_POLICY=PASSIVE`` the runtime's forward
 inside the predictor took its time alone, 41 instead of 57 ms, and PyTorch's got slower). ONNX Runtime was
 slower than PyTorch for the pruned model at both sizes.

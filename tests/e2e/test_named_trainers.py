@@ -1,10 +1,16 @@
 """A budget chosen by name, through the real CLIs: train (from a stock model's weights), predict and compare on
 that model folder."""
 
+import contextlib
+import io
 import json
 import os
 
 import pytest
+import SimpleITK as sitk
+
+from nnunet_pruning.app import cli
+from nnunet_pruning.core import runtimes
 
 from .conftest import DATASET_ID, NAMED, STOCK
 
@@ -27,11 +33,20 @@ def test_named_budget_from_pretrained_stock_weights_end_to_end(planned_dataset, 
     assert counted["params"] <= 0.1 * log["original"]["params"]
     assert counted["pruning"]["target_reached"] and counted["pruning"]["kept_fraction"] <= 0.1
 
-    out = str(tmp_path / "pred")
+    out = str(tmp_path / "pred")  # nnUNetv2_predict itself, the network on the backend the variable names
+    backend = "openvino" if runtimes.installed("openvino") else "onnxruntime"
     ws.run("nnUNetv2_predict", "-i", os.path.join(ws.raw_dataset, "imagesTs"), "-o", out, "-d", str(DATASET_ID),
-           "-c", "3d_fullres", "-tr", NAMED, "-f", "0", "-device", "cpu", "--disable_tta", "-npp", "0", "-nps", "0")
-    assert len([f for f in os.listdir(out) if f.endswith(".nii.gz")]) == len(os.listdir(
-        os.path.join(ws.raw_dataset, "imagesTs")))
+           "-c", "3d_fullres", "-tr", NAMED, "-f", "0", "-device", "cpu", "--disable_tta", "-npp", "0", "-nps", "0",
+           extra_env={"nnUNet_pruning_backend": backend})
+    cases = sorted(f for f in os.listdir(out) if f.endswith(".nii.gz"))
+    assert len(cases) == len(os.listdir(os.path.join(ws.raw_dataset, "imagesTs")))
+    reference = str(tmp_path / "torch")  # the same with PyTorch, through nnunet-pruning predict (in-process)
+    with ws.exported(), contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(["predict", "-i", os.path.join(ws.raw_dataset, "imagesTs"), "-o", reference, "-m", folder,
+                         "-f", "0", "--backend", "torch", "--disable_tta", "-npp", "0", "-nps", "0"]) == 0
+    for case in cases:
+        a, b = (sitk.GetArrayFromImage(sitk.ReadImage(os.path.join(d, case))) for d in (out, reference))
+        assert (a == b).mean() >= 0.999, case
 
     report_dir = str(tmp_path / "compare")
     ws.run("nnunet-pruning", "compare", STOCK, "-tr", NAMED, "-d", str(DATASET_ID), "-c", "3d_fullres", "-f", "0",
