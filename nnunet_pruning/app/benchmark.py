@@ -104,7 +104,8 @@ def _check_inputs(trainers: list[str], folds: list[str], output: str) -> None:
 def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[str] | None = None, size: int = 32,
                   num_train: int = 10, num_test: int = 4, seed: int = 0, task: str = "shapes",
                   time_inference: bool = True,
-                  progress=print, threads: int = 2, reference: str | None = None, dataset: str | None = None) -> dict:
+                  progress=print, threads: int = 2, reference: str | None = None, dataset: str | None = None,
+                  backend: str | None = None) -> dict:
     """Run (or resume) the benchmark into ``output``; returns ``{kind: path}`` of the report files.
 
     ``reference``: one of ``trainers`` to report paired differences to, besides the baseline (the first).
@@ -121,6 +122,13 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
         raise PruningError(f"the reference {reference} must be one of the trainers after the baseline")
     if threads < 1:
         raise PruningError(f"--threads must be >= 1, not {threads}")
+    if backend is not None:
+        from nnunet_pruning.core.runtimes import require
+
+        require(backend)
+        if not time_inference:
+            raise PruningError(f"--backend {backend} chooses what runs the networks when timing; drop --no-time or "
+                               f"--backend")
     from nnunet_pruning.trainers.guards import MIN_CASES_FOR_FOLDS
 
     if dataset is None and num_train < MIN_CASES_FOR_FOLDS:
@@ -148,7 +156,7 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
             say(f"{trainer} fold {fold}: test Dice {runs[-1]['test_dice']:.3f}")
     timing = None
     if time_inference:
-        timing = _time_first_fold(pipeline, trainers, folds[0], say)
+        timing = _time_first_fold(pipeline, trainers, folds[0], say, backend)
     dataset_json = pipeline.dataset_json()
     setup = {"dataset": name, "cases": {"train": dataset_json["numTraining"],
                                         "test": len(os.listdir(os.path.join(pipeline.raw_folder, "labelsTs")))},
@@ -159,11 +167,12 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     return written
 
 
-def _time_first_fold(pipeline, trainers: list[str], fold: str, say) -> dict:
-    """The predictor's median time per test case for every trainer's first fold (interleaved, same settings)."""
+def _time_first_fold(pipeline, trainers: list[str], fold: str, say, backend: str | None = None) -> dict:
+    """The predictor's median time per test case for every trainer's first fold (interleaved, same settings;
+    ``backend``: every network on it, else as nnUNetv2_predict runs each)."""
     from nnunet_pruning.app.timing import TimingSettings, case_files, time_models
 
-    settings = TimingSettings(repeats=3, warmup=1, threads=2)
+    settings = TimingSettings(repeats=3, warmup=1, threads=2, backend=backend)
     cases = case_files(os.path.join(pipeline.raw_folder, "imagesTs"), pipeline.dataset_json())
     say(f"timing nnU-Net's predictor for fold {fold} of every trainer on {len(cases)} test cases")
     with pipeline.ws.exported():  # the predictor looks trainers up in-process
@@ -245,7 +254,8 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
               "95% t interval over the folds (n - 1 degrees of freedom). An interval that contains 0 does not "
               "separate the methods at this number of runs.",
               "- s / case: nnU-Net's predictor (preprocess + sliding window + export), median over the test cases "
-              "of 3 interleaved runs after a warm-up, fold " + setup["folds"][0] + ", 2 threads, no mirroring."
+              "of 3 interleaved runs after a warm-up, fold " + setup["folds"][0] + ", 2 threads, no mirroring; "
+              "the networks on " + ", ".join(sorted({m.get("backend", "torch") for m in models.values()})) + "."
               if timing else "- s / case: not measured (run without --no-time to measure).",
               f"- cost: {setup['elapsed_seconds'] / 60:.1f} min for this invocation (finished runs are reused; "
               f"training took {sum(r['train_seconds'] for r in rows) / 60:.1f} min over all runs).", "",

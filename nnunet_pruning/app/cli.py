@@ -182,7 +182,7 @@ def _cmd_benchmark(args) -> int:
             run_benchmark(args.output, trainers, args.folds, size=args.size, num_train=args.train,
                           num_test=args.test, seed=args.seed, task=args.task, time_inference=args.time,
                           progress=_stdout_line, threads=args.threads, reference=args.reference,
-                          dataset=args.dataset)
+                          dataset=args.dataset, backend=args.backend)
     except CommandFailed as e:
         raise PruningError(f"the benchmark stopped: {e.one_line()}; fix that and rerun the same command (finished "
                            f"runs are kept)") from None
@@ -342,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="torch threads of every nnU-Net command (default 2)")
     p.add_argument("--no-time", dest="time", action="store_false",
                    help="skip timing nnU-Net's predictor (default: time the first fold of every trainer)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"),
+                   help="time every network on this backend (default: as nnUNetv2_predict runs each)")
     p.set_defaults(func=_cmd_benchmark)
 
     p = sub.add_parser("demo", help="synthetic dataset -> plan -> train -> predict -> evaluate -> report")

@@ -94,6 +94,21 @@ def test_report_says_how_busy_the_machine_was_while_timing(tmp_path, other, says
     assert f"- other processes kept {says}" in open(written["report"]).read()
 
 
+def test_report_says_what_ran_each_network(tmp_path):
+    models = [_entry("stock", 1000, 8.0, 0.8).as_dict(), _entry("flat", 100, 4.0, 0.78).as_dict()]
+    for m, seconds in zip(models, (2.0, 1.0)):
+        m["inference"] = {"median": {"total": seconds, "network": seconds / 2}}
+    settings = {"repeats": 3, "warmup": 1, "device": "cpu", "threads": 2, "tile_step_size": 0.5,
+                "use_mirroring": False}
+    timing = {"settings": settings, "cases": ["a"], "other_cpu_cores": 0.0,
+              "models": {"stock": {"backend": "torch"}, "flat": {"backend": "openvino"}}}
+    report = open(write_outputs(models, timing, str(tmp_path), {}, "c")["report"]).read()
+    assert "- what ran each network (eager, on the CPU): stock: torch, flat: openvino;" in report
+    timing["models"]["flat"]["backend"] = "torch"
+    report = open(write_outputs(models, timing, str(tmp_path / "b"), {}, "c")["report"]).read()
+    assert "what ran each network" not in report
+
+
 def _model_folder(root, name, folds, checkpoint="checkpoint_final.pth", dataset="Dataset001_A"):
     folder = root / f"{name}__nnUNetPlans__3d_fullres"
     folder.mkdir(parents=True)

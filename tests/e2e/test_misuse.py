@@ -120,6 +120,8 @@ MISUSES = [
     ("benchmark-reference-not-benchmarked", ["nnunet-pruning", "benchmark", "--output", "{new}", "--trainers", STOCK,
                                              STAMP, "--reference", "nnUNetTrainerFlatUNet"],
      "must be one of the trainers after the baseline"),
+    ("benchmark-backend-without-timing", ["nnunet-pruning", "benchmark", "--output", "{new}", "--backend",
+                                          "openvino", "--no-time"], "drop --no-time or --backend"),
     ("trainers-unknown-option", ["nnunet-pruning", "trainers", "--bogus"], "unrecognized arguments"),
     ("export-not-a-model-folder", ["nnunet-pruning", "export", "{scratch}", "-o", "{new}"],
      "is not a trained nnU-Net model folder"),
