@@ -66,11 +66,11 @@ def runtime_setting() -> tuple[str, str]:
 def runtime_applies(network: nn.Module, x) -> bool:
     """Whether this call of ``network(x)`` runs on the runtime (see the module docstring)."""
     decoder = getattr(network, "decoder", None)
-    return (torch.is_tensor(x) and x.device.type == "cpu" and x.dtype == torch.float32
+    return (not torch.compiler.is_compiling() and torch.is_tensor(x) and x.device.type == "cpu"
+            and x.dtype == torch.float32
             and torch.is_inference_mode_enabled() and not network.training
             and not getattr(decoder, "deep_supervision", False) and not torch.is_autocast_enabled("cpu")
-            and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
-            and not torch.onnx.is_in_onnx_export())
+            and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export())
 
 
 def _tensors(module: nn.Module):

@@ -135,8 +135,17 @@ def test_this_packages_trainers_build_networks_on_the_chosen_backend(monkeypatch
 
     cls = resolve_trainer(trainer)
     build = lambda: cls.build_network_architecture(None, unet_spec("plain", 3, 3), 1, 2, False)  # noqa: E731
+    from nnunet_pruning.core.cuda_inference import GraphedForward
+
     monkeypatch.delenv("nnUNet_pruning_backend", raising=False)
-    assert build().runtime_backend == "torch"
+    net = build()
+    assert net.runtime_backend == "torch" and isinstance(net, GraphedForward)  # (graphs: only on CUDA, when on)
+    monkeypatch.setenv("nnUNet_pruning_cuda_graphs", "sometimes")
+    with pytest.raises(SystemExit):
+        build()
+    assert "nnunet-pruning: error: nnUNet_pruning_cuda_graphs='sometimes' is neither on nor off" in \
+        capsys.readouterr().err
+    monkeypatch.delenv("nnUNet_pruning_cuda_graphs")
     monkeypatch.setenv("nnUNet_pruning_backend", "onnxruntime")
     assert build().runtime_backend == "onnxruntime"
     monkeypatch.setenv("nnUNet_pruning_backend", "cuda-graphs")

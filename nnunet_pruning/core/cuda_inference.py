@@ -1,0 +1,166 @@
+"""GPU inference of the networks this package builds: a norm whose cost scales with the channels, and each tile
+shape's forward replayed as one CUDA graph (issue 21; measured: ../shared/reference/speed-facts.md, "GPU").
+
+Measured on an H200 (6-stage U-Net, 128^3, fp16 autocast, batch 1): cuDNN's ``InstanceNorm3d`` kernel
+parallelises over N x C instances, so at full resolution a thinner layer takes the same time, and a pruned net
+is launch-bound (5.2 ms of kernels in an 11.5 ms forward). A norm computed as ``torch.var_mean`` over the
+voxels plus the affine, and the forward replayed as one CUDA graph, made the network with every group cut 75%
+2.6x faster than eager stock (5.19 vs 13.47 ms), outputs equal within fp16 rounding. NOT yet measured with this
+module: no GPU was lent to the session that wrote it; the tests run on the CPU (where nothing changes).
+
+:func:`use_cuda_inference` swaps classes in place (state dict unchanged, like :mod:`~nnunet_pruning.core.onednn`):
+- every ``nn.InstanceNorm2d/3d`` without running statistics becomes :class:`VoxelParallelInstanceNorm`: on a
+  CUDA input in eval mode it normalises with :func:`instance_norm_over_voxels`; elsewhere it is PyTorch's;
+- the network gets :class:`GraphedForward`: on a CUDA input, in ``torch.inference_mode`` (nnU-Net's predictor),
+  eval mode, without deep supervision and outside ``torch.compile``, the forward of each (tile shape, dtype,
+  autocast state) is captured once and replayed; the output is a copy (nnU-Net's mirroring calls the network
+  again before it adds the first result). A graph reads the parameters where they lie: loading another fold of
+  the same shapes (``load_state_dict`` copies in place) reuses it, a fold pruned to other shapes captures anew.
+  At most :data:`MAX_GRAPHS` graphs are kept; each holds the activations of one forward pass of its shape.
+Training (gradients on) never captures. ``nnUNet_pruning_cuda_graphs=1`` turns both on; the default is OFF until
+a GPU session has measured and checked this module on a real card (the tests here run its logic on the CPU
+with the capture replaced).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from nnunet_pruning.core.errors import PruningError
+
+__all__ = ["instance_norm_over_voxels", "VoxelParallelInstanceNorm", "VoxelParallelInstanceNorm2d",
+           "VoxelParallelInstanceNorm3d", "GraphedForward", "use_cuda_inference",
+           "cuda_inference_enabled", "VARIABLE", "MAX_GRAPHS"]
+
+VARIABLE = "nnUNet_pruning_cuda_graphs"
+MAX_GRAPHS = 4
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def cuda_inference_enabled() -> bool:
+    """The variable's setting (default off, see the module docstring); a value that is neither on nor off is a
+    one-line error."""
+    value = os.environ.get(VARIABLE, "0").strip().lower()
+    if value not in _ON + _OFF:
+        raise PruningError(f"{VARIABLE}={os.environ[VARIABLE]!r} is neither on nor off; set it to 1 or 0")
+    return value in _ON
+
+
+def instance_norm_over_voxels(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
+                              eps: float) -> torch.Tensor:
+    """Instance norm as one reduction over the voxels of every (sample, channel), in float32, then the affine;
+    the result in ``x``'s dtype. Equal to ``nn.InstanceNorm*d`` (biased variance, ``eps`` inside the root)."""
+    dims = tuple(range(2, x.dim()))
+    x32 = x.float()
+    var, mean = torch.var_mean(x32, dim=dims, keepdim=True, correction=0)
+    y = (x32 - mean) * torch.rsqrt(var + eps)
+    if weight is not None:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        y = y * weight.float().view(shape) + bias.float().view(shape)
+    return y.to(x.dtype)
+
+
+def _on_cuda(x) -> bool:
+    return torch.is_tensor(x) and x.is_cuda
+
+
+class VoxelParallelInstanceNorm:
+    """Mixin for ``nn.InstanceNorm*d``: on CUDA in eval mode, :func:`instance_norm_over_voxels`."""
+
+    def forward(self, x):
+        if _on_cuda(x) and not self.training and not self.track_running_stats and _enabled():
+            return instance_norm_over_voxels(x, self.weight, self.bias, self.eps)
+        return super().forward(x)
+
+
+class VoxelParallelInstanceNorm2d(VoxelParallelInstanceNorm, nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` with :class:`VoxelParallelInstanceNorm` (a module-level class: pickle finds it)."""
+
+
+class VoxelParallelInstanceNorm3d(VoxelParallelInstanceNorm, nn.InstanceNorm3d):
+    """``nn.InstanceNorm3d`` with :class:`VoxelParallelInstanceNorm`."""
+
+
+_NORMS = {nn.InstanceNorm2d: VoxelParallelInstanceNorm2d, nn.InstanceNorm3d: VoxelParallelInstanceNorm3d}
+
+
+def _enabled() -> bool:
+    try:
+        return cuda_inference_enabled()
+    except PruningError:
+        return False  # checked where it can be one line (the trainers); here: PyTorch's path
+
+
+def _layout(module: nn.Module) -> tuple:
+    return tuple((t.data_ptr(), tuple(t.shape)) for t in (*module.parameters(), *module.buffers()))
+
+
+def _capture(forward, x: torch.Tensor):
+    """``(replay(x) -> output)`` of ``forward`` captured as a CUDA graph on a static copy of ``x``."""
+    static_input = x.clone()
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(2):  # warm-up on a side stream: cuDNN's algorithm choice and allocations happen here
+            forward(static_input)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_output = forward(static_input)
+
+    def replay(new_input: torch.Tensor) -> torch.Tensor:
+        static_input.copy_(new_input)
+        graph.replay()
+        return static_output.clone()
+    return replay
+
+
+class GraphedForward:
+    """Mixin for a network: each tile shape's forward captured once and replayed in inference on CUDA."""
+
+    def _graph_applies(self, x) -> bool:
+        decoder = getattr(self, "decoder", None)
+        return (not torch.compiler.is_compiling() and _on_cuda(x) and torch.is_inference_mode_enabled()
+                and not self.training and not getattr(decoder, "deep_supervision", False)
+                and not torch.jit.is_tracing() and _enabled())
+
+    def forward(self, x, *args, **kwargs):
+        if args or kwargs or not self._graph_applies(x):
+            return super().forward(x, *args, **kwargs)
+        graphs = self.__dict__.setdefault("_graphs", OrderedDict())
+        autocast = torch.is_autocast_enabled("cuda")
+        key = (tuple(x.shape), x.dtype, x.device, autocast, torch.get_autocast_dtype("cuda") if autocast else None,
+               _layout(self))
+        if key not in graphs:
+            graphs[key] = _capture(super().forward, x)
+            while len(graphs) > MAX_GRAPHS:
+                graphs.popitem(last=False)
+        graphs.move_to_end(key)
+        return graphs[key](x)
+
+
+_CLASSES: dict[tuple[type, type], type] = {}
+
+
+def _swap(module: nn.Module, mixin: type) -> None:
+    cls = type(module)
+    if issubclass(cls, mixin):
+        return
+    if (cls, mixin) not in _CLASSES:
+        _CLASSES[(cls, mixin)] = type(cls.__name__, (mixin, cls), {"__module__": cls.__module__,
+                                                                   "__qualname__": cls.__qualname__})
+    module.__class__ = _CLASSES[(cls, mixin)]
+
+
+def use_cuda_inference(network: nn.Module) -> nn.Module:
+    """Give ``network`` :class:`GraphedForward` and its instance norms :class:`VoxelParallelInstanceNorm`, in
+    place; return it. On the CPU nothing changes."""
+    for module in network.modules():
+        if type(module) in _NORMS and not module.track_running_stats:
+            module.__class__ = _NORMS[type(module)]
+    _swap(network, GraphedForward)
+    return network
