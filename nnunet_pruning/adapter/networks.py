@@ -16,7 +16,7 @@ from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
 from nnunet_pruning.core.errors import PruningError
 
 __all__ = ["resolve_trainer", "check_predictor_finds", "named_class_exists", "load_plans", "build_network",
-           "build_from_plans", "model_folder_folds",
+           "build_from_plans", "model_folder_folds", "chosen_folds",
            "build_from_checkpoint"]
 
 CHECKPOINT_NAMES = ("checkpoint_final.pth", "checkpoint_best.pth", "checkpoint_latest.pth")
@@ -151,6 +151,19 @@ def model_folder_folds(model_folder: str, checkpoint_name: str | None = None) ->
         raise PruningError(f"no fold in {model_folder} has a checkpoint"
                            f"{' named ' + checkpoint_name if checkpoint_name else ''}; train a fold first")
     return found
+
+
+def chosen_folds(model_folder: str, folds: list | None, checkpoint_name: str | None = None) -> dict[str, str]:
+    """``{fold: checkpoint_path}`` of ``folds`` (default: every fold with a checkpoint), in that order; a fold
+    without one is a one-line error that lists the folds that have one."""
+    found = dict(model_folder_folds(model_folder, checkpoint_name))
+    folds = [str(f) for f in folds] if folds else list(found)
+    for fold in folds:
+        if fold not in found:
+            raise PruningError(f"fold {fold} of {model_folder} has no checkpoint"
+                               f"{' ' + checkpoint_name if checkpoint_name else ''}; folds with one: "
+                               f"{', '.join(found)}")
+    return {fold: found[fold] for fold in folds}
 
 
 def build_from_checkpoint(model_folder: str, checkpoint: dict):

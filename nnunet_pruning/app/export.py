@@ -25,7 +25,7 @@ import time
 import torch
 
 from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
-from nnunet_pruning.adapter.networks import build_from_checkpoint, model_folder_folds
+from nnunet_pruning.adapter.networks import build_from_checkpoint, chosen_folds
 from nnunet_pruning.core import runtimes
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import default_folder_mode
@@ -57,12 +57,8 @@ def export_model(model_folder: str, output: str, folds: list[str] | None = None,
     """Export ``model_folder``'s folds to ``output`` (see the module docstring); return its export.json."""
     runtimes.require("onnxruntime")
     model_folder, output = os.path.abspath(model_folder), os.path.abspath(output)
-    found = dict(model_folder_folds(model_folder, checkpoint))
-    folds = [str(f) for f in folds] if folds else list(found)
-    missing = [f for f in folds if f not in found]
-    if missing:
-        raise PruningError(f"fold {missing[0]} of {model_folder} has no checkpoint{' ' + checkpoint if checkpoint else ''}"
-                           f"; folds with one: {', '.join(found)}")
+    found = chosen_folds(model_folder, folds, checkpoint)
+    folds = list(found)
     if os.path.exists(output) and not overwrite:
         raise PruningError(f"{output} exists; pass --overwrite to replace it, or another -o")
     os.makedirs(os.path.dirname(output) or ".", exist_ok=True)

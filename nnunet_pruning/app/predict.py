@@ -69,7 +69,7 @@ def make_predictor(model_folder: str, folds: list[str] | None, backend: str, pre
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
     from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
-    from nnunet_pruning.adapter.networks import build_from_checkpoint, load_plans, model_folder_folds
+    from nnunet_pruning.adapter.networks import build_from_checkpoint, chosen_folds, load_plans
     from nnunet_pruning.app.export import EXPORT_INFO, read_export
     from nnunet_pruning.core.runtime_forward import use_runtime
 
@@ -101,13 +101,7 @@ def make_predictor(model_folder: str, folds: list[str] | None, backend: str, pre
         predictor.manual_initialization(network, plans_manager, configuration_manager, [{"fold": f} for f in folds],
                                         dataset_json, info["trainer_name"], None if axes is None else tuple(axes))
         return predictor
-    found = dict(model_folder_folds(model_folder, checkpoint))
-    folds = [str(f) for f in folds] if folds else list(found)
-    for fold in folds:
-        if fold not in found:
-            raise PruningError(f"fold {fold} of {model_folder} has no checkpoint"
-                               f"{' ' + checkpoint if checkpoint else ''}; folds with one: {', '.join(found)}")
-    checkpoints = [load_checkpoint_file(found[f]) for f in folds]
+    checkpoints = [load_checkpoint_file(path) for path in chosen_folds(model_folder, folds, checkpoint).values()]
     network, _ = build_from_checkpoint(model_folder, checkpoints[0])
     if backend != "torch":
         use_runtime(network, backend, precision)

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.mixins import with_mixin
 
 __all__ = ["instance_norm_over_voxels", "VoxelParallelInstanceNorm", "VoxelParallelInstanceNorm2d",
            "VoxelParallelInstanceNorm3d", "GraphedForward", "use_cuda_inference",
@@ -143,24 +144,11 @@ class GraphedForward:
         return graphs[key](x)
 
 
-_CLASSES: dict[tuple[type, type], type] = {}
-
-
-def _swap(module: nn.Module, mixin: type) -> None:
-    cls = type(module)
-    if issubclass(cls, mixin):
-        return
-    if (cls, mixin) not in _CLASSES:
-        _CLASSES[(cls, mixin)] = type(cls.__name__, (mixin, cls), {"__module__": cls.__module__,
-                                                                   "__qualname__": cls.__qualname__})
-    module.__class__ = _CLASSES[(cls, mixin)]
-
-
 def use_cuda_inference(network: nn.Module) -> nn.Module:
     """Give ``network`` :class:`GraphedForward` and its instance norms :class:`VoxelParallelInstanceNorm`, in
     place; return it. On the CPU nothing changes."""
     for module in network.modules():
         if type(module) in _NORMS and not module.track_running_stats:
             module.__class__ = _NORMS[type(module)]
-    _swap(network, GraphedForward)
+    with_mixin(network, GraphedForward)
     return network

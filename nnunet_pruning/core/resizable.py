@@ -15,6 +15,7 @@ from torch import nn
 
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import supported_network, sync_cached_channels
+from nnunet_pruning.core.mixins import with_mixin
 
 __all__ = ["ResizableMixin", "make_resizable", "resize_to_state_dict", "check_state_dict_keys"]
 
@@ -63,9 +64,6 @@ class ResizableMixin:
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
-_RESIZABLE_CLASSES: dict[type, type] = {}
-
-
 def make_resizable(network: nn.Module) -> nn.Module:
     """Turn a PlainConvUNet / ResidualEncoderUNet into its resizable subclass, in place; return it.
 
@@ -73,11 +71,4 @@ def make_resizable(network: nn.Module) -> nn.Module:
     (``isinstance(network, PlainConvUNet)`` stays true).
     """
     supported_network(network)
-    cls = type(network)
-    if issubclass(cls, ResizableMixin):
-        return network
-    if cls not in _RESIZABLE_CLASSES:
-        _RESIZABLE_CLASSES[cls] = type(f"Resizable{cls.__name__}", (ResizableMixin, cls),
-                                       {"__module__": __name__, "__qualname__": f"Resizable{cls.__name__}"})
-    network.__class__ = _RESIZABLE_CLASSES[cls]
-    return network
+    return with_mixin(network, ResizableMixin, f"Resizable{type(network).__name__}")

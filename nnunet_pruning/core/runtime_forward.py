@@ -35,6 +35,7 @@ from torch import nn
 
 from nnunet_pruning.core import runtimes
 from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.mixins import with_mixin
 
 __all__ = ["RuntimeForward", "use_runtime", "runtime_setting", "BACKEND_VARIABLE", "PRECISION_VARIABLE",
            "CACHE_SIZE", "runtime_applies"]
@@ -125,21 +126,13 @@ class RuntimeForward:
         return self.runner(tuple(x.shape)).forward(x)
 
 
-_CLASSES: dict[type, type] = {}
-
-
 def use_runtime(network: nn.Module, backend: str | None = None, precision: str | None = None) -> nn.Module:
     """Give ``network`` the :class:`RuntimeForward` subclass of its class, in place, and set its backend
     (default: the environment's, :func:`runtime_setting`); return it. ``backend="torch"`` keeps PyTorch."""
     if backend is None:
         backend, precision = runtime_setting()
     runtimes.require(backend)
-    cls = type(network)
-    if not issubclass(cls, RuntimeForward):
-        if cls not in _CLASSES:
-            _CLASSES[cls] = type(cls.__name__, (RuntimeForward, cls),
-                                 {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
-        network.__class__ = _CLASSES[cls]
+    with_mixin(network, RuntimeForward)
     network.runtime_backend, network.runtime_precision = backend, precision or "f32"
     network.__dict__.pop("_runners", None)
     return network
