@@ -95,8 +95,7 @@ def make_predictor(model_folder: str, folds: list[str] | None, backend: str, pre
         plans_manager, configuration_manager, dataset_json = load_plans(
             os.path.join(model_folder, "plans.json"), info["configuration"])
         network = OnnxFolds(model_folder, folds, backend, precision, info["input_shape"])
-        if precision == "bf16" and (backend != "openvino" or not runtimes.bf16_supported()):
-            raise PruningError("bf16 runs only on OpenVINO on a CPU with bf16 instructions; use f32")
+        runtimes.check_precision(backend, precision)  # before any case is read (the files load on first use)
         axes = info.get("inference_allowed_mirroring_axes")
         predictor.manual_initialization(network, plans_manager, configuration_manager, [{"fold": f} for f in folds],
                                         dataset_json, info["trainer_name"], None if axes is None else tuple(axes))

@@ -25,7 +25,7 @@ from torch import nn
 from nnunet_pruning.core.errors import PruningError
 
 __all__ = ["BACKENDS", "RUNTIMES", "AUTO", "PRECISIONS", "export_onnx", "installed", "require", "make_runner", "Runner",
-           "fastest_installed", "bf16_supported", "INSTALL_HINT"]
+           "fastest_installed", "bf16_supported", "check_precision", "INSTALL_HINT"]
 
 #: every backend a network can run on; ``torch`` is PyTorch itself
 BACKENDS = ("torch", "onnxruntime", "openvino")
@@ -115,17 +115,22 @@ class Runner:
         return torch.from_numpy(self(x.detach().cpu().numpy()))
 
 
+def check_precision(backend: str, precision: str) -> None:
+    """A one-line error for a precision ``backend`` cannot run here (bf16: OpenVINO on a CPU with bf16 only)."""
+    if precision not in PRECISIONS:
+        raise PruningError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "bf16" and (backend != "openvino" or not bf16_supported()):
+        raise PruningError("bf16 runs only on OpenVINO on a CPU with bf16 instructions "
+                           f"({'this CPU has none' if backend == 'openvino' else 'not ' + backend}); use f32")
+
+
 def make_runner(backend: str, model_bytes: bytes, threads: int, precision: str = "f32") -> Runner:
     """A :class:`Runner` of ONNX ``model_bytes`` (exported for one input shape) on ``threads`` CPU threads."""
     require(backend)
     if backend == "torch":
         raise PruningError("backend torch runs the PyTorch network itself, not an ONNX file; choose "
                            f"{' or '.join(RUNTIMES)}")
-    if precision not in PRECISIONS:
-        raise PruningError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
-    if precision == "bf16" and (backend != "openvino" or not bf16_supported()):
-        raise PruningError("bf16 runs only on OpenVINO on a CPU with bf16 instructions "
-                           f"({'this CPU has none' if backend == 'openvino' else 'not ' + backend}); use f32")
+    check_precision(backend, precision)
     if backend == "onnxruntime":
         import onnxruntime
 
