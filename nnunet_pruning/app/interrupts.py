@@ -33,6 +33,16 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def _default_sigterm_in_child() -> None:
+    """Right after a fork inside a command: SIGTERM back to the kernel's default, so the worker dies on it even when
+    it never returns to Python (a fork of a process with threads can block on a lock forever)."""
+    if _OWNER:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_default_sigterm_in_child)
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt():
     """While active (in the main thread), SIGTERM raises :class:`Terminated` in this process; a process forked
