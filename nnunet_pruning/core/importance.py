@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from nnunet_pruning.core.groups import ChannelGroup, GroupHooks, in_channels, is_transposed, out_channels
+from nnunet_pruning.core.groups import ChannelGroup, GroupHooks, in_channels, out_channels
 
 __all__ = ["TaylorScorer", "normalise", "conv_voxels", "channel_costs"]
 
@@ -87,28 +87,13 @@ def normalise(scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def conv_voxels(network: nn.Module, input_shape: Sequence[int]) -> dict[nn.Module, int]:
-    """Per conv: voxels of its output (transposed convs: of its input), for one sample of ``input_shape``.
+    """Per conv module: voxels of its output (transposed convs: of its input), for one sample of
+    ``input_shape`` (``(channels, *spatial)``), as the network predicts (deep supervision off, so the unused
+    segmentation heads are absent: they cost nothing at inference). See :func:`~nnunet_pruning.core.measure.conv_voxels`."""
+    from nnunet_pruning.core.measure import conv_voxels as voxels_by_name
 
-    ``input_shape`` is ``(channels, *spatial)``. Runs on the meta device as the network predicts (deep
-    supervision off, so the unused segmentation heads are absent: they cost nothing at inference).
-    """
-    from nnunet_pruning.core.measure import inference_copy_on_meta
-
-    voxels: dict[nn.Module, int] = {}
-    meta = inference_copy_on_meta(network)
-    originals = dict(zip(meta.modules(), network.modules()))
-    handles = []
-    for module in meta.modules():
-        if isinstance(module, nn.modules.conv._ConvNd):
-            def hook(m, inputs, output):
-                tensor = inputs[0] if is_transposed(m) else output
-                voxels[originals[m]] = int(tensor[0, 0].numel())
-            handles.append(module.register_forward_hook(hook))
-    with torch.no_grad():
-        meta(torch.zeros((1, *input_shape), device="meta"))
-    for handle in handles:
-        handle.remove()
-    return voxels
+    modules = dict(network.named_modules())
+    return {modules[name]: v for name, v in voxels_by_name(network, input_shape[0], input_shape[1:]).items()}
 
 
 def channel_costs(group: ChannelGroup, voxels: dict[nn.Module, int] | None = None) -> float:

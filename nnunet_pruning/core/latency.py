@@ -11,6 +11,13 @@ time is at the goal.
 Timing is one batch-1 forward pass of the network as the predictor runs it (eval mode, no deep
 supervision, no gradients; fp16 autocast on CUDA as nnU-Net's predictor), the median of ``repeats`` runs
 after ``warmup`` runs, on a copy without hooks, with ``threads`` CPU threads when timing on the CPU.
+
+On the CPU the network runs where it will predict: ``backend`` (``nnUNet_pruning_backend``: PyTorch, ONNX
+Runtime or OpenVINO, :mod:`~nnunet_pruning.core.runtime_forward`). Every whole-network time (the table's
+``base_seconds``, each step's measurement) is taken on that backend, under ``torch.inference_mode()`` as
+nnU-Net's predictor runs (a compiled runtime model per network, made in the warm-up runs). The table's
+per-group slopes time each group's modules alone, in PyTorch (a single module does not run on a runtime):
+they only rank the groups; whether a step reached the target is always measured on the backend.
 """
 
 from __future__ import annotations
@@ -45,8 +52,12 @@ class LatencyDevice:
     threads: int = 0
     repeats: int = 5
     warmup: int = 2
+    #: what runs the network on the CPU: ``torch``, ``onnxruntime`` or ``openvino`` (module docstring)
+    backend: str = "torch"
 
     def validate(self) -> None:
+        from nnunet_pruning.core import runtimes
+
         kind = self.device.split(":")[0]
         if kind not in ("cpu", "cuda"):
             raise PruningError(f"latency device {self.device!r} is not cpu or cuda")
@@ -55,11 +66,16 @@ class LatencyDevice:
         if self.threads < 0 or self.repeats < 1 or self.warmup < 0:
             raise PruningError(f"latency timing needs threads >= 0, repeats >= 1, warmup >= 0 (got {self.threads}, "
                                f"{self.repeats}, {self.warmup})")
+        runtimes.require(self.backend)
+        if self.backend != "torch" and (kind != "cpu" or self.warmup < 1):
+            raise PruningError(f"latency on {self.backend} needs the cpu device and warmup >= 1 (its first run "
+                               f"compiles the model); got {self.device}, warmup {self.warmup}")
 
     def describe(self) -> str:
         if self.device.startswith("cuda"):
             return f"{self.device} ({torch.cuda.get_device_name(torch.device(self.device))})"
-        return f"cpu, {self.threads or torch.get_num_threads()} threads"
+        runtime = "" if self.backend == "torch" else f", {self.backend}"
+        return f"cpu, {self.threads or torch.get_num_threads()} threads{runtime}"
 
 
 @contextlib.contextmanager
@@ -73,8 +89,9 @@ def _threads(threads: int):
         torch.set_num_threads(before)
 
 
-def _timing_copy(network: nn.Module, device: str) -> nn.Module:
-    """The network as the predictor runs it, on ``device``, without any hook of the training run."""
+def _timing_copy(network: nn.Module, device: str, backend: str = "torch") -> nn.Module:
+    """The network as the predictor runs it, on ``device`` (its forward on ``backend``), without any hook of the
+    training run."""
     model = copy.deepcopy(network)
     for module in model.modules():
         for hooks in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
@@ -83,7 +100,12 @@ def _timing_copy(network: nn.Module, device: str) -> nn.Module:
     decoder = getattr(model, "decoder", None)
     if decoder is not None and hasattr(decoder, "deep_supervision"):
         decoder.deep_supervision = False
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if backend != "torch":
+        from nnunet_pruning.core.runtime_forward import use_runtime
+
+        use_runtime(model, backend, "f32")
+    return model
 
 
 def seconds_once(run: Callable[[], object], device: str | torch.device = "cpu") -> float:
@@ -119,10 +141,12 @@ def interleaved_seconds(runs: dict[str, Callable[[], object]], warmup: int, repe
 
 @contextlib.contextmanager
 def _as_predictor(where: LatencyDevice):
-    """No gradients, fp16 autocast on CUDA (as nnU-Net's predictor runs), ``where.threads`` CPU threads."""
+    """No gradients, fp16 autocast on CUDA (as nnU-Net's predictor runs), ``where.threads`` CPU threads;
+    inference mode for a runtime backend (where the network's forward takes it)."""
     cuda = where.device.startswith("cuda")
     autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext()
-    with _threads(where.threads), torch.no_grad(), autocast:
+    grad = torch.no_grad() if where.backend == "torch" else torch.inference_mode()
+    with _threads(where.threads), grad, autocast:
         yield
 
 
@@ -135,7 +159,7 @@ def _median_seconds(run: Callable[[], object], where: LatencyDevice) -> float:
 
 def forward_seconds(network: nn.Module, input_shape: Sequence[int], where: LatencyDevice) -> float:
     """Median seconds of one batch-1 inference forward pass of ``network`` at ``input_shape`` (C, *spatial)."""
-    model = _timing_copy(network, where.device)
+    model = _timing_copy(network, where.device, where.backend)
     x = torch.randn((1, *input_shape), device=where.device)
     return _median_seconds(lambda: model(x), where)
 
@@ -152,6 +176,7 @@ class LatencyTable:
     widths: dict[str, list[int]] = field(default_factory=dict)
     seconds: dict[str, list[float]] = field(default_factory=dict)
     build_seconds: float = 0.0
+    backend: str = "torch"
 
     def saving_per_channel(self, name: str, width: int) -> float:
         """Seconds saved by removing one channel of group ``name`` at ``width`` (0 where narrower is not faster).
@@ -169,9 +194,10 @@ class LatencyTable:
 
     def serves(self, where: "LatencyDevice", input_shape: Sequence[int], widths: dict[str, int]) -> bool:
         """The one rule for reusing a saved table (``--c``, a restart): measured on the same device with the same
-        threads, at the same patch, for the same groups, each now at most as wide as the table measured it."""
+        threads and backend, at the same patch, for the same groups, each now at most as wide as the table measured
+        it."""
         full = {n: w[-1] for n, w in self.widths.items()}
-        return (self.device == where.device and self.threads == where.threads
+        return (self.device == where.device and self.threads == where.threads and self.backend == where.backend
                 and list(self.input_shape) == list(input_shape) and set(full) == set(widths)
                 and all(widths[n] <= full[n] for n in widths))
 
@@ -247,7 +273,7 @@ def build_latency_table(network: nn.Module, input_shape: Sequence[int], where: L
     cpu_copy = copy.deepcopy(network).to("cpu")
     groups = find_groups(cpu_copy)
     table = LatencyTable(where.device, where.threads or torch.get_num_threads(), [int(s) for s in input_shape],
-                         base)
+                         base, backend=where.backend)
     for index, group in enumerate(groups):
         floor = max(1, (min_widths or {}).get(group.name, 1))
         widths = sorted({max(floor, round(group.width * f)) for f in fractions} | {group.width})
@@ -271,7 +297,8 @@ def relative_seconds(network: nn.Module, reference: nn.Module, input_shape: Sequ
     """Forward time of ``network`` as a fraction of ``reference``'s: the median of per-round ratios, the two
     timed alternately in every round, so that a machine that speeds up or slows down over seconds (shared
     CPUs drift by 20-30%) affects both alike."""
-    return _ratio(_timing_copy(network, where.device), _timing_copy(reference, where.device), input_shape, where)
+    return _ratio(_timing_copy(network, where.device, where.backend),
+                  _timing_copy(reference, where.device, where.backend), input_shape, where)
 
 
 def _ratio(model: nn.Module, other: nn.Module, input_shape: Sequence[int], where: LatencyDevice) -> float:
@@ -296,12 +323,12 @@ class LatencyModel:
         self.table = table
         self.where = where
         self.input_shape = tuple(int(s) for s in input_shape)
-        self.reference = None if reference is None else _timing_copy(reference, where.device)
+        self.reference = None if reference is None else _timing_copy(reference, where.device, where.backend)
 
     def measure(self, network: nn.Module) -> float:
         if self.reference is None:
             return forward_seconds(network, self.input_shape, self.where)
-        model = _timing_copy(network, self.where.device)
+        model = _timing_copy(network, self.where.device, self.where.backend)
         return self.table.base_seconds * _ratio(model, self.reference, self.input_shape, self.where)
 
     def savings(self, groups) -> dict[str, float]:

@@ -88,6 +88,12 @@ class RuntimeForward:
     runtime_backend: str = "torch"
     runtime_precision: str = "f32"
 
+    def __getstate__(self):
+        """Copies and pickles leave the compiled models behind (a copy compiles its own when it first runs)."""
+        state = dict(super().__getstate__())
+        state.pop("_runners", None)
+        return state
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         incoming = _signature([v for v in state_dict.values() if torch.is_tensor(v)])
         loaded = getattr(self, "_loaded_from", None)

@@ -11,6 +11,7 @@ import torch
 from nnunet_pruning.core.files import atomic_write_text
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, LatencyTable, build_latency_table
+from nnunet_pruning.core.runtime_forward import runtime_setting
 
 __all__ = ["LatencyTableCache", "LATENCY_TABLE"]
 
@@ -22,15 +23,17 @@ class LatencyTableCache:
     """Mixin of the pruning trainer: where latency is measured, and the fold's table."""
 
     def latency_where(self) -> LatencyDevice:
-        """Where the latency target is measured: the schedule's device (default: the training device)."""
+        """Where the latency target is measured: the schedule's device (default: the training device); on the
+        CPU with the backend that will run the model (``nnUNet_pruning_backend``, default PyTorch)."""
         s = self.pruning_schedule
         device = s.latency_device or self.device.type
         threads = (s.latency_threads or torch.get_num_threads()) if device == "cpu" else 0
-        return LatencyDevice(device, threads)
+        backend = runtime_setting()[0] if device == "cpu" else "torch"
+        return LatencyDevice(device, threads, backend=backend)
 
     def latency_model(self, shape) -> LatencyModel:
         """The latency table of this fold: read from ``latency_table.json`` when it was measured for the same
-        device, threads, patch and network (``--c``, or a restart), else measured now and saved there."""
+        device, threads, backend, patch and network (``--c``, or a restart), else measured now and saved there."""
         where = self.latency_where()
         path = os.path.join(self.output_folder, LATENCY_TABLE)
         groups = find_groups(self._module())

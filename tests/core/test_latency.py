@@ -12,6 +12,7 @@ from nnunet_pruning.core.latency import (LatencyDevice, LatencyModel, LatencyTab
 from nnunet_pruning.core.measure import count_gflops
 from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.schedule import PruningSchedule
+from nnunet_pruning.core.surgery import remove_channels
 
 from tests.tiny import tiny_input, tiny_net
 
@@ -156,3 +157,40 @@ def test_latency_target_needs_a_latency_model():
 def test_unknown_latency_device_is_one_line():
     with pytest.raises(PruningError, match="not cpu or cuda"):
         LatencyDevice("tpu").validate()
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_whole_network_times_run_on_the_backend_that_will_predict(backend, monkeypatch):
+    """With a runtime backend, the table's base time and every measurement run the network on that runtime (one
+    compiled model per network, made in the warm-up); the per-group slopes stay PyTorch's modules alone."""
+    from nnunet_pruning.core import runtimes
+
+    if not runtimes.installed(backend):
+        pytest.skip(f"{backend} is not installed")
+    made = []
+    make_runner = runtimes.make_runner
+
+    def counting(name, *args, **kwargs):
+        made.append(name)
+        return make_runner(name, *args, **kwargs)
+
+    monkeypatch.setattr(runtimes, "make_runner", counting)
+    where = LatencyDevice("cpu", 1, repeats=1, warmup=1, backend=backend)
+    net = _net()
+    table = build_latency_table(net, SHAPE, where)
+    assert made == [backend] and table.backend == backend  # base_seconds: on the runtime; the groups: not
+    assert "cpu, 1 threads, " + backend == where.describe()
+    widths = {g.name: g.width for g in find_groups(net)}
+    assert table.serves(where, SHAPE, widths) and not table.serves(LatencyDevice("cpu", 1), SHAPE, widths)
+    model = LatencyModel(table, where, SHAPE, reference=copy.deepcopy(net))
+    group = find_groups(net)[0]
+    remove_channels(net, group, range(group.width // 2))
+    assert model.measure(net) > 0 and made == [backend] * 3  # the pruned network and its reference
+    assert forward_seconds(net, SHAPE, where) > 0 and made == [backend] * 4
+
+
+def test_a_runtime_backend_is_checked_where_latency_is_measured():
+    with pytest.raises(PruningError, match="not one of torch"):
+        LatencyDevice("cpu", backend="tensorrt").validate()
+    with pytest.raises(PruningError, match="warmup >= 1"):
+        LatencyDevice("cpu", warmup=0, backend="onnxruntime").validate()

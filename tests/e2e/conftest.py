@@ -4,8 +4,10 @@ package's own pipeline (``app/pipeline.py``, as ``demo`` and ``benchmark`` drive
 One dataset is made and planned once; every model is trained once and shared. The models the tests share
 (``SHARED``) train in the background, two at a time, from the end of collection on (beside the unit tests):
 an ``nnUNetv2_train`` of a smoke model is mostly nnU-Net's start-up and validation, single-threaded.
-``train(...)`` waits for a model (or trains one that is not shared). Tests that change a model folder work
-on a copy (``copy_model``), so no test depends on another's side effects.
+``train(...)`` waits for a model (or trains one that is not shared). The tests' own commands run in the
+background too, as jobs (``background_job``), after the shared models, so that both cores stay busy to the end
+and the tests themselves mostly assert. Tests and jobs that change a model folder work on a copy
+(``copy_model``, ``private_workspace``), so no test depends on another's side effects.
 """
 
 from __future__ import annotations
@@ -29,17 +31,17 @@ DATASET_ID = 951
 DATASET = SyntheticDataset(DATASET_ID, "E2E", num_train=5, num_test=2, size=16, seed=3)
 FLAT_TRAINER = "nnUNetTrainerFlatUNet16_smoke"
 STOCK, STAMP, RANDOM_LARGEST = "nnUNetTrainerStock_smoke", "nnUNetTrainerSTAMP_smoke", "nnUNetTrainerRandomLargest_smoke"
-#: a latency-targeted model with its budget in its name (3 epochs x 2 iterations, table measured on 1 thread)
-LATENCY = "nnUNetTrainerRandomLargestLatency_keep60_3epochs_2iters_cpu1"
+#: a latency-targeted model, its settings in its name (table measured on 1 thread; the smoke budget)
+LATENCY = "nnUNetTrainerRandomLargestLatency_keep60_cpu1_smoke"
 #: a budget chosen by name, started from the stock model's weights (-pretrained_weights)
 NAMED = "nnUNetTrainerRandomLargest_keep10_2epochs_2iters"
 #: the models several tests use: (trainer, fold, needs the stock model's checkpoint); first those of the longest
 #: background job (demo + benchmark, interrupted: tests/e2e/test_demo_and_benchmark.py), then the longest training
 SHARED = [(STOCK, 0, False), (RANDOM_LARGEST, 0, False), (RANDOM_LARGEST, 1, False), (LATENCY, 0, False),
           (FLAT_TRAINER, 0, False), (STAMP, 0, False), (NAMED, 0, True)]
-#: the extremes' dataset: 2 channels, anisotropic, planned with nnU-Net's ResEnc-M planner (3d_fullres; 2D
-#: networks, Plain and ResEnc, train, prune and predict through nnU-Net's trainer and predictor in
-#: tests/trainers/test_extremes.py)
+#: the extremes' dataset: 2 channels, anisotropic spacing (3 x 1 x 1: the first pooling skips the coarse axis; a
+#: 3-stage 32-128 ResEnc network), planned with nnU-Net's ResEnc-M planner (3d_fullres; 2D networks, Plain and
+#: ResEnc, train, prune and predict through nnU-Net's trainer and predictor in tests/trainers/test_extremes.py)
 MULTI = 954
 RESENC_PLANS = "nnUNetResEncUNetMPlans"
 EXTREMES = [("3d_fullres", "nnUNetTrainerRandomLargest_smoke")]
@@ -111,18 +113,39 @@ class Trainings:
 
 
 _STARTED: dict[str, object] = {}
-#: name -> work(trainings, folder): the commands of a heavy test, run in the background after the shared models
-#: (they may wait only for ``SHARED`` models: a job that queued new work and waited for it could block the pool);
-#: the test asserts on what it returns (``trainings.job(name)``)
-_JOBS: dict[str, object] = {}
+#: name -> (the tests it serves, work(trainings, folder)): the commands of e2e tests, run in the background after
+#: the shared models, in this order (the longest first), so that the tests themselves only assert (they may wait
+#: only for ``SHARED`` models: a job that queued new work and waited for it could block the pool); the tests
+#: assert on what it returns (``trainings.job(name)``)
+_JOBS: dict[str, tuple[int, tuple[str, ...], object]] = {}
 
 
-def background_job(name: str):
-    """Register a test's command sequence to run in the background (see ``_JOBS``); ``name``: the test's."""
+def background_job(name: str, *more_tests: str, order: int = 0):
+    """Register the commands of the test ``name`` (and of ``more_tests``, which read the same result) to run in
+    the background (see ``_JOBS``); it runs when one of these tests is selected. Jobs start by ``order`` (lower
+    first: the longest get a lower one, so that the last jobs to start are short and both cores stay busy to the
+    end), then in the order they were registered."""
     def register(work):
-        _JOBS[name] = work
+        _JOBS[name] = (order, (name, *more_tests), work)
         return work
     return register
+
+
+def private_workspace(trainings: "Trainings", folder, trainers: tuple[str, ...]) -> E2EWorkspace:
+    """A workspace of its own under ``folder``: the session dataset (raw and preprocessed) and the model folders of
+    ``trainers``, copied once they are trained; for a job that checks that its commands change nothing (other
+    jobs write into the session's workspace meanwhile)."""
+    ws = trainings.pipeline.ws
+    for trainer in trainers:
+        shared(trainings, trainer)
+    own = E2EWorkspace(str(folder / "ws"), threads=1)
+    name = ws.dataset_name(DATASET_ID)
+    for source, target in ((ws.raw, own.raw), (ws.preprocessed, own.preprocessed)):
+        shutil.copytree(os.path.join(source, name), os.path.join(target, name))
+    for trainer in trainers:
+        model = ws.model_folder(DATASET_ID, trainer)
+        shutil.copytree(model, os.path.join(own.results, name, os.path.basename(model)))
+    return own
 
 
 def shared(trainings: "Trainings", trainer: str, fold: int = 0) -> str:
@@ -153,8 +176,8 @@ def start_background(tmp_path_factory, tests: set[str] | None = None) -> Trainin
             trainings.submit(("extreme", configuration, trainer), lambda c=configuration, t=trainer: (
                 planned.result(), Pipeline(workspace, MULTI, configuration=c).train(t, 0, plans=RESENC_PLANS))[1])
         jobs = tmp_path_factory.mktemp("jobs")
-        for name, work in _JOBS.items():
-            if tests is not None and name not in tests:  # its test is not selected
+        for name, (_, served, work) in sorted(_JOBS.items(), key=lambda item: item[1][0]):
+            if tests is not None and not set(served) & tests:  # none of its tests is selected
                 continue
             folder = jobs / name
             folder.mkdir()
@@ -180,7 +203,7 @@ def pipeline(trainings) -> Pipeline:
 
 def _plan_multichannel(ws: E2EWorkspace) -> None:
     ws.run("nnunet-pruning", "make-dataset", "--id", str(MULTI), "--name", "TwoChannelAniso", "--train", "5",
-           "--test", "1", "--size", "16", "32", "32", "--channels", "2", "--spacing", "3", "1", "1", "--seed", "5")
+           "--test", "1", "--size", "16", "16", "16", "--channels", "2", "--spacing", "3", "1", "1", "--seed", "5")
     ws.run("nnUNetv2_plan_and_preprocess", "-d", str(MULTI), "-c", "3d_fullres", "-pl", "nnUNetPlannerResEncM",
            "-np", "1", "-npfp", "1", extra_env={"nnUNet_n_proc_DA": "1"})
 

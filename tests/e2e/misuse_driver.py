@@ -1,8 +1,10 @@
-"""Run ``nnunet-pruning`` misuse rows in-process, one after the other: ``python misuse_driver.py ROWS OUT``.
+"""Run misuse rows in-process, one after the other: ``python misuse_driver.py ROWS OUT``.
 
-ROWS is JSON ``{"rows": {id: argv}, "roots": [folders to snapshot], "new": path that must not appear}``; OUT gets
-``{id: {"returncode", "stderr", "before", "after", "new_exists"}}``. Run by tests/e2e/test_misuse.py in a
-process whose environment is the test workspace's, so nnU-Net's path constants are the workspace's.
+ROWS is JSON ``{"rows": {id: [command, *args]}, "roots": [folders to snapshot], "new": path that must not
+appear}``, the command ``nnunet-pruning`` (run by ``cli.main``) or ``nnUNetv2_train`` (nnU-Net's own entry point,
+``run_training_entry``, with ``sys.argv`` set as the console script sets it); OUT gets ``{id: {"returncode",
+"stderr", "before", "after", "new_exists"}}``. Run by tests/e2e/test_misuse.py in a process whose environment
+is the test workspace's, so nnU-Net's path constants are the workspace's.
 """
 
 import contextlib
@@ -10,6 +12,7 @@ import io
 import json
 import os
 import sys
+import traceback
 
 
 def _snapshot(roots: list[str]) -> dict:
@@ -23,20 +26,37 @@ def _snapshot(roots: list[str]) -> dict:
     return found
 
 
-def main(rows_path: str, out_path: str) -> int:
-    from nnunet_pruning.app import cli
+def _run(command: str, args: list[str]) -> int:
+    if command == "nnunet-pruning":
+        from nnunet_pruning.app import cli
 
+        return cli.main(args)
+    from nnunetv2.run.run_training import run_training_entry
+
+    argv = sys.argv
+    sys.argv = [command, *args]
+    try:
+        run_training_entry()
+        return 0
+    finally:
+        sys.argv = argv
+
+
+def main(rows_path: str, out_path: str) -> int:
     with open(rows_path) as f:
         spec = json.load(f)
     results = {}
-    for row_id, argv in spec["rows"].items():
+    for row_id, (command, *args) in spec["rows"].items():
         before = _snapshot(spec["roots"])
         stderr = io.StringIO()
         with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
             try:
-                code = cli.main(argv)
-            except SystemExit as e:  # argparse's errors exit
+                code = _run(command, args)
+            except SystemExit as e:  # argparse's errors and the trainers' one-line errors exit
                 code = e.code
+            except BaseException:  # not the promised one line: recorded, so the row fails with it
+                traceback.print_exc()
+                code = 1
         results[row_id] = {"returncode": code, "stderr": stderr.getvalue(), "before": before,
                            "after": _snapshot(spec["roots"]), "new_exists": os.path.exists(spec["new"])}
     with open(out_path, "w") as f:

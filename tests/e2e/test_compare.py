@@ -1,31 +1,36 @@
 """``nnunet-pruning compare`` on tiny models trained in the test with the real CLIs: its numbers must be
-``count``'s and nnU-Net's ``summary.json``'s, and models of different datasets are refused."""
+``count``'s and nnU-Net's ``summary.json``'s. (Its refusals -- models of different datasets, a model without its
+validation, a missing fold -- are rows of tests/e2e/test_misuse.py.)"""
 
 import csv
 import json
 import os
-import shutil
-import subprocess
 
 import pytest
 
-from .conftest import DATASET_ID, FLAT_TRAINER
+from .conftest import DATASET_ID, FLAT_TRAINER, background_job, shared
 
 pytestmark = pytest.mark.e2e
 
 STOCK, STAMP = "nnUNetTrainerStock_smoke", "nnUNetTrainerSTAMP_smoke"
 
 
+@background_job("test_numbers_match_count_and_summary", "test_inference_timed_side_by_side", "test_plots_written")
+def _commands(trainings, folder) -> dict:
+    """compare with timing on three models (in the background)."""
+    for trainer in (STOCK, FLAT_TRAINER, STAMP):
+        shared(trainings, trainer)
+    ws = trainings.pipeline.ws
+    out = str(folder / "compare")
+    return {"out": out, "output": ws.run(
+        "nnunet-pruning", "compare", STOCK, FLAT_TRAINER, STAMP, "-d", str(DATASET_ID), "-c", "3d_fullres", "-f", "0",
+        "-o", out, "--time", "--max-cases", "1", "--repeats", "2", "--warmup", "1", "--threads", "1")}
+
+
 @pytest.fixture(scope="module")
-def compared(trained_flat, train, tmp_path_factory):
-    ws = trained_flat
-    train(STOCK)
-    train(STAMP)
-    out = str(tmp_path_factory.mktemp("compare"))
-    output = ws.run("nnunet-pruning", "compare", STOCK, FLAT_TRAINER, STAMP, "-d", str(DATASET_ID), "-c", "3d_fullres",
-                    "-f", "0", "-o", out, "--time", "--max-cases", "1", "--repeats", "2", "--warmup", "1",
-                    "--threads", "1")
-    return ws, out, output
+def compared(planned_dataset, trainings):
+    runs = trainings.job("test_numbers_match_count_and_summary")
+    return planned_dataset, runs["out"], runs["output"]
 
 
 def test_numbers_match_count_and_summary(compared):
@@ -74,51 +79,3 @@ def test_plots_written(compared):
     for name in ("dice_vs_params.png", "dice_vs_gflops.png", "widths.png", "pruning_trajectories.png"):
         assert os.path.getsize(os.path.join(out, name)) > 5_000
         assert f"]({name})" in report
-
-
-def _compare_error(ws, *args) -> str:
-    result = subprocess.run([ws.executable("nnunet-pruning"), "compare", *args], env=ws.env, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 2, result.stderr[-2000:]
-    lines = [line for line in result.stderr.splitlines() if line.startswith("nnunet-pruning: error: ")]
-    assert len(lines) == 1, result.stderr[-2000:]
-    return lines[0]
-
-
-def _snapshot(folder):
-    return {os.path.join(d, f): os.path.getmtime(os.path.join(d, f)) for d, _, fs in os.walk(folder) for f in fs}
-
-
-def test_refuses_models_of_different_datasets(compared, tmp_path):
-    ws, _, _ = compared
-    stock = ws.model_folder(DATASET_ID, STOCK)
-    other = str(tmp_path / "other" / f"{STOCK}__nnUNetPlans__3d_fullres")
-    shutil.copytree(stock, other)
-    plans = json.load(open(os.path.join(other, "plans.json")))
-    plans["dataset_name"] = "Dataset952_Other"
-    json.dump(plans, open(os.path.join(other, "plans.json"), "w"))
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "report.md").write_text("an earlier report")
-    before = _snapshot(stock), _snapshot(other)
-    error = _compare_error(ws, stock, other, "-f", "0", "-o", str(out))
-    assert "different datasets" in error and "Dataset952_Other" in error and "compare models of one dataset" in error
-    assert (out / "report.md").read_text() == "an earlier report" and sorted(os.listdir(out)) == ["report.md"]
-    assert (_snapshot(stock), _snapshot(other)) == before
-
-
-def test_says_which_model_lacks_its_validation(compared, tmp_path):
-    ws, _, _ = compared
-    other = str(tmp_path / f"{FLAT_TRAINER}__nnUNetPlans__3d_fullres")
-    shutil.copytree(ws.model_folder(DATASET_ID, FLAT_TRAINER), other)
-    os.remove(os.path.join(other, "fold_0", "validation", "summary.json"))
-    error = _compare_error(ws, ws.model_folder(DATASET_ID, STOCK), other, "-f", "0", "-o", str(tmp_path / "out"))
-    assert f"model {FLAT_TRAINER} fold 0 has no validation/summary.json" in error and "--val" in error
-    assert not os.path.exists(tmp_path / "out")
-
-
-def test_says_which_fold_is_missing(compared, tmp_path):
-    ws, _, _ = compared
-    error = _compare_error(ws, STOCK, STAMP, "-d", str(DATASET_ID), "-c", "3d_fullres", "-f", "0", "4", "-o",
-                           str(tmp_path / "out"))
-    assert f"model {STOCK} has no checkpoint for fold 4" in error

@@ -41,7 +41,7 @@ def _completed(log: str, command: str) -> int:
     return sum(1 for e in entries if e.startswith(command + " ") and e.rstrip().endswith("exit 0]"))
 
 
-@background_job("test_demo_then_benchmark_reuse_every_finished_run")
+@background_job("test_demo_then_benchmark_reuse_every_finished_run", order=-3)
 def _commands(trainings, folder) -> dict:
     """demo, benchmark (each interrupted, then resumed), benchmark again, into one output folder (in the
     background, after the shared models); and one uninterrupted prediction to compare with."""

@@ -6,16 +6,37 @@ import os
 import numpy as np
 import pytest
 
-from .conftest import DATASET_ID, FLAT_TRAINER as TRAINER
+from .conftest import DATASET_ID, FLAT_TRAINER as TRAINER, background_job, shared
 
 pytestmark = pytest.mark.e2e
 
 
-def test_trained_network_is_flat(trained_flat):
+@background_job("test_trained_network_is_flat", "test_predict_and_evaluate", order=-1)
+def _commands(trainings, folder) -> dict:
+    """count as a real command, nnUNetv2_predict with worker processes, nnUNetv2_evaluate_folder (in the
+    background)."""
+    shared(trainings, TRAINER)
+    ws = trainings.pipeline.ws
+    model = ws.model_folder(DATASET_ID, TRAINER)
+    counted = ws.count_json_subprocess(model)  # the real command: stdout is pure JSON
+    out = str(folder / "pred")  # with worker processes, as nnUNetv2_predict runs by default (elsewhere: -npp 0)
+    ws.run("nnUNetv2_predict", "-i", os.path.join(ws.raw_dataset, "imagesTs"), "-o", out, "-d", str(DATASET_ID),
+           "-c", "3d_fullres", "-tr", TRAINER, "-f", "0", "-device", "cpu", "--disable_tta", "-npp", "1", "-nps", "1")
+    ws.run("nnUNetv2_evaluate_folder", os.path.join(ws.raw_dataset, "labelsTs"), out, "-djfile",
+           os.path.join(model, "dataset.json"), "-pfile", os.path.join(model, "plans.json"))
+    return {"counted": counted, "predictions": out}
+
+
+@pytest.fixture(scope="module")
+def trained_flat_runs(trainings) -> dict:
+    return trainings.job("test_trained_network_is_flat")
+
+
+def test_trained_network_is_flat(trained_flat, trained_flat_runs):
     env = trained_flat
     folder = env.model_folder(DATASET_ID, TRAINER)
     assert os.path.isfile(os.path.join(folder, "fold_0", "checkpoint_final.pth"))
-    result = env.count_json_subprocess(folder)  # the real command: stdout is pure JSON
+    result = trained_flat_runs["counted"]
     fold = result["networks"]["fold_0"]
     assert fold["architecture"] == "PlainConvUNet"
     for stage, widths in fold["widths"].items():
@@ -26,14 +47,11 @@ def test_trained_network_is_flat(trained_flat):
     assert stock["params"] / fold["params"] > 15  # 3-stage 32-128 plans at 16^3: 16.7x
 
 
-def test_predict_and_evaluate(trained_flat, tmp_path):
+def test_predict_and_evaluate(trained_flat, trained_flat_runs):
     import SimpleITK as sitk
 
     env = trained_flat
-    out = str(tmp_path / "pred")  # with worker processes, as nnUNetv2_predict runs by default (elsewhere: -npp 0)
-    env.run("nnUNetv2_predict", "-i", os.path.join(env.raw_dataset, "imagesTs"), "-o", out, "-d", str(DATASET_ID),
-            "-c", "3d_fullres", "-tr", TRAINER, "-f", "0", "-device", "cpu", "--disable_tta", "-npp", "1",
-            "-nps", "1")
+    out = trained_flat_runs["predictions"]
     labels_ts = os.path.join(env.raw_dataset, "labelsTs")
     cases = sorted(os.listdir(labels_ts))
     assert sorted(f for f in os.listdir(out) if f.endswith(".nii.gz")) == cases
@@ -46,9 +64,6 @@ def test_predict_and_evaluate(trained_flat, tmp_path):
         for c in dice:
             tp, p, r = ((pred == c) & (ref == c)).sum(), (pred == c).sum(), (ref == c).sum()
             dice[c].append(2 * tp / (p + r) if p + r else np.nan)
-    folder = env.model_folder(DATASET_ID, TRAINER)
-    env.run("nnUNetv2_evaluate_folder", labels_ts, out, "-djfile", os.path.join(folder, "dataset.json"),
-            "-pfile", os.path.join(folder, "plans.json"))
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert set(summary["mean"]) == {"1", "2"}
     for c, values in dice.items():  # nnU-Net's evaluation scored the files we read

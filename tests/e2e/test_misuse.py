@@ -1,23 +1,26 @@
 """The README's promise, enforced: every misuse ends in one line on stderr, exit status 2, nothing changed.
 
 Each row runs a command (``nnunet-pruning ...`` or ``nnUNetv2_train`` with a trainer of this package) in a
-workspace that already holds a planned dataset and trained models, then checks that stderr carries exactly one
-``nnunet-pruning: error: ...`` line (and no traceback), that the exit status is 2, and that no file that
-existed before was changed or removed. ``nnunet-pruning`` rows run in-process (``cli.main``, all in one
-process: misuse_driver.py); ``nnUNetv2_train`` rows and a few others (SUBPROCESS_TOO) run as real commands.
+workspace that already holds a planned dataset and trained models (a copy of the session's, its own), then
+checks that stderr carries exactly one ``nnunet-pruning: error: ...`` line (and no traceback), that the exit
+status is 2, and that no file that existed before was changed or removed. The rows run in the background
+(tests/e2e/conftest.py), in-process (``cli.main`` and nnU-Net's ``run_training_entry``, all in one process:
+misuse_driver.py); rows with their own environment and a few others (SUBPROCESS_TOO) run as real commands, so
+that a real process of each kind is seen to print nothing else and exit with 2.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from .conftest import DATASET_ID, FLAT_TRAINER
+from .conftest import DATASET_ID, FLAT_TRAINER, background_job, private_workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -33,27 +36,6 @@ def _snapshot(root: str) -> dict:
         found.update({os.path.join(d, f): (os.path.getsize(os.path.join(d, f)), os.path.getmtime(os.path.join(d, f)))
                       for f in files})
     return found
-
-
-@pytest.fixture(scope="module")
-def misuse_ws(trained_flat, train, trainings, tmp_path_factory):
-    ws = trained_flat
-    train(STOCK)
-    stamp_fold = train(STAMP)
-    trainings.wait_all()  # nothing in the background may change the workspace while "nothing changed" is checked
-    scratch = tmp_path_factory.mktemp("misuse")
-    (scratch / "a_file").write_text("keep me")
-    (scratch / "corrupt.pth").write_bytes(b"not a checkpoint")
-    paths = {
-        "file": str(scratch / "a_file"),
-        "corrupt": str(scratch / "corrupt.pth"),
-        "pruned": os.path.join(stamp_fold, "checkpoint_final.pth"),
-        "stock_folder": ws.model_folder(DATASET_ID, STOCK),
-        "checkpoint": os.path.join(ws.model_folder(DATASET_ID, STOCK), "fold_0", "checkpoint_final.pth"),
-        "new": str(scratch / "never_created"),
-        "scratch": str(scratch),
-    }
-    return ws, paths
 
 
 # (id, command, words the one line must contain); {name} is filled from the fixture's paths
@@ -100,6 +82,11 @@ MISUSES = [
                               "-f", "3"], "has no checkpoint for fold 3"),
     ("compare-label-count", ["nnunet-pruning", "compare", STOCK, FLAT_TRAINER, "-d", D, "-c", C, "-o", "{new}",
                              "--labels", "a"], "1 labels for 2 models"),
+    ("compare-different-datasets", ["nnunet-pruning", "compare", "{stock_folder}", "{other_dataset}", "-f", "0",
+                                    "-o", "{earlier}"],
+     ("different datasets", "Dataset952_Other", "compare models of one dataset")),
+    ("compare-missing-validation", ["nnunet-pruning", "compare", "{stock_folder}", "{lacking}", "-f", "0", "-o",
+                                    "{new}"], (f"model {FLAT_TRAINER} fold 0 has no validation/summary.json", "--val")),
     ("compare-unknown-model", ["nnunet-pruning", "compare", STOCK, "nnUNetTrainerNope", "-d", D, "-c", C, "-o",
                                "{new}"], "no model nnUNetTrainerNope__nnUNetPlans"),
     ("demo-unknown-trainer", ["nnunet-pruning", "demo", "--output", "{new}", "--trainers", "nnUNetTrainer",
@@ -142,6 +129,10 @@ MISUSES = [
     # refused after nnU-Net built the trainer (and made the fold folder, opened its log): nothing may remain
     ("train-unreachable-min-width", ["nnUNetv2_train", D, C, "3", "-tr", "nnUNetTrainerSTAMP_minw100000_smoke",
                                      "-device", "cpu"], "target unreachable"),
+    # a dataset too small for nnU-Net's 5 folds: a preprocessed copy with 3 of its cases and no splits_final.json
+    ("train-too-few-cases", ["nnUNet_preprocessed={few}", "nnUNet_results={few_results}", "nnUNetv2_train", D, C,
+                             "1", "-tr", FLAT_TRAINER, "-device", "cpu"],
+     "has 3 training cases, too few for nnU-Net's 5-fold split (fold 1)"),
     # (a bad nnUNet_pruning_channels_last stops before nnU-Net makes anything: tests/trainers/test_memory_format.py)
     ("count-malformed-trainer-name", ["nnunet-pruning", "count", D, "-c", C, "-tr",
                                       "nnUNetTrainerSTAMP_250epochs_keep10"], "comes too late"),
@@ -166,10 +157,12 @@ def test_every_subcommand_has_misuse_rows():
     assert covered == set(subcommands) | {"nnUNetv2_train"}
 
 
-def _check(result: dict, words: str, command: list[str], in_process: bool) -> None:
+def _check(result: dict, words, command: list[str], in_process: bool) -> None:
     errors = [line for line in result["stderr"].splitlines() if line.startswith("nnunet-pruning: error: ")]
     assert result["returncode"] == 2, result["stderr"][-3000:]
-    assert len(errors) == 1 and words in errors[0], result["stderr"][-3000:]
+    assert len(errors) == 1, result["stderr"][-3000:]
+    for word in (words,) if isinstance(words, str) else words:
+        assert word in errors[0], errors[0]
     assert "Traceback" not in result["stderr"] and result["stderr"].strip().splitlines()[-1] == errors[0]
     if command[0] == "nnunet-pruning" and not in_process:  # our own commands print nothing else on stderr
         assert result["stderr"].strip() == errors[0], result["stderr"][-3000:]
@@ -187,45 +180,95 @@ def _split_env(command: list[str]) -> tuple[dict, list[str]]:
 
 
 def _argv(command: list[str], paths: dict) -> list[str]:
-    return [arg.format(**paths) for arg in command]
+    """The command's words with the fixture's paths filled in (``NAME=value`` words removed)."""
+    return [arg.format(**paths) for arg in _split_env(command)[1]]
 
 
-@pytest.fixture(scope="module")
-def in_process_results(misuse_ws, tmp_path_factory) -> dict:
-    """Every ``nnunet-pruning`` row run in-process by ``cli.main``, one after the other, in ONE fresh process whose
-    environment is the workspace's (nnU-Net reads its paths once, at import): {row id: result}."""
-    ws, paths = misuse_ws
-    rows = {row_id: _argv(cmd, paths)[1:] for row_id, cmd, _ in MISUSES if cmd[0] == "nnunet-pruning"}
-    folder = tmp_path_factory.mktemp("misuse_driver")
-    (folder / "rows.json").write_text(json.dumps({"rows": rows, "roots": [ws.root, paths["scratch"]],
-                                                  "new": paths["new"]}))
+def _subprocess_only(row_id: str, command: list[str]) -> bool:
+    return bool(_split_env(command)[0])  # its own environment: nnU-Net reads its paths once, at import
+
+
+def _prepare(ws, folder) -> dict:
+    """The files the rows name: scratch files, and copies of models and data made unusable in one way each."""
+    scratch = folder / "scratch"
+    scratch.mkdir()
+    (scratch / "a_file").write_text("keep me")
+    (scratch / "corrupt.pth").write_bytes(b"not a checkpoint")
+    (scratch / "earlier").mkdir()
+    (scratch / "earlier" / "report.md").write_text("an earlier report")
+    stock = ws.model_folder(DATASET_ID, STOCK)
+    other = scratch / "other" / os.path.basename(stock)  # stock under another dataset's name
+    shutil.copytree(stock, other)
+    plans = json.loads((other / "plans.json").read_text())
+    (other / "plans.json").write_text(json.dumps(dict(plans, dataset_name="Dataset952_Other")))
+    flat = ws.model_folder(DATASET_ID, FLAT_TRAINER)
+    lacking = scratch / "lacking" / os.path.basename(flat)  # a model without its validation
+    shutil.copytree(flat, lacking)
+    os.remove(lacking / "fold_0" / "validation" / "summary.json")
+    name = ws.dataset_name(DATASET_ID)
+    few = scratch / "few" / "nnUNet_preprocessed"  # 3 of the 5 cases, no splits_final.json
+    shutil.copytree(os.path.join(ws.preprocessed, name), few / name, ignore=shutil.ignore_patterns("splits_final.json"))
+    data = few / name / "nnUNetPlans_3d_fullres"
+    cases = sorted({f.split(".")[0].removesuffix("_seg") for f in os.listdir(data)})
+    assert len(cases) == 5
+    for f in os.listdir(data):
+        if f.split(".")[0].removesuffix("_seg") not in cases[:3]:
+            os.remove(data / f)
+    stamp = ws.model_folder(DATASET_ID, STAMP)
+    return {"file": str(scratch / "a_file"), "corrupt": str(scratch / "corrupt.pth"),
+            "pruned": os.path.join(stamp, "fold_0", "checkpoint_final.pth"), "stock_folder": stock,
+            "checkpoint": os.path.join(stock, "fold_0", "checkpoint_final.pth"), "new": str(scratch / "never_created"),
+            "scratch": str(scratch), "earlier": str(scratch / "earlier"), "other_dataset": str(other),
+            "lacking": str(lacking), "few": str(few), "few_results": str(scratch / "few" / "results")}
+
+
+@background_job("test_misuse_is_one_line_exit_two_and_changes_nothing", order=-2)
+def _rows(trainings, folder) -> dict:
+    """Every row (in the background): in-process in ONE fresh process whose environment is the private
+    workspace's, and the subprocess rows as real commands. Returns {"in_process": {id: result},
+    "subprocess": {id: result}}."""
+    ws = private_workspace(trainings, folder, (STOCK, STAMP, FLAT_TRAINER))
+    paths = _prepare(ws, folder)
+    roots = [ws.root, paths["scratch"]]
+    rows = {row_id: _argv(cmd, paths) for row_id, cmd, _ in MISUSES if not _subprocess_only(row_id, cmd)}
+    (folder / "rows.json").write_text(json.dumps({"rows": rows, "roots": roots, "new": paths["new"]}))
     result = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "misuse_driver.py"),
                              str(folder / "rows.json"), str(folder / "results.json")], env=ws.env, cwd=ws.root,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads((folder / "results.json").read_text())
+    in_process = json.loads((folder / "results.json").read_text())
+    separate = {row_id: _run_subprocess(ws, paths, roots, cmd) for row_id, cmd, _ in MISUSES
+                if _subprocess_only(row_id, cmd) or row_id in SUBPROCESS_TOO}
+    return {"in_process": in_process, "subprocess": separate}
 
 
-def _run_subprocess(ws, paths: dict, command: list[str]) -> dict:
+def _run_subprocess(ws, paths: dict, roots: list[str], command: list[str]) -> dict:
     env, command = _split_env(command)
     argv = [ws.executable(command[0])] + _argv(command, paths)[1:]
-    before = {**_snapshot(ws.root), **_snapshot(paths["scratch"])}
-    result = subprocess.run(argv, env={**ws.env, **env}, cwd=ws.root, capture_output=True, text=True, timeout=600)
-    after = {**_snapshot(ws.root), **_snapshot(paths["scratch"])}
-    return {"returncode": result.returncode, "stderr": result.stderr, "before": before, "after": after,
-            "new_exists": os.path.exists(paths["new"])}
+    before = {k: v for root in roots for k, v in _snapshot(root).items()}
+    result = subprocess.run(argv, env={**ws.env, **_argv_env(env, paths)}, cwd=ws.root, capture_output=True,
+                            text=True, timeout=600)
+    after = {k: v for root in roots for k, v in _snapshot(root).items()}
+    return {"returncode": result.returncode, "stderr": result.stderr, "before": _jsonable(before),
+            "after": _jsonable(after), "new_exists": os.path.exists(paths["new"])}
+
+
+def _argv_env(env: dict, paths: dict) -> dict:
+    return {k: v.format(**paths) for k, v in env.items()}
 
 
 def _jsonable(snapshot: dict) -> dict:
     return {k: None if v is None else list(v) for k, v in snapshot.items()}
 
 
+@pytest.fixture(scope="module")
+def results(trainings) -> dict:
+    return trainings.job("test_misuse_is_one_line_exit_two_and_changes_nothing")
+
+
 @pytest.mark.parametrize("row_id, command, words", MISUSES, ids=[m[0] for m in MISUSES])
-def test_misuse_is_one_line_exit_two_and_changes_nothing(misuse_ws, in_process_results, row_id, command, words):
-    ws, paths = misuse_ws
-    if command[0] == "nnunet-pruning":
-        _check(in_process_results[row_id], words, command, in_process=True)
-    if command[0] != "nnunet-pruning" or row_id in SUBPROCESS_TOO:
-        result = _run_subprocess(ws, paths, command)
-        result["before"], result["after"] = _jsonable(result["before"]), _jsonable(result["after"])
-        _check(result, words, _split_env(command)[1], in_process=False)
+def test_misuse_is_one_line_exit_two_and_changes_nothing(results, row_id, command, words):
+    if not _subprocess_only(row_id, command):
+        _check(results["in_process"][row_id], words, command, in_process=True)
+    if _subprocess_only(row_id, command) or row_id in SUBPROCESS_TOO:
+        _check(results["subprocess"][row_id], words, _split_env(command)[1], in_process=False)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 
 import numpy as np
@@ -43,18 +44,28 @@ def test_pruned_to_target_and_log_agrees_with_checkpoint(planned_dataset, train,
     assert checkpoint["pruning"]["steps"] == 2 and checkpoint["pruning"]["log"] == log["steps"]
 
 
-def test_val_reproduces_the_validation_of_training(planned_dataset, train, copy_model):
-    train("nnUNetTrainerSTAMP_smoke")
-    env, folder = copy_model("nnUNetTrainerSTAMP_smoke")
-    fold_dir = os.path.join(folder, "fold_0")
-    summary = os.path.join(fold_dir, "validation", "summary.json")
-    before = json.load(open(summary))
+@background_job("test_val_reproduces_the_validation_of_training")
+def _val(trainings, folder) -> dict:
+    """``--val --npz`` on a copy of the STAMP model whose validation summary was removed (in the background)."""
+    fold = shared(trainings, STAMP)
+    ws = trainings.pipeline.ws
+    results = folder / "nnUNet_results"
+    copy = results / ws.dataset_name(DATASET_ID) / os.path.basename(os.path.dirname(fold))
+    shutil.copytree(os.path.dirname(fold), copy)
+    summary = copy / "fold_0" / "validation" / "summary.json"
+    before = json.loads(summary.read_text())
     os.remove(summary)
-    planned_dataset.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", "nnUNetTrainerSTAMP_smoke",
-                        "-device", "cpu", "--val", "--npz", extra_env=env)
-    after = json.load(open(summary))
+    ws.run("nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", STAMP, "-device", "cpu", "--val", "--npz",
+           extra_env={"nnUNet_results": str(results)})
+    return {"before": before, "after": json.loads(summary.read_text()),
+            "files": os.listdir(copy / "fold_0" / "validation")}
+
+
+def test_val_reproduces_the_validation_of_training(trainings):
+    runs = trainings.job("test_val_reproduces_the_validation_of_training")
+    before, after = runs["before"], runs["after"]
     assert after["foreground_mean"]["Dice"] == pytest.approx(before["foreground_mean"]["Dice"], abs=1e-6)
-    assert any(f.endswith(".npz") for f in os.listdir(os.path.join(fold_dir, "validation")))
+    assert any(f.endswith(".npz") for f in runs["files"])
 
 
 def _predict(ws, trainer, out, extra_env=None):
@@ -63,7 +74,7 @@ def _predict(ws, trainer, out, extra_env=None):
                   "--disable_tta", "-npp", "0", "-nps", "0", "--save_probabilities", extra_env=extra_env)
 
 
-@background_job("test_two_folds_pruned_differently_predict_eager_and_compiled_alike")
+@background_job("test_two_folds_pruned_differently_predict_eager_and_compiled_alike", order=-1)
 def _two_folds(trainings, folder) -> dict:
     shared(trainings, RANDOM_LARGEST, 0), shared(trainings, RANDOM_LARGEST, 1)
     ws = trainings.pipeline.ws
@@ -92,7 +103,7 @@ def test_two_folds_pruned_differently_predict_eager_and_compiled_alike(planned_d
         assert (a.argmax(0) == b.argmax(0)).mean() > 0.999
 
 
-@background_job("test_resume_mid_pruning_ends_with_the_same_architecture")
+@background_job("test_resume_mid_pruning_ends_with_the_same_architecture", order=-2)
 def _resume(trainings, folder) -> dict:
     """Killed (SIGKILL, the whole process group: a crash) as the epoch after the first pruning step begins, then
     resumed with --c, in a results folder of its own."""
@@ -134,7 +145,7 @@ def test_resume_mid_pruning_ends_with_the_same_architecture(trainings):
     assert all(state[i]["momentum_buffer"].shape == parameters[i].shape for i in state)
 
 
-@background_job("test_export_and_find_best_configuration")
+@background_job("test_export_and_find_best_configuration", order=-1)
 def _export(trainings, folder) -> dict:
     shared(trainings, STAMP)
     ws = trainings.pipeline.ws

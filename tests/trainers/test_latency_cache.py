@@ -1,0 +1,30 @@
+"""Where a latency-targeted trainer measures: its device and threads, and on the CPU the backend that will run the
+model (``nnUNet_pruning_backend``; a table of another backend is not reused: tests/core/test_latency.py)."""
+
+import pytest
+
+from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.trainers.named import named_trainer_class
+
+from tests.trainers.fake_task import make_plans, make_trainer, prepare_folders
+
+
+@pytest.fixture
+def trainer(tmp_path, monkeypatch):
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, "")
+    plans = make_plans("plain", dim=3, n_stages=3)
+    prepare_folders(tmp_path, plans)
+    return make_trainer(named_trainer_class("nnUNetTrainerRandomLargestLatency_keep60_cpu1_smoke"), plans)
+
+
+def test_latency_is_measured_on_the_backend_that_will_predict(trainer, monkeypatch):
+    monkeypatch.delenv("nnUNet_pruning_backend", raising=False)
+    where = trainer.latency_where()
+    assert (where.device, where.threads, where.backend) == ("cpu", 1, "torch")
+    monkeypatch.setenv("nnUNet_pruning_backend", "onnxruntime")
+    where = trainer.latency_where()
+    assert where.backend == "onnxruntime" and where.describe() == "cpu, 1 threads, onnxruntime"
+    monkeypatch.setenv("nnUNet_pruning_backend", "tensorrt")
+    with pytest.raises(PruningError, match="nnUNet_pruning_backend='tensorrt' is not one of"):
+        trainer.latency_where()
