@@ -15,7 +15,7 @@ from nnunet_pruning.core.schedule import PruningSchedule
 from nnunet_pruning.core.surgery import remove_channels
 from nnunet_pruning.trainers import nnUNetTrainerFlatUNet_smoke, nnUNetTrainerSTAMP, nnUNetTrainerSTAMP_smoke
 
-from tests.trainers.fake_task import make_plans, make_trainer, prepare_folders
+from tests.trainers.fake_task import make_plans, make_trainer
 
 
 def _one_line(excinfo) -> str:
@@ -38,15 +38,6 @@ def _assert_unchanged(root, existing: dict) -> None:
     """Nothing changed: every file byte for byte, no new file or folder (issue 23.4: not even the training log
     and the fold folder nnU-Net makes before our checks can run)."""
     assert _digests(root) == existing
-
-
-@pytest.fixture
-def task(tmp_path, monkeypatch):
-    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        monkeypatch.setenv(name, "")
-    plans = make_plans("plain", dim=3, n_stages=3)
-    prepare_folders(tmp_path, plans)
-    return tmp_path, plans
 
 
 @pytest.fixture

@@ -6,16 +6,12 @@ import pytest
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.trainers.named import named_trainer_class
 
-from tests.trainers.fake_task import make_plans, make_trainer, prepare_folders
+from tests.trainers.fake_task import make_trainer
 
 
 @pytest.fixture
-def trainer(tmp_path, monkeypatch):
-    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        monkeypatch.setenv(name, "")
-    plans = make_plans("plain", dim=3, n_stages=3)
-    prepare_folders(tmp_path, plans)
-    return make_trainer(named_trainer_class("nnUNetTrainerRandomLargestLatency_keep60_cpu1_smoke"), plans)
+def trainer(task):
+    return make_trainer(named_trainer_class("nnUNetTrainerRandomLargestLatency_keep60_cpu1_smoke"), task[1])
 
 
 def test_latency_is_measured_on_the_backend_that_will_predict(trainer, monkeypatch):
