@@ -37,8 +37,16 @@ from nnunet_pruning.adapter.networks import load_plans
 from nnunet_pruning.app.machine import OtherCpuLoad
 from nnunet_pruning.app.reference_networks import LATENCY_REFERENCE, build_networks, override_plans
 from nnunet_pruning.app.timing import time_networks
+from nnunet_pruning.core import runtimes
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.measure import count_gflops, count_params
+
+
+def _base_name(label: str) -> str:
+    """The network's name without the ``[compiled]`` / ``[backend]`` suffix of its timing entry."""
+    for suffix in (" [compiled]", *(f" [{b}]" for b in runtimes.RUNTIMES)):
+        label = label.removesuffix(suffix)
+    return label
 
 
 def main(argv=None) -> int:
@@ -70,12 +78,19 @@ def main(argv=None) -> int:
                         "--models (no Flat U-Net, no random-largest by params): for large volumes on a CPU")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="time only these networks (names as the "
                         "table prints them, without [compiled]; stock nnU-Net is always timed): large volumes on a CPU")
+    parser.add_argument("--backends", nargs="+", default=["torch"], choices=runtimes.BACKENDS,
+                        help="on the CPU, each network also eager on these runtimes (default: torch only)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if not 0 < args.keep < 1:
         parser.error(f"--keep must be in (0, 1), got {args.keep}")
     if args.latency_keep is not None and not 0 < args.latency_keep < 1:
         parser.error(f"--latency-keep must be in (0, 1), got {args.latency_keep}")
+    try:
+        for backend in args.backends:
+            runtimes.require(backend)
+    except PruningError as e:
+        parser.error(str(e))
     if args.patch or args.stages:
         import tempfile
 
@@ -124,8 +139,8 @@ def main(argv=None) -> int:
         if load.warning():
             print(f"[benchmark {device.type}] {load.warning()}", flush=True)
         for name, t in timed.items():
-            base = name.removesuffix(" [compiled]")
-            same_mode = stock + name[len(base):]  # compiled vs compiled stock, eager vs eager stock
+            base = _base_name(name)
+            same_mode = stock + name[len(base):]  # compiled vs compiled stock, eager vs eager stock, backend too
             t["speedup_vs_stock"] = timed[same_mode]["median_s"] / t["median_s"]
             t["speedup_vs_eager_stock"] = timed.get(stock, timed[same_mode])["median_s"] / t["median_s"]
             t["flops_ratio_vs_stock"] = stats[stock]["gflops_patch"] / stats[base]["gflops_patch"]
@@ -142,16 +157,18 @@ def main(argv=None) -> int:
     print(f"\nfull volume {'x'.join(map(str, shape))} (patch {'x'.join(map(str, patch))}), tile step {args.step_size}, "
           f"TTA {'on' if args.tta else 'off'}, {args.threads} CPU threads, median of {args.repeats} x {args.volumes}")
     header = f"{'network':<44} {'device':<6} {'params':>11} {'GFLOPs/patch':>12} {'median s':>9} {'speedup':>8} " \
-             f"{'FLOPs ratio':>11} {'fwd/tile s':>10} {'fwd speedup':>11} {'net share':>9}"
+             f"{'vs eager':>8} {'FLOPs ratio':>11} {'fwd/tile s':>10} {'fwd speedup':>11} {'net share':>9}"
     print(header + "\n" + "-" * len(header))
     for device, timed in results["devices"].items():
         for name, t in timed.items():
-            base = name.removesuffix(" [compiled]")
+            base = _base_name(name)
             print(f"{name[:44]:<44} {device:<6} {stats[base]['params']:>11,} {stats[base]['gflops_patch']:>12.2f} "
-                  f"{t['median_s']:>9.3f} {t['speedup_vs_stock']:>7.2f}x {t['flops_ratio_vs_stock']:>10.2f}x "
+                  f"{t['median_s']:>9.3f} {t['speedup_vs_stock']:>7.2f}x {t['speedup_vs_eager_stock']:>7.2f}x "
+                  f"{t['flops_ratio_vs_stock']:>10.2f}x "
                   f"{t['forward_per_tile_median_s']:>10.3f} {t['forward_speedup_vs_stock']:>10.2f}x "
                   f"{100 * t['network_share']:>8.0f}%")
-    print("speedup: whole sliding-window prediction; fwd/tile: one network forward pass of one patch; net share: "
+    print("speedup: whole sliding-window prediction, against stock run the same way (compiled, on the same backend); "
+          "vs eager: against stock nnU-Net as nnUNetv2_predict runs it (PyTorch, eager); fwd/tile: one network forward pass of one patch; net share: "
           "tiles x fwd/tile as a share of the prediction time (the rest is tiling, Gaussian weighting and "
           "aggregation, the same for every network)")
     for name, target in targets.items():

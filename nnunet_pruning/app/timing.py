@@ -245,7 +245,8 @@ def time_networks(networks: dict, plans_file: str, configuration: str, volumes: 
     """Every network of ``{name: network}`` in a predictor of the same plans and settings, timed on the same
     preprocessed ``volumes`` (interleaved, after ``args.warmup`` runs; ``args.compile``: eager, compiled or both);
     and one forward pass of one patch, times the tiles, as the network's share. ``args``: compile, warmup,
-    repeats, tta, step_size, warmup_volume ("volume" or "patch")."""
+    repeats, tta, step_size, warmup_volume ("volume" or "patch"), backends (optional: on the CPU each network also
+    runs eager on each runtime named, as ``NAME [backend]``; its first warm-up run compiles the runtime's model)."""
     import torch
 
     from nnunet_pruning.core.latency import interleaved_seconds, seconds_once
@@ -255,12 +256,19 @@ def time_networks(networks: dict, plans_file: str, configuration: str, volumes: 
         from torch._dynamo import config as dynamo_config  # cache: past its limit (8) dynamo silently runs eager
 
         dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 16 * len(networks))
+    runtimes = [b for b in getattr(args, "backends", None) or () if b != "torch"]  # eager CPU entries besides
     predictors, compile_seconds = {}, {}
     for name, net in networks.items():
         for compiled in modes:
             label = f"{name} [compiled]" if compiled else name
             predictors[label] = network_predictor(copy.deepcopy(net) if compiled else net, plans_file, configuration,
                                                device, args.tta, args.step_size, compiled)
+        for backend in runtimes if device.type == "cpu" else ():  # the same network on a runtime: `NAME [backend]`
+            from nnunet_pruning.core.runtime_forward import use_runtime
+
+            predictors[f"{name} [{backend}]"] = network_predictor(use_runtime(copy.deepcopy(net), backend),
+                                                                  plans_file, configuration, device, args.tta,
+                                                                  args.step_size, False)
     warmup_volume = volumes[0]
     if getattr(args, "warmup_volume", "volume") == "patch":  # one tile: the same network calls (and compiled graph) as every tile
         patch_size = next(iter(predictors.values())).configuration_manager.patch_size

@@ -44,6 +44,32 @@ def test_inference_benchmark(plans_file, tmp_path, capsys):
     assert "FLOPs ratio" in capsys.readouterr().out
 
 
+def test_inference_benchmark_on_a_runtime_backend(plans_file, tmp_path, monkeypatch):
+    """``--backends``: each network also runs eager on the runtime (`NAME [onnxruntime]`), the network really on
+    that runtime, its speedup against stock on the same runtime and against stock on PyTorch."""
+    from nnunet_pruning.core import runtimes
+
+    made = []
+    make_runner = runtimes.make_runner
+    monkeypatch.setattr(runtimes, "make_runner", lambda backend, *a, **k: made.append(backend) or make_runner(
+        backend, *a, **k))
+    out = tmp_path / "inference.json"
+    assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "8", "8", "8", "--volumes", "1",
+                                              "--warmup", "1", "--repeats", "1", "--device", "cpu", "--minimal",
+                                              "--backends", "torch", "onnxruntime", "--json", str(out)]) == 0
+    timed = json.loads(out.read_text())["devices"]["cpu"]
+    runtime_entries = [name for name in timed if name.endswith(" [onnxruntime]")]
+    assert runtime_entries and all(name.removesuffix(" [onnxruntime]") in timed for name in runtime_entries)
+    assert made and set(made) == {"onnxruntime"}
+    stock = timed["stock nnU-Net [onnxruntime]"]
+    for name in runtime_entries:
+        t = timed[name]
+        assert t["speedup_vs_stock"] == pytest.approx(stock["median_s"] / t["median_s"])
+        assert t["speedup_vs_eager_stock"] == pytest.approx(timed["stock nnU-Net"]["median_s"] / t["median_s"])
+    with pytest.raises(SystemExit):
+        _load("benchmark_inference").main(["--plans", plans_file, "--backends", "tensorrt"])
+
+
 def test_inference_benchmark_latency_target_and_plans_override(plans_file, tmp_path, capsys):
     out = tmp_path / "inference.json"
     assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "12", "12", "20", "--volumes", "1",
