@@ -108,11 +108,16 @@ def _count_and_record(model: nn.Module, input_channels: int, spatial_size: Seque
 
 def _recorded(model: nn.Module, input_channels: int, spatial_size: Sequence[int]):
     """(voxels per conv name, exact) of ``model``'s layout, recorded on first use; plus the total when it was
-    counted now."""
+    counted now. A layout that cannot be a key (a module's geometry attribute of an unhashable kind) is counted
+    every time."""
     key = _layout(model, input_channels, spatial_size)
-    if key in _LAYOUTS:
-        _LAYOUTS.move_to_end(key)
-        return _LAYOUTS[key], None
+    try:
+        if key in _LAYOUTS:
+            _LAYOUTS.move_to_end(key)
+            return _LAYOUTS[key], None
+    except TypeError:
+        total, voxels, _ = _count_and_record(model, input_channels, spatial_size)
+        return (voxels, False), total
     total, voxels, exact = _count_and_record(model, input_channels, spatial_size)
     _LAYOUTS[key] = (voxels, exact)
     while len(_LAYOUTS) > LAYOUT_CACHE_SIZE:

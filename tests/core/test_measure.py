@@ -112,3 +112,11 @@ def test_conv_voxels_by_name():
     assert voxels["encoder.stages.2.0.convs.1.conv"] == 8 * 8
     assert voxels["decoder.transpconvs.0"] == 8 * 8  # a transposed conv: its input's voxels
     assert "decoder.seg_layers.0" not in voxels and voxels["decoder.seg_layers.1"] == 32 * 32  # ds off
+
+
+def test_gflops_of_a_layout_that_cannot_be_recorded_are_counted():
+    """A module whose geometry attribute is unhashable (a dict here): no record, FlopCounterMode every time."""
+    conv = nn.Conv2d(2, 4, 3, padding=1, bias=False)
+    conv.mode = {"any": "thing"}
+    assert count_gflops(conv, 2, (8, 8)) == pytest.approx(2 * 2 * 4 * 9 * 64 / 1e9)
+    assert conv_voxels(conv, 2, (8, 8)) == {"": 64}
