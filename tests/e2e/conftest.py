@@ -103,11 +103,6 @@ class Trainings:
     def extreme(self, configuration: str, trainer: str) -> str:
         return self.futures[("extreme", configuration, trainer)].result()
 
-    def wait_all(self) -> None:
-        """Every submitted training done (e.g. before a test that checks that nothing in the workspace changes)."""
-        for future in list(self.futures.values()):
-            future.result()
-
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
