@@ -29,6 +29,7 @@ import torch
 from nnunet_pruning.app.machine import OtherCpuLoad
 from nnunet_pruning.app.timing import StagedPredictor, TimingSettings, case_files, time_models
 from nnunet_pruning.core import runtimes
+from nnunet_pruning.core.runtime_forward import SETTINGS
 
 
 def _agreement(models, backends, cases, settings) -> dict:
@@ -70,7 +71,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", required=True, help="trained model folders; the first is the baseline")
     parser.add_argument("--images", required=True, help="a folder of images (CASE_0000.nii.gz naming)")
-    parser.add_argument("--backends", nargs="+", default=list(runtimes.BACKENDS), choices=runtimes.BACKENDS)
+    parser.add_argument("--backends", nargs="+", default=list(runtimes.BACKENDS), choices=SETTINGS,
+                        help="auto: as nnUNetv2_predict's default, chosen by timing the first tiles (the row says "
+                             "what it chose)")
     parser.add_argument("-f", "--folds", nargs="+", default=["0"])
     parser.add_argument("-chk", "--checkpoint", default="checkpoint_final.pth")
     parser.add_argument("--threads", type=int, default=2)
@@ -81,7 +84,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     for backend in args.backends:
-        runtimes.require(backend)
+        if backend != "auto":
+            runtimes.require(backend)
     torch.set_num_threads(args.threads)
     settings = TimingSettings(use_mirroring=args.tta, threads=args.threads, warmup=args.warmup,
                               repeats=args.repeats)
@@ -102,22 +106,24 @@ def main(argv=None) -> int:
     rows = []
     for (label, folder, folds, checkpoint), backend in ((m, b) for m in models for b in args.backends):
         t = timing["models"][f"{label} [{backend}]"]["median"]
-        rows.append({"model": label, "backend": backend, **_size(folder, folds, checkpoint),
+        rows.append({"model": label, "backend": backend, "ran_on": timing["models"][f"{label} [{backend}]"]["backend"],
+                     **_size(folder, folds, checkpoint),
                      "s_per_case": t["total"], "network_s_per_case": t["network"],
                      "speedup": base["total"] / t["total"], "network_speedup": base["network"] / t["network"],
                      **agreement.get(label, {}).get(backend, {})})
     print(f"\n{len(cases)} cases, {args.threads} threads, mirroring {'on' if args.tta else 'off'}, folds "
           f"{' '.join(args.folds)}; median s per case; speedup vs {entries[0][0]}")
-    print(f"{'model':36s} {'backend':12s} {'params':>11s} {'GFLOPs':>7s} {'s/case':>8s} {'speedup':>8s} "
+    print(f"{'model':36s} {'backend (ran on)':26s} {'params':>11s} {'GFLOPs':>7s} {'s/case':>8s} {'speedup':>8s} "
           f"{'net s':>7s} {'net speedup':>11s} {'labels agree':>12s}")
     for r in rows:
         agree = f"{r['labels_agree']:.4%}" if "labels_agree" in r else "(itself)"
-        print(f"{r['model']:36s} {r['backend']:12s} {r['params']:>11,} {r['gflops']:>7.2f} {r['s_per_case']:>8.3f} "
+        ran = r["backend"] + (f" ({r['ran_on']})" if r["ran_on"] != r["backend"] else "")
+        print(f"{r['model']:36s} {ran:26s} {r['params']:>11,} {r['gflops']:>7.2f} {r['s_per_case']:>8.3f} "
               f"{r['speedup']:>7.2f}x {r['network_s_per_case']:>7.3f} {r['network_speedup']:>10.2f}x {agree:>12s}")
     if args.json:
         result = {"command": "python -m scripts backends " + " ".join(sys.argv[1:] if argv is None else argv),
                   "rows": rows, "timing": timing, "other_cpu_cores_while_timing": load.cores,
-                  "versions": {"torch": torch.__version__, **{b: _version(b) for b in args.backends if b != "torch"}},
+                  "versions": {"torch": torch.__version__, **{b: _version(b) for b in args.backends if b in runtimes.RUNTIMES}},
                   "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

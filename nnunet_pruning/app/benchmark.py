@@ -125,7 +125,8 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     if backend is not None:
         from nnunet_pruning.core.runtimes import require
 
-        require(backend)
+        if backend != "auto":
+            require(backend)
         if not time_inference:
             raise PruningError(f"--backend {backend} chooses what runs the networks when timing; drop --no-time or "
                                f"--backend")

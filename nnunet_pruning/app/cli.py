@@ -16,6 +16,10 @@ import warnings
 from nnunet_pruning.adapter.datasets import resolve_dataset_folder
 from nnunet_pruning.core.errors import PruningError
 
+#: the values of --backend: core/runtime_forward.SETTINGS, spelled here so that the parser imports no torch
+#: (tests/app/test_cli.py checks they agree)
+BACKEND_SETTINGS = ("auto", "torch", "onnxruntime", "openvino")
+
 __all__ = ["main", "build_parser", "OneLineParser", "split_time_argument", "QUIET_WARNINGS"]
 
 
@@ -303,9 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "nnUNetv2_predict does), or both side by side (default eager)")
     p.add_argument("-chk", "--checkpoint", help="checkpoint file of every fold, as nnUNetv2_predict -chk (default: "
                                                 "checkpoint_final.pth, else best, else latest, flagged in the report)")
-    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"),
-                   help="with --time: run every network on this backend (default: as nnUNetv2_predict runs each: "
-                        "stock on PyTorch, this package's networks on $nnUNet_pruning_backend)")
+    p.add_argument("--backend", choices=BACKEND_SETTINGS,
+                   help="with --time: run every network on this backend (auto: PyTorch or OpenVINO, whichever runs "
+                        "its first tiles faster) (default: as nnUNetv2_predict runs each: stock on PyTorch, this "
+                        "package's networks on $nnUNet_pruning_backend, default auto)")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("trainers", help="every trainer of this package, its method, target and schedule, and how "
@@ -342,8 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="torch threads of every nnU-Net command (default 2)")
     p.add_argument("--no-time", dest="time", action="store_false",
                    help="skip timing nnU-Net's predictor (default: time the first fold of every trainer)")
-    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino"),
-                   help="time every network on this backend (default: as nnUNetv2_predict runs each)")
+    p.add_argument("--backend", choices=BACKEND_SETTINGS,
+                   help="time every network on this backend, as compare --backend (default: as nnUNetv2_predict "
+                        "runs each)")
     p.set_defaults(func=_cmd_benchmark)
 
     p = sub.add_parser("demo", help="synthetic dataset -> plan -> train -> predict -> evaluate -> report")

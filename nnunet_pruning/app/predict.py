@@ -73,14 +73,15 @@ def make_predictor(model_folder: str, folds: list[str] | None, backend: str, pre
     from nnunet_pruning.app.export import EXPORT_INFO, read_export
     from nnunet_pruning.core.runtime_forward import use_runtime
 
-    runtimes.require(backend)
+    if backend != "auto":
+        runtimes.require(backend)
     if precision not in runtimes.PRECISIONS:
         raise PruningError(f"precision {precision!r} is not one of {', '.join(runtimes.PRECISIONS)}")
-    if backend != "torch" and device != "cpu":
+    if backend not in ("torch", "auto") and device != "cpu":
         raise PruningError(f"backend {backend} runs on the CPU here (GPU execution providers are untested); use "
                            f"-device cpu or --backend torch")
-    if precision != "f32" and backend == "torch":
-        raise PruningError("--precision bf16 is for --backend openvino; PyTorch runs f32 on the CPU")
+    if precision != "f32" and backend in ("torch", "auto"):
+        raise PruningError(f"--precision bf16 is for --backend openvino; {backend} runs f32")
     model_folder = os.path.abspath(model_folder)
     if not os.path.isdir(model_folder):
         raise PruningError(f"model folder {model_folder} not found; check -m")
@@ -91,6 +92,10 @@ def make_predictor(model_folder: str, folds: list[str] | None, backend: str, pre
         if backend == "torch":
             raise PruningError(f"{model_folder} is an export folder (ONNX only); use --backend onnxruntime or "
                                f"openvino, or -m the trained model folder for torch")
+        if backend == "auto" and device != "cpu":
+            raise PruningError(f"{model_folder} is an export folder (ONNX only), run on the CPU here; use -device cpu")
+        if backend == "auto":  # no PyTorch network to time against: the runtime measured faster (results.md)
+            backend = next((b for b in runtimes.AUTO + runtimes.RUNTIMES if runtimes.installed(b)), "onnxruntime")
         folds = _export_folds(model_folder, folds, info)
         plans_manager, configuration_manager, dataset_json = load_plans(
             os.path.join(model_folder, "plans.json"), info["configuration"])
@@ -102,8 +107,7 @@ def make_predictor(model_folder: str, folds: list[str] | None, backend: str, pre
         return predictor
     checkpoints = [load_checkpoint_file(path) for path in chosen_folds(model_folder, folds, checkpoint).values()]
     network, _ = build_from_checkpoint(model_folder, checkpoints[0])
-    if backend != "torch":
-        use_runtime(network, backend, precision)
+    use_runtime(network, backend, precision)  # this backend, whatever nnUNet_pruning_backend says
     first = checkpoints[0]
     plans_manager, configuration_manager, dataset_json = load_plans(
         os.path.join(model_folder, "plans.json"), first["init_args"]["configuration"])
@@ -140,8 +144,10 @@ def add_parser(sub) -> None:
     p.add_argument("-m", dest="model", required=True, help="a trained model folder (TRAINER__PLANS__CONFIGURATION) or "
                                                            "an export folder of nnunet-pruning export")
     p.add_argument("-f", dest="folds", nargs="+", help="folds to ensemble (default: every fold found)")
-    p.add_argument("--backend", choices=runtimes.BACKENDS, default="torch",
-                   help="what runs the network (default torch); onnxruntime and openvino run on the CPU")
+    p.add_argument("--backend", choices=("auto",) + runtimes.BACKENDS, default="auto",
+                   help="what runs the network; onnxruntime and openvino run on the CPU; auto: on the CPU PyTorch or "
+                        "OpenVINO (when installed), whichever runs the first tiles faster (an export folder: "
+                        "OpenVINO, else ONNX Runtime) (default auto)")
     p.add_argument("--precision", choices=runtimes.PRECISIONS, default="f32",
                    help="f32, or bf16 with --backend openvino on CPUs with bf16 instructions (default f32)")
     p.add_argument("-chk", dest="checkpoint", help="checkpoint file name in each fold (default: checkpoint_final.pth, "
@@ -155,6 +161,6 @@ def add_parser(sub) -> None:
                                                           "process (default 3)")
     p.add_argument("-nps", type=int, default=3, help="export processes, as nnUNetv2_predict (default 3)")
     p.add_argument("-device", dest="device", default="cpu", choices=("cpu", "cuda"),
-                   help="cpu, or cuda with --backend torch (default cpu)")
+                   help="cpu, or cuda with --backend torch or auto (default cpu)")
     p.add_argument("--verbose", action="store_true", help="nnU-Net's verbose output (default: off)")
     p.set_defaults(func=_cmd_predict)

@@ -157,9 +157,9 @@ def write_outputs(models: list[dict], timing: dict | None, output: str, label_na
         backends = {label: t.get("backend", "torch") for label, t in timing["models"].items()}
         if set(backends.values()) != {"torch"}:
             lines += ["- what ran each network (eager, on the CPU): " + ", ".join(
-                f"{label}: {backend}" for label, backend in backends.items()) + "; this package's networks run on "
-                "the fastest runtime installed, as `nnUNetv2_predict` runs them (`nnUNet_pruning_backend`, "
-                "docs/getting-started.md), stock nnU-Net's on PyTorch."]
+                f"{label}: {backend}" for label, backend in backends.items()) + "; this package's networks run as "
+                "`nnUNetv2_predict` runs them (`nnUNet_pruning_backend`, default `auto`: PyTorch or OpenVINO, "
+                "whichever ran the first tiles faster, docs/getting-started.md), stock nnU-Net's on PyTorch."]
         if timing.get("compiled"):
             lines += ["", compiled_table(models, timing), ""]
         elif s.get("compile") == "compiled":

@@ -45,7 +45,7 @@ class TimingSettings:
     warmup: int = 1  # untimed runs of each model before timing
     repeats: int = 3  # timed runs of each model per case
     compile: str = "eager"  # eager, compiled (torch.compile, as nnUNet_compile=1 nnUNetv2_predict) or both
-    backend: str | None = None  # what runs every network (core/runtimes.py); None: as nnUNetv2_predict runs each
+    backend: str | None = None  # what runs every network (core/runtime_forward.py); None: as nnUNetv2_predict runs each
 
     def validate(self) -> None:
         if not 0 < self.tile_step_size <= 1:
@@ -59,8 +59,9 @@ class TimingSettings:
         if self.backend is not None:
             from nnunet_pruning.core.runtimes import require
 
-            require(self.backend)
-            if self.backend != "torch" and (kind != "cpu" or self.compile != "eager"):
+            if self.backend != "auto":  # auto: PyTorch where no runtime applies (compiled, GPU)
+                require(self.backend)
+            if self.backend not in ("torch", "auto") and (kind != "cpu" or self.compile != "eager"):
                 raise PruningError(f"backend {self.backend} runs eager on the CPU here; time it with --device cpu "
                                    f"--compile eager")
         if kind not in ("cpu", "cuda", "mps"):
@@ -122,11 +123,18 @@ class StagedPredictor:
         if backend is not None:  # else: as nnUNetv2_predict runs it (this package's networks: nnUNet_pruning_backend)
             use_runtime(unwrap(self.predictor.network), backend)
         #: what runs the network (a runtime only in eager mode on the CPU: compiled and GPU runs are PyTorch's)
-        self.backend = "torch" if compiled or device.type != "cpu" else getattr(
-            unwrap(self.predictor.network), "runtime_backend", "torch")
+        self.runs_eager_on_cpu = not compiled and device.type == "cpu"
         if compiled:  # what the predictor does itself with nnUNet_compile=1 (each fold loads into _orig_mod)
             self.predictor.network = torch.compile(self.predictor.network)
         self.device = device
+
+    @property
+    def backend(self) -> str:
+        """What ran the network: ``torch``, a runtime, or ``auto: <what it chose>``."""
+        from nnunet_pruning.core.runtime_forward import backend_in_use
+        from nnunet_pruning.core.wrappers import unwrap
+
+        return backend_in_use(unwrap(self.predictor.network)) if self.runs_eager_on_cpu else "torch"
 
     def predict(self, image, properties: dict) -> tuple[dict, object]:
         """``({"preprocess": s, "network": s, "export": s, "total": s}, segmentation)`` for one case."""

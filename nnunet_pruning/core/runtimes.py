@@ -25,14 +25,14 @@ from torch import nn
 from nnunet_pruning.core.errors import PruningError
 
 __all__ = ["BACKENDS", "RUNTIMES", "AUTO", "PRECISIONS", "export_onnx", "installed", "require", "make_runner", "Runner",
-           "fastest_installed", "bf16_supported", "check_precision", "INSTALL_HINT"]
+           "bf16_supported", "check_precision", "INSTALL_HINT"]
 
 #: every backend a network can run on; ``torch`` is PyTorch itself
 BACKENDS = ("torch", "onnxruntime", "openvino")
 #: the backends that run an exported ONNX file
 RUNTIMES = ("onnxruntime", "openvino")
-#: what ``auto`` picks, in order (measured: docs/results.md, "Backends"; ONNX Runtime was never faster than PyTorch
-#: for a pruned model there)
+#: the runtimes ``auto`` times against PyTorch (core/runtime_forward.py; measured: docs/results.md, "Backends"; ONNX
+#: Runtime was never faster than PyTorch for a pruned model there)
 AUTO = ("openvino",)
 PRECISIONS = ("f32", "bf16")
 INSTALL_HINT = {"onnxruntime": "pip install onnxruntime", "openvino": "pip install 'nnunet_pruning[openvino]' "
@@ -52,11 +52,6 @@ def require(backend: str) -> None:
         raise PruningError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
     if not installed(backend):
         raise PruningError(f"backend {backend} is not installed; {INSTALL_HINT[backend]}")
-
-
-def fastest_installed() -> str:
-    """The first installed runtime of :data:`AUTO`, else ``torch``."""
-    return next((b for b in AUTO if installed(b)), "torch")
 
 
 def bf16_supported() -> bool:

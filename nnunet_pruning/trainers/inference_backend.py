@@ -1,5 +1,6 @@
-"""What runs this package's networks in inference: on the CPU PyTorch, or the runtime ``nnUNet_pruning_backend``
-names (see :mod:`nnunet_pruning.core.runtime_forward`, which says why PyTorch is the default); on a GPU, with
+"""What runs this package's networks in inference: on the CPU the backend ``nnUNet_pruning_backend`` names, by
+default ``auto``: PyTorch or OpenVINO, whichever runs the first tiles faster inside the predictor (see
+:mod:`nnunet_pruning.core.runtime_forward`, which says why it is measured, not fixed); on a GPU, with
 ``nnUNet_pruning_cuda_graphs=1``, graphed forwards and voxel-parallel norms (:mod:`nnunet_pruning.core.
 cuda_inference`; off by default: not yet measured on a GPU).
 

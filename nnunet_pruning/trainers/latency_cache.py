@@ -24,11 +24,14 @@ class LatencyTableCache:
 
     def latency_where(self) -> LatencyDevice:
         """Where the latency target is measured: the schedule's device (default: the training device); on the
-        CPU with the backend that will run the model (``nnUNet_pruning_backend``, default PyTorch)."""
+        CPU with the backend that will run the model (``nnUNet_pruning_backend``: a runtime it names; PyTorch for
+        ``torch`` and for ``auto``, the default, whose choice is made per network when it predicts -- measured,
+        docs/results.md: the backend timed while pruning changed which channels went, not the time)."""
         s = self.pruning_schedule
         device = s.latency_device or self.device.type
         threads = (s.latency_threads or torch.get_num_threads()) if device == "cpu" else 0
         backend = runtime_setting()[0] if device == "cpu" else "torch"
+        backend = "torch" if backend == "auto" else backend
         return LatencyDevice(device, threads, backend=backend)
 
     def latency_model(self, shape) -> LatencyModel:

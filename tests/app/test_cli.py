@@ -215,3 +215,9 @@ def test_demo_checks_its_trainers_before_any_work(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--output", str(out), "--trainers", "nnUNetTrainer", "nnUNetTrainerNope"]) == 2
     assert "trainer nnUNetTrainerNope not found" in _error(capsys) and not out.exists()
+
+
+def test_backend_choices_are_the_runtime_settings():
+    from nnunet_pruning.core.runtime_forward import SETTINGS
+
+    assert cli.BACKEND_SETTINGS == SETTINGS

@@ -35,16 +35,18 @@ def test_every_backend_from_a_model_or_an_export_folder_segments_as_pytorch(mode
     folder, exported, images = model
     expected = _predict(folder, images, tmp_path / "torch", "torch")
     assert len(expected) == 2
-    runs = [(folder, b) for b in runtimes.RUNTIMES] + [(exported, b) for b in runtimes.RUNTIMES]
+    runs = [(folder, b) for b in runtimes.RUNTIMES + ("auto",)] + [(exported, b) for b in runtimes.RUNTIMES + ("auto",)]
     for source, backend in runs:
-        if not runtimes.installed(backend):
+        if backend != "auto" and not runtimes.installed(backend):
             continue
         got = _predict(source, images, tmp_path / f"{backend}_{os.path.basename(source)}", backend)
         for case, probabilities in expected.items():
             assert np.abs(got[case] - probabilities).max() < 1e-3, (source, backend, case)
             agree = (got[case].argmax(0) == probabilities.argmax(0)).mean()
             assert agree >= 0.999, (source, backend, case, agree)
-    assert "[predict] nnUNetTrainerSTAMP, 2 fold(s), backend onnxruntime (f32)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[predict] nnUNetTrainerSTAMP, 2 fold(s), backend onnxruntime (f32)" in out
+    assert "[predict] nnUNetTrainerSTAMP, 2 fold(s), backend auto (f32)" in out
 
 
 @pytest.mark.parametrize("architecture, dim", [("resenc", 3), ("plain", 2)])
@@ -68,7 +70,8 @@ def test_misuse_is_one_line(model, tmp_path, capsys):
         (["-m", folder, "--backend", "onnxruntime", "-f", "4"], "fold 4 of .* has no checkpoint"),
         (["-m", str(tmp_path / "none"), "--backend", "onnxruntime"], "model folder .* not found"),
         (["-m", folder, "--backend", "onnxruntime", "-device", "cuda"], "runs on the CPU here"),
-        (["-m", folder, "--precision", "bf16"], "--precision bf16 is for --backend openvino"),
+        (["-m", folder, "--precision", "bf16"], "--precision bf16 is for --backend openvino; auto runs f32"),
+        (["-m", exported, "-device", "cuda"], r"is an export folder \(ONNX only\), run on the CPU here"),
     ]
     for extra, message in cases:
         assert cli.main(["predict", "-i", images, "-o", str(tmp_path / "out"), *extra]) == 2

@@ -11,7 +11,8 @@ from nnunet_pruning.core import runtime_forward, runtimes
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.resizable import make_resizable
-from nnunet_pruning.core.runtime_forward import RuntimeForward, runtime_setting, use_runtime
+from nnunet_pruning.core.runtime_forward import (AutoChoice, RuntimeForward, backend_in_use, runtime_setting,
+                                                 use_runtime)
 from nnunet_pruning.core.surgery import remove_channels
 
 from tests.tiny import tiny_input, tiny_net
@@ -116,15 +117,116 @@ def test_bad_settings_are_one_line(monkeypatch, backend, precision, message):
         runtime_setting()
 
 
-def test_default_is_pytorch_and_auto_the_fastest_installed_runtime(monkeypatch):
+def test_default_is_auto_and_a_named_backend_is_kept(monkeypatch):
     monkeypatch.delenv("nnUNet_pruning_backend", raising=False)
     monkeypatch.delenv("nnUNet_pruning_precision", raising=False)
+    assert runtime_setting() == ("auto", "f32")
+    monkeypatch.setenv("nnUNet_pruning_backend", " Torch ")
     assert runtime_setting() == ("torch", "f32")
-    monkeypatch.setenv("nnUNet_pruning_backend", "auto")
-    assert runtime_setting() == (runtimes.fastest_installed(), "f32")
     monkeypatch.setenv("nnUNet_pruning_backend", "onnxruntime")
     net = use_runtime(copy.deepcopy(tiny_net("plain", 3, 3, dtype=torch.float32)))
     assert net.runtime_backend == "onnxruntime"
+    with pytest.raises(PruningError, match="backend auto runs f32; name openvino for bf16"):
+        use_runtime(net, "auto", "bf16")
+
+
+def test_auto_choice_runs_each_candidate_then_keeps_the_fastest_median():
+    choice = AutoChoice(("torch", "openvino"), calls=3)
+    seconds = {"torch": [9.0, 1.0, 1.2, 5.0], "openvino": [30.0, 0.9, 3.0, 1.1]}  # the first of each: warm-up
+    ran, chosen = [], None
+    while chosen is None:
+        backend = choice.backend()
+        counted = choice.begin(backend)
+        ran.append(backend)
+        if counted:
+            chosen = choice.record(backend, seconds[backend][choice.started[backend] - 1])
+    assert ran == ["torch"] * 4 + ["openvino"] * 4 and chosen == "openvino"  # medians 1.2 vs 1.1
+    assert choice.summary() == "torch 1200.0 ms, openvino 1100.0 ms"
+    assert choice.backend() == "openvino" and not choice.begin("openvino")
+    assert AutoChoice(("torch",)).backend() == "torch" and not AutoChoice(("torch",)).begin("torch")
+
+
+class _Clock:
+    """perf_counter of core/runtime_forward, advanced by the test: each call costs its backend's seconds (the
+    network's call and the caller's work until the next call, as the module measures it)."""
+
+    def __init__(self, monkeypatch, cost: dict):
+        self.now, self.cost, self.runtime_calls = 0.0, cost, 0
+        monkeypatch.setattr(runtime_forward.time, "perf_counter", lambda: self.now)
+        forward = runtimes.Runner.forward
+
+        def counted(runner, x):
+            self.runtime_calls += 1
+            return forward(runner, x)
+        monkeypatch.setattr(runtimes.Runner, "forward", counted)
+
+    def call(self, net, x):
+        before = self.runtime_calls
+        with torch.inference_mode():
+            out = net(x)
+        backend = "onnxruntime" if self.runtime_calls > before else "torch"
+        self.now += self.cost[backend]
+        return backend, out
+
+
+@pytest.mark.parametrize("faster", ["onnxruntime", "torch"])
+def test_auto_times_each_backend_where_it_runs_and_keeps_the_faster(monkeypatch, exports, faster):
+    monkeypatch.setattr(runtimes, "AUTO", ("onnxruntime",))  # (installed wherever these tests run)
+    clock = _Clock(monkeypatch, {"torch": 2.0 if faster == "onnxruntime" else 1.0, "onnxruntime": 1.5})
+    lines = []
+    net = use_runtime(tiny_net("plain", 3, 4, dtype=torch.float32).eval(), "auto")
+    net.runtime_report = lines.append
+    x = tiny_input(3, 4, dtype=torch.float32, batch=1)
+    with torch.no_grad():
+        expected = net(x)  # not inference mode: PyTorch, no trial
+    ran = []
+    for _ in range(12):
+        backend, out = clock.call(net, x)
+        ran.append(backend)
+        assert float((out - expected).abs().max()) < 1e-4 * float(expected.abs().max())
+    assert ran == ["torch"] * 4 + ["onnxruntime"] * 4 + [faster] * 4
+    assert exports == [tuple(x.shape)]
+    shape = "x".join(map(str, x.shape))
+    assert lines == [f"nnunet-pruning: backend auto: {faster} for input {shape} ({torch.get_num_threads()} threads; "
+                     f"median per call, the caller's work until the next call included: torch "
+                     f"{clock.cost['torch'] * 1e3:.1f} ms, onnxruntime 1500.0 ms)"]
+    assert net.auto_choices() == {(tuple(x.shape), torch.get_num_threads()): faster}
+    assert backend_in_use(net) == f"auto: {faster}"
+    assert len(net._runners) == (faster == "onnxruntime")  # the loser keeps no compiled model
+    assert not hasattr(copy.deepcopy(net), "_choices")  # a copy measures for itself
+
+
+def test_auto_counts_no_call_across_a_change_of_fold_or_shape(monkeypatch, exports):
+    """nnU-Net's ensemble loads each fold before predicting with it: the gap from one fold's last call to the next
+    fold's first call is not a call's time; each fold (and each tile shape) has its own trial."""
+    monkeypatch.setattr(runtimes, "AUTO", ("onnxruntime",))
+    clock = _Clock(monkeypatch, {"torch": 1.0, "onnxruntime": 0.5})
+    folds = [_pruned(1), _pruned(2)]
+    states = [f.state_dict() for f in folds]
+    net = use_runtime(make_resizable(tiny_net("plain", 3, 4, dtype=torch.float32)).eval(), "auto")
+    net.runtime_report = lambda line: None
+    x = tiny_input(3, 4, dtype=torch.float32, batch=1)
+    for _ in range(3):  # cases
+        for state in states:
+            net.load_state_dict(state)
+            clock.now += 100.0  # the fold's weights are loaded: a long gap, in nobody's call
+            for _ in range(4):  # tiles
+                clock.call(net, x)
+    choices = list(net._choices.values())
+    assert len(choices) == 2 and [c.chosen for c in choices] == ["onnxruntime", "onnxruntime"]
+    assert all(max(max(v) for v in c.seconds.values()) <= 1.0 for c in choices)
+    assert backend_in_use(net) == "auto: onnxruntime"
+    clock.call(net, x.repeat(1, 1, 1, 1, 2))  # another tile shape: a trial of its own, on PyTorch first
+    assert len(net._choices) == 3 and backend_in_use(net) == "auto: onnxruntime"
+
+
+def test_auto_without_a_runtime_installed_is_pytorch_without_a_trial(monkeypatch, exports):
+    monkeypatch.setattr(runtimes, "AUTO", ())
+    net = use_runtime(tiny_net("plain", 3, 3, dtype=torch.float32).eval(), "auto")
+    with torch.inference_mode():
+        for _ in range(10):
+            net(tiny_input(3, 3, dtype=torch.float32, batch=1))
+    assert exports == [] and backend_in_use(net) == "auto: torch" and not hasattr(net, "_open_call")
 
 
 @pytest.mark.parametrize("trainer", ["nnUNetTrainerSTAMP", "nnUNetTrainerFlatUNet"])
@@ -139,7 +241,7 @@ def test_this_packages_trainers_build_networks_on_the_chosen_backend(monkeypatch
 
     monkeypatch.delenv("nnUNet_pruning_backend", raising=False)
     net = build()
-    assert net.runtime_backend == "torch" and isinstance(net, GraphedForward)  # (graphs: only on CUDA, when on)
+    assert net.runtime_backend == "auto" and isinstance(net, GraphedForward)  # (graphs: only on CUDA, when on)
     monkeypatch.setenv("nnUNet_pruning_cuda_graphs", "sometimes")
     with pytest.raises(SystemExit):
         build()

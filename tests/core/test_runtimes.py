@@ -8,6 +8,7 @@ import torch
 from nnunet_pruning.core import runtimes
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.onednn import use_onednn_convolutions
+from nnunet_pruning.core.runtime_forward import auto_candidates
 
 from tests.tiny import tiny_input, tiny_net
 
@@ -68,4 +69,4 @@ def test_unknown_missing_and_unsupported_choices_are_one_line(monkeypatch):
     monkeypatch.setattr(runtimes.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(PruningError, match=r"backend openvino is not installed; pip install 'nnunet_pruning\[openvino\]'"):
         runtimes.require("openvino")
-    assert runtimes.fastest_installed() == "torch" and runtimes.installed("torch")
+    assert auto_candidates() == ("torch",) and runtimes.installed("torch")

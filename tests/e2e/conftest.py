@@ -48,7 +48,14 @@ EXTREMES = [("3d_fullres", "nnUNetTrainerRandomLargest_smoke")]
 
 
 class E2EWorkspace(NnUNetWorkspace):
-    """A workspace whose failing commands fail the test with their output."""
+    """A workspace whose failing commands fail the test with their output. Its networks predict on PyTorch
+    (``nnUNet_pruning_backend=torch``): ``auto``, the default, chooses by timing, and the tests that compare
+    predictions of two runs need the same backend in both; ``auto`` itself is run end to end by
+    tests/e2e/test_pruning_trainers.py (two folds)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.env["nnUNet_pruning_backend"] = "torch"
 
     def run(self, *command, **kwargs) -> str:
         try:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from nnunet_pruning.adapter.networks import build_from_checkpoint
+from nnunet_pruning.core import runtimes
 
 from .conftest import DATASET_ID, RANDOM_LARGEST, STAMP, background_job, shared
 from .interrupt import run_once
@@ -68,20 +70,25 @@ def test_val_reproduces_the_validation_of_training(trainings):
     assert any(f.endswith(".npz") for f in runs["files"])
 
 
-def _predict(ws, trainer, out, extra_env=None):
+def _predict(ws, trainer, out, extra_env=None, mirroring=False):
     return ws.run("nnUNetv2_predict", "-i", os.path.join(ws.raw_dataset, "imagesTs"), "-o", out, "-d",
                   str(DATASET_ID), "-c", "3d_fullres", "-tr", trainer, "-f", "0", "1", "-device", "cpu",
-                  "--disable_tta", "-npp", "0", "-nps", "0", "--save_probabilities", extra_env=extra_env)
+                  *([] if mirroring else ["--disable_tta"]), "-npp", "0", "-nps", "0", "--save_probabilities",
+                  extra_env=extra_env)
 
 
-@background_job("test_two_folds_pruned_differently_predict_eager_and_compiled_alike", order=-1)
+@background_job("test_two_folds_pruned_differently_predict_eager_and_compiled_alike",
+                "test_nnunetv2_predict_chooses_the_backend_by_timing_it", order=-1)
 def _two_folds(trainings, folder) -> dict:
     shared(trainings, RANDOM_LARGEST, 0), shared(trainings, RANDOM_LARGEST, 1)
     ws = trainings.pipeline.ws
-    eager, compiled = str(folder / "eager"), str(folder / "compiled")
+    eager, compiled, auto = str(folder / "eager"), str(folder / "compiled"), str(folder / "auto")
     _predict(ws, RANDOM_LARGEST, eager)
     output = _predict(ws, RANDOM_LARGEST, compiled, extra_env={"nnUNet_compile": "1"})
-    return {"eager": eager, "compiled": compiled, "compiled_output": output}
+    # the default backend, auto, with mirroring (8 calls per tile: each fold's trial ends in the second case)
+    auto_output = _predict(ws, RANDOM_LARGEST, auto, extra_env={"nnUNet_pruning_backend": "auto"}, mirroring=True)
+    _predict(ws, RANDOM_LARGEST, auto + "_torch", mirroring=True)
+    return {"eager": eager, "compiled": compiled, "compiled_output": output, "auto": auto, "auto_output": auto_output}
 
 
 def test_two_folds_pruned_differently_predict_eager_and_compiled_alike(planned_dataset, trainings):
@@ -101,6 +108,25 @@ def test_two_folds_pruned_differently_predict_eager_and_compiled_alike(planned_d
         b = np.load(os.path.join(compiled, case))["probabilities"]
         assert np.abs(a - b).max() < 1e-2 and np.abs(a - b).mean() < 1e-4
         assert (a.argmax(0) == b.argmax(0)).mean() > 0.999
+
+
+def test_nnunetv2_predict_chooses_the_backend_by_timing_it(planned_dataset, trainings):
+    """``nnUNet_pruning_backend=auto`` (the default outside the tests): each fold's network times PyTorch and
+    OpenVINO on its first tiles inside nnU-Net's predictor, says what it chose, and segments as PyTorch does."""
+    runs = trainings.job("test_two_folds_pruned_differently_predict_eager_and_compiled_alike")
+    lines = [line for line in runs["auto_output"].splitlines() if line.startswith("nnunet-pruning: backend auto:")]
+    if runtimes.installed("openvino"):  # (./run test installs it)
+        assert len(lines) == 2, runs["auto_output"][-3000:]  # one per fold (the same tile shape)
+        assert all(re.fullmatch(r"nnunet-pruning: backend auto: (torch|openvino) for input 1x1x\d+x\d+x\d+ "
+                                r"\(1 threads; median per call, the caller's work until the next call included: "
+                                r"torch [\d.]+ ms, openvino [\d.]+ ms\)", line) for line in lines), lines
+    else:
+        assert lines == []
+    auto, torch_run = runs["auto"], runs["auto"] + "_torch"
+    for case in sorted(f for f in os.listdir(torch_run) if f.endswith(".npz")):
+        a = np.load(os.path.join(torch_run, case))["probabilities"]
+        b = np.load(os.path.join(auto, case))["probabilities"]
+        assert np.abs(a - b).max() < 1e-3 and (a.argmax(0) == b.argmax(0)).mean() > 0.999
 
 
 @background_job("test_resume_mid_pruning_ends_with_the_same_architecture", order=-2)

@@ -17,7 +17,9 @@ def trainer(task):
 def test_latency_is_measured_on_the_backend_that_will_predict(trainer, monkeypatch):
     monkeypatch.delenv("nnUNet_pruning_backend", raising=False)
     where = trainer.latency_where()
-    assert (where.device, where.threads, where.backend) == ("cpu", 1, "torch")
+    assert (where.device, where.threads, where.backend) == ("cpu", 1, "torch")  # auto: chosen when it predicts
+    monkeypatch.setenv("nnUNet_pruning_backend", "auto")
+    assert trainer.latency_where().backend == "torch"
     monkeypatch.setenv("nnUNet_pruning_backend", "onnxruntime")
     where = trainer.latency_where()
     assert where.backend == "onnxruntime" and where.describe() == "cpu, 1 threads, onnxruntime"
