@@ -119,7 +119,7 @@ def test_nnunetv2_predict_chooses_the_backend_by_timing_it(planned_dataset, trai
     if runtimes.installed("openvino"):  # (./run test installs it)
         assert len(lines) == 2, runs["auto_output"][-3000:]  # one per fold (the same tile shape)
         assert all(re.fullmatch(r"nnunet-pruning: backend auto: (torch|openvino) for input 1x1x\d+x\d+x\d+ "
-                                r"\(1 threads; median per call, the caller's work until the next call included: "
+                                r"\(1 threads; median per call, the caller's work between calls included: "
                                 r"torch [\d.]+ ms, openvino [\d.]+ ms\)", line) for line in lines), lines
     else:
         assert lines == []
