@@ -5,11 +5,18 @@ unit tests.
 Threads: the unit tests run torch on one thread (tiny networks gain nothing from two, and two threads that wait
 for each other while nnU-Net's commands run beside them took 5-10x longer), and OpenMP threads sleep instead of
 spinning while they wait (set before torch is imported; the commands of the e2e tests inherit it).
+
+Backend: PyTorch (``nnUNet_pruning_backend=torch``, below).
 """
 
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# This package's networks predict on PyTorch in the tests: `auto`, the users' default, would export and compile an
+# OpenVINO model for every network a test runs in inference mode (measured: 47 s instead of 26 s for
+# tests/trainers/test_extremes.py + tests/core/test_compiled.py). The tests of `auto` name it (use_runtime(...,
+# "auto"), --backend auto, the e2e run's nnUNet_pruning_backend=auto) or unset the variable to see the default.
+os.environ.setdefault("nnUNet_pruning_backend", "torch")
 
 
 def pytest_configure(config):
