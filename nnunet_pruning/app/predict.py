@@ -123,7 +123,8 @@ def _cmd_predict(args) -> int:
     predictor = make_predictor(args.model, args.folds, args.backend, args.precision, args.checkpoint,
                                args.step_size, not args.disable_tta, args.device, args.verbose)
     threads = torch.get_num_threads()
-    print(f"[predict] {predictor.trainer_name}, {len(predictor.list_of_parameters)} fold(s), backend {args.backend}"
+    backend = getattr(predictor.network, "backend", args.backend)  # an export folder's: auto resolved to a runtime
+    print(f"[predict] {predictor.trainer_name}, {len(predictor.list_of_parameters)} fold(s), backend {backend}"
           f" ({args.precision}), {threads} thread(s)", flush=True)
     if args.npp == 0 and args.nps == 0:  # nnU-Net's in-process path: no worker processes
         os.makedirs(args.output, exist_ok=True)

@@ -46,7 +46,8 @@ def test_every_backend_from_a_model_or_an_export_folder_segments_as_pytorch(mode
             assert agree >= 0.999, (source, backend, case, agree)
     out = capsys.readouterr().out
     assert "[predict] nnUNetTrainerSTAMP, 2 fold(s), backend onnxruntime (f32)" in out
-    assert "[predict] nnUNetTrainerSTAMP, 2 fold(s), backend auto (f32)" in out
+    assert "[predict] nnUNetTrainerSTAMP, 2 fold(s), backend auto (f32)" in out  # (from the model folder)
+    assert out.count("[predict] nnUNetTrainerSTAMP, 2 fold(s), backend auto") == 1  # the export folder's: resolved
 
 
 @pytest.mark.parametrize("architecture, dim", [("resenc", 3), ("plain", 2)])
