@@ -145,7 +145,9 @@ def add_parser(sub) -> None:
     p.add_argument("-m", dest="model", required=True, help="a trained model folder (TRAINER__PLANS__CONFIGURATION) or "
                                                            "an export folder of nnunet-pruning export")
     p.add_argument("-f", dest="folds", nargs="+", help="folds to ensemble (default: every fold found)")
-    p.add_argument("--backend", choices=("auto",) + runtimes.BACKENDS, default="auto",
+    from nnunet_pruning.core.runtime_forward import SETTINGS
+
+    p.add_argument("--backend", choices=SETTINGS, default="auto",
                    help="what runs the network; onnxruntime and openvino run on the CPU; auto: on the CPU PyTorch or "
                         "OpenVINO (when installed), whichever runs the first tiles faster (an export folder: "
                         "OpenVINO, else ONNX Runtime) (default auto)")
