@@ -238,13 +238,13 @@ def profile_forward(networks: dict, configuration: str, plans_file: str, device,
     from torch.profiler import ProfilerActivity, profile
 
     from nnunet_pruning.adapter.networks import load_plans
-    from nnunet_pruning.core.latency import _timing_copy
+    from nnunet_pruning.core.latency import LatencyDevice, _timing_copy
 
     _, cm, dataset_json = load_plans(plans_file, configuration)
     x = torch.randn((1, len(dataset_json["channel_names"]), *cm.patch_size), device=device)
     out = {}
     for name in names:
-        model = _timing_copy(networks[name], str(device))
+        model = _timing_copy(networks[name], LatencyDevice(str(device)))
         cuda = device.type == "cuda"
         autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext()
         with torch.no_grad(), autocast:

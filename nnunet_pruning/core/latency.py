@@ -12,6 +12,11 @@ Timing is one batch-1 forward pass of the network as the predictor runs it (eval
 supervision, no gradients; fp16 autocast on CUDA as nnU-Net's predictor), the median of ``repeats`` runs
 after ``warmup`` runs, on a copy without hooks, with ``threads`` CPU threads when timing on the CPU.
 
+On a GPU with ``nnUNet_pruning_cuda_graphs=1`` (:mod:`~nnunet_pruning.core.cuda_inference`) the network is timed
+as it will predict: voxel-parallel norms, each forward replayed as a CUDA graph (the table's modules too, each
+captured alone), in ``torch.inference_mode()``; the table records it, and a table measured the other way is not
+reused.
+
 On the CPU the network runs where it will predict: ``backend`` (``nnUNet_pruning_backend``: PyTorch, ONNX
 Runtime or OpenVINO, :mod:`~nnunet_pruning.core.runtime_forward`). Every whole-network time (the table's
 ``base_seconds``, each step's measurement) is taken on that backend, under ``torch.inference_mode()`` as
@@ -71,9 +76,15 @@ class LatencyDevice:
             raise PruningError(f"latency on {self.backend} needs the cpu device and warmup >= 1 (its first run "
                                f"compiles the model); got {self.device}, warmup {self.warmup}")
 
+    @property
+    def cuda_graphs(self) -> bool:
+        """Whether networks timed here run as :mod:`~nnunet_pruning.core.cuda_inference` makes them predict."""
+        return _graphed(self)
+
     def describe(self) -> str:
         if self.device.startswith("cuda"):
-            return f"{self.device} ({torch.cuda.get_device_name(torch.device(self.device))})"
+            graphs = ", CUDA graphs" if self.cuda_graphs else ""
+            return f"{self.device} ({torch.cuda.get_device_name(torch.device(self.device))}{graphs})"
         runtime = "" if self.backend == "torch" else f", {self.backend}"
         return f"cpu, {self.threads or torch.get_num_threads()} threads{runtime}"
 
@@ -89,9 +100,17 @@ def _threads(threads: int):
         torch.set_num_threads(before)
 
 
-def _timing_copy(network: nn.Module, device: str, backend: str = "torch") -> nn.Module:
-    """The network as the predictor runs it, on ``device`` (its forward on ``backend``), without any hook of the
-    training run."""
+def _graphed(where: "LatencyDevice") -> bool:
+    """On CUDA with ``nnUNet_pruning_cuda_graphs`` on: networks predict graphed there, so they are timed so."""
+    from nnunet_pruning.core.cuda_inference import cuda_inference_enabled
+
+    return where.device.startswith("cuda") and cuda_inference_enabled()
+
+
+def _timing_copy(network: nn.Module, where: "LatencyDevice") -> nn.Module:
+    """The network as the predictor runs it on ``where`` (its forward on ``where.backend``; graphed as
+    :func:`~nnunet_pruning.core.cuda_inference.use_cuda_inference` makes it where :func:`_graphed`), without any
+    hook of the training run."""
     model = copy.deepcopy(network)
     for module in model.modules():
         for hooks in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
@@ -100,11 +119,15 @@ def _timing_copy(network: nn.Module, device: str, backend: str = "torch") -> nn.
     decoder = getattr(model, "decoder", None)
     if decoder is not None and hasattr(decoder, "deep_supervision"):
         decoder.deep_supervision = False
-    model = model.to(device).eval()
-    if backend != "torch":
+    model = model.to(where.device).eval()
+    if _graphed(where):
+        from nnunet_pruning.core.cuda_inference import use_cuda_inference
+
+        use_cuda_inference(model)
+    if where.backend != "torch":
         from nnunet_pruning.core.runtime_forward import use_runtime
 
-        use_runtime(model, backend, "f32")
+        use_runtime(model, where.backend, "f32")
     return model
 
 
@@ -142,10 +165,12 @@ def interleaved_seconds(runs: dict[str, Callable[[], object]], warmup: int, repe
 @contextlib.contextmanager
 def _as_predictor(where: LatencyDevice):
     """No gradients, fp16 autocast on CUDA (as nnU-Net's predictor runs), ``where.threads`` CPU threads;
-    inference mode for a runtime backend (where the network's forward takes it)."""
+    inference mode on CUDA (as the predictor; CUDA graphs are captured only there) and for a runtime backend
+    (where the network's forward takes it)."""
     cuda = where.device.startswith("cuda")
     autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext()
-    grad = torch.no_grad() if where.backend == "torch" else torch.inference_mode()
+    plain_cpu = where.backend == "torch" and not cuda and not _graphed(where)
+    grad = torch.no_grad() if plain_cpu else torch.inference_mode()
     with _threads(where.threads), grad, autocast:
         yield
 
@@ -159,7 +184,7 @@ def _median_seconds(run: Callable[[], object], where: LatencyDevice) -> float:
 
 def forward_seconds(network: nn.Module, input_shape: Sequence[int], where: LatencyDevice) -> float:
     """Median seconds of one batch-1 inference forward pass of ``network`` at ``input_shape`` (C, *spatial)."""
-    model = _timing_copy(network, where.device, where.backend)
+    model = _timing_copy(network, where)
     x = torch.randn((1, *input_shape), device=where.device)
     return _median_seconds(lambda: model(x), where)
 
@@ -177,6 +202,8 @@ class LatencyTable:
     seconds: dict[str, list[float]] = field(default_factory=dict)
     build_seconds: float = 0.0
     backend: str = "torch"
+    #: timed as :mod:`~nnunet_pruning.core.cuda_inference` runs the network (CUDA graphs, voxel-parallel norms)
+    cuda_graphs: bool = False
 
     def saving_per_channel(self, name: str, width: int) -> float:
         """Seconds saved by removing one channel of group ``name`` at ``width`` (0 where narrower is not faster).
@@ -194,10 +221,11 @@ class LatencyTable:
 
     def serves(self, where: "LatencyDevice", input_shape: Sequence[int], widths: dict[str, int]) -> bool:
         """The one rule for reusing a saved table (``--c``, a restart): measured on the same device with the same
-        threads and backend, at the same patch, for the same groups, each now at most as wide as the table measured
-        it."""
+        threads, backend and CUDA graph setting, at the same patch, for the same groups, each now at most as wide as
+        the table measured it."""
         full = {n: w[-1] for n, w in self.widths.items()}
         return (self.device == where.device and self.threads == where.threads and self.backend == where.backend
+                and self.cuda_graphs == where.cuda_graphs
                 and list(self.input_shape) == list(input_shape) and set(full) == set(widths)
                 and all(widths[n] <= full[n] for n in widths))
 
@@ -226,7 +254,7 @@ def _affected_modules(group) -> list[nn.Module]:
 def _input_shapes(network: nn.Module, modules: list[nn.Module], input_shape: Sequence[int]) -> dict[int, tuple]:
     """The input shape each of ``modules`` sees in one batch-1 inference pass (run on the meta device)."""
     shapes: dict[int, tuple] = {}
-    meta = _timing_copy(network, "meta")
+    meta = _timing_copy(network, LatencyDevice("meta"))
     by_name = dict(network.named_modules())
     wanted = {name for name, m in by_name.items() if any(m is w for w in modules)}
     handles = []
@@ -245,12 +273,13 @@ def _input_shapes(network: nn.Module, modules: list[nn.Module], input_shape: Seq
 
 
 def _module_seconds(module: nn.Module, shape: tuple, where: LatencyDevice) -> float:
-    """Median seconds of ``module`` alone on a random input of ``shape`` (a norm with its LeakyReLU)."""
-    timed = copy.deepcopy(module).to(where.device).eval()
+    """Median seconds of ``module`` alone on a random input of ``shape`` (a norm with its LeakyReLU), graphed
+    where the network will be (:func:`_graphed`)."""
+    if not isinstance(module, nn.modules.conv._ConvNd):
+        module = nn.Sequential(module, nn.LeakyReLU(0.01, inplace=True))
+    timed = _timing_copy(module, replace(where, backend="torch"))
     x = torch.randn(shape, device=where.device)
-    if isinstance(module, nn.modules.conv._ConvNd):
-        return _median_seconds(lambda: timed(x), where)
-    return _median_seconds(lambda: torch.nn.functional.leaky_relu(timed(x), 0.01, inplace=True), where)
+    return _median_seconds(lambda: timed(x), where)
 
 
 def group_seconds(network: nn.Module, index: int, input_shape: Sequence[int], where: LatencyDevice) -> float:
@@ -273,7 +302,7 @@ def build_latency_table(network: nn.Module, input_shape: Sequence[int], where: L
     cpu_copy = copy.deepcopy(network).to("cpu")
     groups = find_groups(cpu_copy)
     table = LatencyTable(where.device, where.threads or torch.get_num_threads(), [int(s) for s in input_shape],
-                         base, backend=where.backend)
+                         base, backend=where.backend, cuda_graphs=where.cuda_graphs)
     for index, group in enumerate(groups):
         floor = max(1, (min_widths or {}).get(group.name, 1))
         widths = sorted({max(floor, round(group.width * f)) for f in fractions} | {group.width})
@@ -297,8 +326,7 @@ def relative_seconds(network: nn.Module, reference: nn.Module, input_shape: Sequ
     """Forward time of ``network`` as a fraction of ``reference``'s: the median of per-round ratios, the two
     timed alternately in every round, so that a machine that speeds up or slows down over seconds (shared
     CPUs drift by 20-30%) affects both alike."""
-    return _ratio(_timing_copy(network, where.device, where.backend),
-                  _timing_copy(reference, where.device, where.backend), input_shape, where)
+    return _ratio(_timing_copy(network, where), _timing_copy(reference, where), input_shape, where)
 
 
 def _ratio(model: nn.Module, other: nn.Module, input_shape: Sequence[int], where: LatencyDevice) -> float:
@@ -323,12 +351,12 @@ class LatencyModel:
         self.table = table
         self.where = where
         self.input_shape = tuple(int(s) for s in input_shape)
-        self.reference = None if reference is None else _timing_copy(reference, where.device, where.backend)
+        self.reference = None if reference is None else _timing_copy(reference, where)
 
     def measure(self, network: nn.Module) -> float:
         if self.reference is None:
             return forward_seconds(network, self.input_shape, self.where)
-        model = _timing_copy(network, self.where.device, self.where.backend)
+        model = _timing_copy(network, self.where)
         return self.table.base_seconds * _ratio(model, self.reference, self.input_shape, self.where)
 
     def savings(self, groups) -> dict[str, float]:

@@ -58,20 +58,6 @@ def test_nothing_changes_on_the_cpu():
     assert "_graphs" not in net.__dict__
 
 
-@pytest.fixture
-def fake_cuda(monkeypatch):
-    """CPU tensors count as CUDA ones, and a capture is recorded and replays the eager forward."""
-    captured = []
-
-    def capture(forward, x):
-        captured.append(tuple(x.shape))
-        return lambda new: forward(new).clone()
-    monkeypatch.setattr(cuda_inference, "_on_cuda", lambda x: torch.is_tensor(x))
-    monkeypatch.setattr(cuda_inference, "_capture", capture)
-    monkeypatch.setenv("nnUNet_pruning_cuda_graphs", "1")
-    return captured
-
-
 def _pruned_state(seed):
     net = tiny_net("plain", 3, 4, seed=0, dtype=torch.float32)
     rng = random.Random(seed)

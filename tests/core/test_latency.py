@@ -5,6 +5,8 @@ import copy
 import pytest
 import torch
 
+from nnunet_pruning.core import latency
+from nnunet_pruning.core.cuda_inference import GraphedForward, cuda_inference_enabled
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.latency import (LatencyDevice, LatencyModel, LatencyTable, build_latency_table,
@@ -193,3 +195,28 @@ def test_a_runtime_backend_is_checked_where_latency_is_measured():
         LatencyDevice("cpu", backend="tensorrt").validate()
     with pytest.raises(PruningError, match="warmup >= 1"):
         LatencyDevice("cpu", warmup=0, backend="onnxruntime").validate()
+
+
+def test_where_networks_predict_graphed_they_are_timed_graphed(fake_cuda, monkeypatch):
+    """On a GPU with ``nnUNet_pruning_cuda_graphs=1`` the networks predict as core/cuda_inference.py runs them, so
+    the latency target times them so (issue 21): the whole network and each module of the table captured and
+    replayed, in inference mode (the CPU stands in for CUDA, the capture is the fake's). The table records it and
+    is not reused with the other setting."""
+    monkeypatch.setattr(latency, "_graphed", lambda where: cuda_inference_enabled())
+    where = LatencyDevice("cpu", 1, repeats=1, warmup=1)
+    net = tiny_net("plain", 2, 3, dtype=torch.float32)
+    table = build_latency_table(net, SHAPE, where, fractions=(0.5,))
+    groups = find_groups(net)
+    assert table.cuda_graphs and fake_cuda[0] == (1, *SHAPE)  # the whole network first
+    assert len(fake_cuda) >= 1 + 2 * len(groups)  # then every group's modules, at two widths each
+    assert not isinstance(net, GraphedForward)  # timed on copies
+    widths = {g.name: g.width for g in groups}
+    assert table.serves(where, SHAPE, widths)
+    model = LatencyModel(table, where, SHAPE, reference=copy.deepcopy(net))
+    before = len(fake_cuda)
+    assert model.measure(net) > 0 and fake_cuda[before:] == [(1, *SHAPE)] * 2  # the network and its reference
+    monkeypatch.setenv("nnUNet_pruning_cuda_graphs", "0")
+    assert not where.cuda_graphs and not table.serves(where, SHAPE, widths)
+    eager = build_latency_table(net, SHAPE, where, fractions=(0.5,))
+    assert not eager.cuda_graphs and eager.serves(where, SHAPE, widths)
+    assert len(fake_cuda) == before + 2  # nothing captured with the setting off
