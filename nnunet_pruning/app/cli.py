@@ -44,7 +44,7 @@ def _cmd_make_dataset(args) -> int:
     size = args.size[0] if len(args.size) == 1 else tuple(args.size)
     spec = DatasetSpec(dataset_id=args.id, name=args.name, num_train=args.train, num_test=args.test, size=size,
                        dim=args.dim, num_channels=args.channels, spacing=args.spacing, seed=args.seed,
-                       task=args.task)
+                       task=args.task, image_io=args.image_io)
     spec.validate()
     kept = None if args.overwrite else existing_dataset(spec, raw)
     if kept:
@@ -248,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=("shapes", "fine"), default="shapes",
                    help="shapes: blobs and shells (the demo's); fine: also thin tubes and small dots, structures "
                         "1-4 voxels across (default shapes)")
+    p.add_argument("--image-io", choices=("SimpleITKIO", "NibabelIO"), default="SimpleITKIO",
+                   help="write with SimpleITK (nnU-Net's default reader) or with nibabel, and tell nnU-Net to read "
+                        "with NibabelIO (for a machine without SimpleITK) (default SimpleITKIO)")
     p.add_argument("--raw", help="raw data root (default: $nnUNet_raw)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace every dataset with this id, atomically (default: refuse an existing id)")

@@ -28,13 +28,15 @@ from nnunet_pruning.adapter.datasets import dataset_folder_name, folders_with_id
 from nnunet_pruning.core.errors import PruningError
 
 __all__ = ["DatasetSpec", "LABELS", "FINE_LABELS", "TASKS", "MAX_CASE_VOXELS", "labels_of", "make_case",
-           "dataset_json_of", "existing_dataset", "make_dataset"]
+           "dataset_json_of", "existing_dataset", "make_dataset", "IMAGE_IO"]
 
 LABELS = {"background": 0, "blob": 1, "shell": 2}
 #: the ``fine`` task adds thin tubes and small dots: structures one or two voxels across, which need the
 #: full-resolution layers a pruner may thin out
 FINE_LABELS = {**LABELS, "tube": 3, "dot": 4}
 TASKS = ("shapes", "fine")
+#: how the cases are written and read: nnU-Net's reader/writer classes (NibabelIO: where SimpleITK is not installed)
+IMAGE_IO = ("SimpleITKIO", "NibabelIO")
 #: a case larger than 256^3 voxels would need several GB of memory to generate
 MAX_CASE_VOXELS = 256 ** 3
 _NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
@@ -55,6 +57,8 @@ class DatasetSpec:
         spacing: voxel spacing in mm, one value per axis (z, y, x for 3D; y, x for 2D).
         seed: base seed; case i uses ``seed * 100003 + i``.
         task: ``shapes`` (blobs and shells, the demo's) or ``fine`` (also thin tubes and small dots).
+        image_io: ``SimpleITKIO`` (nnU-Net's default for ``.nii.gz``) or ``NibabelIO`` (written with nibabel,
+            and ``dataset.json`` tells nnU-Net to read them so: for machines without SimpleITK).
     """
 
     dataset_id: int = 900
@@ -67,6 +71,7 @@ class DatasetSpec:
     spacing: Sequence[float] | None = None
     seed: int = 0
     task: str = "shapes"
+    image_io: str = "SimpleITKIO"
 
     def validate(self) -> None:
         """Raise a one-line PruningError for any value that cannot make a dataset (nothing is written)."""
@@ -79,6 +84,8 @@ class DatasetSpec:
             raise PruningError(f"dim must be 2 or 3, not {self.dim}")
         if self.task not in TASKS:
             raise PruningError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        if self.image_io not in IMAGE_IO:
+            raise PruningError(f"image_io must be one of {', '.join(IMAGE_IO)}, not {self.image_io!r}")
         if self.num_train < 1 or self.num_test < 0:
             raise PruningError("need at least 1 training case and a non-negative number of test cases")
         if self.num_channels < 1:
@@ -205,12 +212,18 @@ def make_case(spec: DatasetSpec, case_seed: int) -> tuple[np.ndarray, np.ndarray
     return images, label
 
 
-def _write_volume(array: np.ndarray, spacing: Sequence[float], path: str) -> None:
+def _write_volume(array: np.ndarray, spacing: Sequence[float], path: str, image_io: str = "SimpleITKIO") -> None:
+    volume = array if array.ndim == 3 else array[None]  # 2D cases are single-slice volumes
+    spacing_zyx = tuple(spacing) if array.ndim == 3 else (999.0, *spacing)
+    if image_io == "NibabelIO":  # nnU-Net's NibabelIO reads x, y, z and transposes to z, y, x
+        import nibabel
+
+        affine = np.diag([*(float(s) for s in reversed(spacing_zyx)), 1.0])
+        nibabel.save(nibabel.Nifti1Image(np.ascontiguousarray(volume.transpose(2, 1, 0)), affine), path)
+        return
     import SimpleITK as sitk
 
-    volume = array if array.ndim == 3 else array[None]  # 2D cases are single-slice volumes
     image = sitk.GetImageFromArray(volume)
-    spacing_zyx = tuple(spacing) if array.ndim == 3 else (999.0, *spacing)
     image.SetSpacing(tuple(float(s) for s in reversed(spacing_zyx)))  # SimpleITK wants x, y, z
     sitk.WriteImage(image, path, useCompression=True)
 
@@ -261,8 +274,9 @@ def _write_cases(spec: DatasetSpec, folder: str, progress) -> None:
         images, label = make_case(spec, spec.seed * 100003 + index)
         for channel, image in enumerate(images):
             _write_volume(image, spec.voxel_spacing,
-                          os.path.join(folder, f"images{split}", f"{case}_{channel:04d}.nii.gz"))
-        _write_volume(label, spec.voxel_spacing, os.path.join(folder, f"labels{split}", f"{case}.nii.gz"))
+                          os.path.join(folder, f"images{split}", f"{case}_{channel:04d}.nii.gz"), spec.image_io)
+        _write_volume(label, spec.voxel_spacing, os.path.join(folder, f"labels{split}", f"{case}.nii.gz"),
+                      spec.image_io)
         if progress and ((index + 1) % max(1, total // 4) == 0 or index + 1 == total):
             progress(f"make-dataset: {index + 1}/{total} cases written")
     with open(os.path.join(folder, "dataset.json"), "w") as f:
@@ -271,7 +285,9 @@ def _write_cases(spec: DatasetSpec, folder: str, progress) -> None:
 
 def dataset_json_of(spec: DatasetSpec) -> dict:
     """The ``dataset.json`` of the dataset ``spec`` describes (it records every setting)."""
+    reader = {} if spec.image_io == "SimpleITKIO" else {"overwrite_image_reader_writer": spec.image_io}
     return {
+        **reader,
         "channel_names": {str(c): f"synthetic{c}" for c in range(spec.num_channels)},
         "labels": labels_of(spec.task),
         "numTraining": spec.num_train,

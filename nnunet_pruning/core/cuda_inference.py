@@ -16,7 +16,8 @@ module: no GPU was lent to the session that wrote it; the tests run on the CPU (
   autocast state) is captured once and replayed; the output is a copy (nnU-Net's mirroring calls the network
   again before it adds the first result). A graph reads the parameters where they lie: loading another fold of
   the same shapes (``load_state_dict`` copies in place) reuses it, a fold pruned to other shapes captures anew.
-  At most :data:`MAX_GRAPHS` graphs are kept; each holds the activations of one forward pass of its shape.
+  At most :data:`MAX_GRAPHS` graphs are kept; each holds the activations of one forward pass of its shape: a
+  capture prints one line with the GPU memory it reserved (``graph_report``, default stdout).
 Training (gradients on) never captures. ``nnUNet_pruning_cuda_graphs=1`` turns both on; the default is OFF until
 a GPU session has measured and checked this module on a real card (the tests here run its logic on the CPU
 with the capture replaced).
@@ -101,7 +102,9 @@ def _layout(module: nn.Module) -> tuple:
 
 
 def _capture(forward, x: torch.Tensor):
-    """``(replay(x) -> output)`` of ``forward`` captured as a CUDA graph on a static copy of ``x``."""
+    """``(replay(x) -> output, bytes)``: ``forward`` captured as a CUDA graph on a static copy of ``x``, and the GPU
+    memory reserved meanwhile (the graph's pool, its static input and output, the warm-up's workspace)."""
+    reserved = torch.cuda.memory_reserved(x.device)
     static_input = x.clone()
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
@@ -117,11 +120,14 @@ def _capture(forward, x: torch.Tensor):
         static_input.copy_(new_input)
         graph.replay()
         return static_output.clone()
-    return replay
+    return replay, torch.cuda.memory_reserved(x.device) - reserved
 
 
 class GraphedForward:
     """Mixin for a network: each tile shape's forward captured once and replayed in inference on CUDA."""
+
+    #: where the line of each capture goes (``None``: stdout)
+    graph_report = None
 
     def _graph_applies(self, x) -> bool:
         decoder = getattr(self, "decoder", None)
@@ -137,9 +143,14 @@ class GraphedForward:
         key = (tuple(x.shape), x.dtype, x.device, autocast, torch.get_autocast_dtype("cuda") if autocast else None,
                _layout(self))
         if key not in graphs:
-            graphs[key] = _capture(super().forward, x)
+            graphs[key], held = _capture(super().forward, x)
             while len(graphs) > MAX_GRAPHS:
                 graphs.popitem(last=False)
+            dtype = f"autocast {key[4]}".replace("torch.", "") if autocast else str(x.dtype).replace("torch.", "")
+            (self.graph_report or (lambda text: print(text, flush=True)))(
+                f"nnunet-pruning: CUDA graph captured for input {'x'.join(map(str, x.shape))} ({dtype}): "
+                f"{held / 2 ** 20:.0f} MiB of GPU memory reserved for it ({len(graphs)} of at most {MAX_GRAPHS} "
+                f"graphs kept)")
         graphs.move_to_end(key)
         return graphs[key](x)
 

@@ -86,6 +86,30 @@ def test_make_dataset_2d_is_single_slice(tmp_path):
     assert image.GetSize() == (32, 32, 1)
 
 
+def test_nibabel_cases_read_back_through_nnunets_nibabel_reader_as_simpleitk_reads_its_own(tmp_path):
+    """``--image-io NibabelIO`` (for a machine without SimpleITK, such as the lent GPU machines): dataset.json tells
+    nnU-Net to read with NibabelIO, which gives the very arrays and spacing SimpleITKIO gives for the same case."""
+    from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
+    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+
+    kwargs = dict(num_train=1, num_test=0, size=(16, 24, 20), spacing=(2.5, 1.0, 0.8))
+    nib = make_dataset(DatasetSpec(dataset_id=45, name="Nib", image_io="NibabelIO", **kwargs), str(tmp_path),
+                       progress=None)
+    itk = make_dataset(DatasetSpec(dataset_id=46, name="Itk", **kwargs), str(tmp_path), progress=None)
+    assert json.load(open(os.path.join(nib, "dataset.json")))["overwrite_image_reader_writer"] == "NibabelIO"
+    assert "overwrite_image_reader_writer" not in json.load(open(os.path.join(itk, "dataset.json")))
+    for reader, nib_file, itk_file in (("read_images", "imagesTr/nib_000_0000.nii.gz", "imagesTr/itk_000_0000.nii.gz"),
+                                       ("read_seg", "labelsTr/nib_000.nii.gz", "labelsTr/itk_000.nii.gz")):
+        nib_path, itk_path = os.path.join(nib, nib_file), os.path.join(itk, itk_file)
+        got, got_props = (NibabelIO().read_images([nib_path]) if reader == "read_images"
+                          else NibabelIO().read_seg(nib_path))
+        want, want_props = (SimpleITKIO().read_images([itk_path]) if reader == "read_images"
+                            else SimpleITKIO().read_seg(itk_path))
+        assert got.shape == want.shape == (1, 16, 24, 20) and np.array_equal(got, want)
+        assert list(got_props["spacing"]) == pytest.approx([2.5, 1.0, 0.8])
+        assert list(want_props["spacing"]) == pytest.approx([2.5, 1.0, 0.8])
+
+
 def test_existing_id_is_refused_without_overwrite(tmp_path):
     spec = DatasetSpec(dataset_id=44, num_train=1, num_test=0, size=16)
     make_dataset(spec, str(tmp_path), progress=None)
@@ -118,6 +142,7 @@ def test_the_same_command_again_keeps_the_dataset_another_is_refused(tmp_path, c
     ({"spacing": (1.0, 1.0)}, "spacing needs 3"),
     ({"dataset_id": 0}, "out of range"),
     ({"size": (32, 32)}, "size needs 3 values"),
+    ({"image_io": "PNG"}, "image_io must be one of SimpleITKIO, NibabelIO"),
 ])
 def test_bad_specs(kwargs, message, tmp_path):
     with pytest.raises(PruningError, match=message):

@@ -14,7 +14,7 @@ def fake_cuda(monkeypatch):
 
     def capture(forward, x):
         captured.append(tuple(x.shape))
-        return lambda new: forward(new).clone()
+        return (lambda new: forward(new).clone()), 3 * 2 ** 20
     monkeypatch.setattr(cuda_inference, "_on_cuda", lambda x: torch.is_tensor(x))
     monkeypatch.setattr(cuda_inference, "_capture", capture)
     monkeypatch.setenv("nnUNet_pruning_cuda_graphs", "1")

@@ -2,6 +2,7 @@
 nothing changes on the CPU, and the graph logic (one capture per tile shape and layout, none in training) runs
 with the CUDA capture replaced by a fake. Its speed on a GPU is not measured here."""
 
+import copy
 import pickle
 import random
 
@@ -67,7 +68,7 @@ def _pruned_state(seed):
     return net.state_dict()
 
 
-def test_one_capture_per_tile_shape_and_layout_only_in_inference(fake_cuda):
+def test_one_capture_per_tile_shape_and_layout_only_in_inference(fake_cuda, capsys):
     reference = tiny_net("plain", 3, 4, dtype=torch.float32).eval()
     net = use_cuda_inference(make_resizable(tiny_net("plain", 3, 4, dtype=torch.float32))).eval()
     x = tiny_input(3, 4, dtype=torch.float32, batch=1)
@@ -75,6 +76,9 @@ def test_one_capture_per_tile_shape_and_layout_only_in_inference(fake_cuda):
         got = net(x)
         net(x)
     assert fake_cuda == [tuple(x.shape)]
+    shape = "x".join(map(str, x.shape))  # one line per capture: what it holds on the GPU
+    assert capsys.readouterr().out == (f"nnunet-pruning: CUDA graph captured for input {shape} (float32): 3 MiB of GPU "
+                                       f"memory reserved for it (1 of at most 4 graphs kept)\n")
     with torch.no_grad():  # the voxel-parallel norms inside the captured forward: PyTorch's numbers
         assert torch.allclose(got, reference(x), atol=1e-5)
     with torch.no_grad():
@@ -118,3 +122,15 @@ def test_deep_supervision_is_never_graphed(fake_cuda):
     with torch.inference_mode():
         out = net(tiny_input(3, 4, dtype=torch.float32, batch=1))
     assert isinstance(out, (list, tuple)) and fake_cuda == []
+
+
+def test_a_2d_network_is_graphed_per_tile_shape_too(fake_cuda):
+    reference = tiny_net("resenc", 2, 3, dtype=torch.float32).eval()
+    net = use_cuda_inference(copy.deepcopy(reference))
+    x = tiny_input(2, 3, dtype=torch.float32, batch=1)
+    with torch.inference_mode():
+        got = net(x)
+        net(x.flip(-1))  # mirroring: the same graph
+    with torch.no_grad():
+        assert torch.allclose(got, reference(x), atol=1e-5)
+    assert fake_cuda == [tuple(x.shape)] and x.dim() == 4
