@@ -44,3 +44,15 @@ def pytest_sessionfinish(session, exitstatus):
     e2e = sys.modules.get("tests.e2e.conftest")
     if e2e is not None and "trainings" in e2e._STARTED:
         e2e._STARTED["trainings"].shutdown()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The e2e background work's timeline (it runs beside the unit tests; the suite's length is mostly its length):
+    what to shorten when the suite grows slow."""
+    import sys
+
+    e2e = sys.modules.get("tests.e2e.conftest")
+    if e2e is not None and "trainings" in e2e._STARTED:
+        terminalreporter.section("e2e background work (seconds after collection)")
+        for line in e2e._STARTED["trainings"].timeline_lines():
+            terminalreporter.write_line(line)

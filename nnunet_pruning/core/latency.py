@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from nnunet_pruning.core.errors import PruningError
-from nnunet_pruning.core.groups import find_groups
+from nnunet_pruning.core.groups import find_groups, in_channels
 from nnunet_pruning.core.surgery import remove_channels
 
 __all__ = ["TABLE_FRACTIONS", "LatencyDevice", "seconds_once", "interleaved_seconds", "forward_seconds",
@@ -251,25 +251,38 @@ def _affected_modules(group) -> list[nn.Module]:
     return list(unique.values())
 
 
-def _input_shapes(network: nn.Module, modules: list[nn.Module], input_shape: Sequence[int]) -> dict[int, tuple]:
-    """The input shape each of ``modules`` sees in one batch-1 inference pass (run on the meta device)."""
-    shapes: dict[int, tuple] = {}
+def _spatial_inputs(network: nn.Module, input_shape: Sequence[int]) -> dict[str, tuple]:
+    """The spatial size of the input of every leaf module that runs in one batch-1 inference pass (on the meta
+    device), by module name. Widths do not change it: one pass serves the network pruned to any widths."""
+    sizes: dict[str, tuple] = {}
     meta = _timing_copy(network, LatencyDevice("meta"))
-    by_name = dict(network.named_modules())
-    wanted = {name for name, m in by_name.items() if any(m is w for w in modules)}
     handles = []
     for name, module in meta.named_modules():
-        if name in wanted:
-            key = id(by_name[name])
-            def record(m, inputs, key=key):
-                shapes.setdefault(key, tuple(inputs[0].shape))  # returns None: the input is unchanged
+        if next(module.children(), None) is None:
+            def record(m, inputs, name=name):
+                sizes.setdefault(name, tuple(inputs[0].shape[2:]))  # returns None: the input is unchanged
 
             handles.append(module.register_forward_pre_hook(record))
     with torch.no_grad():
         meta(torch.zeros((1, *input_shape), device="meta"))
     for handle in handles:
         handle.remove()
-    return shapes
+    return sizes
+
+
+def _input_shapes(network: nn.Module, group, spatial: dict[str, tuple]) -> dict[int, tuple]:
+    """The batch-1 input shape of each module that ``group``'s width decides (:func:`_affected_modules`), by
+    ``id``: convs read ``in_channels`` off their weight, a producer's norm normalises the group's channels; the
+    spatial size from :func:`_spatial_inputs`. A module that does not run in inference is left out."""
+    names = {id(m): name for name, m in network.named_modules()}
+    channels: dict[int, int] = {}
+    for producer in group.producers:
+        channels[id(producer.conv)] = in_channels(producer.conv)
+        if producer.norm is not None:
+            channels[id(producer.norm)] = group.width
+    for consumer in group.consumers:
+        channels[id(consumer.conv)] = in_channels(consumer.conv)
+    return {key: (1, width, *spatial[names[key]]) for key, width in channels.items() if names.get(key) in spatial}
 
 
 def _module_seconds(module: nn.Module, shape: tuple, where: LatencyDevice) -> float:
@@ -282,12 +295,14 @@ def _module_seconds(module: nn.Module, shape: tuple, where: LatencyDevice) -> fl
     return _median_seconds(lambda: timed(x), where)
 
 
-def group_seconds(network: nn.Module, index: int, input_shape: Sequence[int], where: LatencyDevice) -> float:
+def group_seconds(network: nn.Module, index: int, input_shape: Sequence[int], where: LatencyDevice,
+                  spatial: dict[str, tuple] | None = None) -> float:
     """Seconds of the modules whose shapes follow group ``index``'s width (each timed alone at its input
-    size): the part of the forward time that this group's width decides."""
-    modules = _affected_modules(find_groups(network)[index])
-    shapes = _input_shapes(network, modules, input_shape)
-    return sum(_module_seconds(m, shapes[id(m)], where) for m in modules if id(m) in shapes)
+    size): the part of the forward time that this group's width decides. ``spatial``: the network's
+    :func:`_spatial_inputs` at ``input_shape``, if already known (any widths)."""
+    group = find_groups(network)[index]
+    shapes = _input_shapes(network, group, spatial or _spatial_inputs(network, input_shape))
+    return sum(_module_seconds(m, shapes[id(m)], where) for m in _affected_modules(group) if id(m) in shapes)
 
 
 def build_latency_table(network: nn.Module, input_shape: Sequence[int], where: LatencyDevice,
@@ -301,6 +316,7 @@ def build_latency_table(network: nn.Module, input_shape: Sequence[int], where: L
     base = forward_seconds(network, input_shape, replace(where, repeats=2 * where.repeats))
     cpu_copy = copy.deepcopy(network).to("cpu")
     groups = find_groups(cpu_copy)
+    spatial = _spatial_inputs(cpu_copy, input_shape)
     table = LatencyTable(where.device, where.threads or torch.get_num_threads(), [int(s) for s in input_shape],
                          base, backend=where.backend, cuda_graphs=where.cuda_graphs)
     for index, group in enumerate(groups):
@@ -311,7 +327,7 @@ def build_latency_table(network: nn.Module, input_shape: Sequence[int], where: L
             narrowed = copy.deepcopy(cpu_copy)
             if width < group.width:
                 remove_channels(narrowed, find_groups(narrowed)[index], range(width, group.width))
-            times.append(group_seconds(narrowed, index, input_shape, where))
+            times.append(group_seconds(narrowed, index, input_shape, where, spatial))
         table.widths[group.name] = widths
         table.seconds[group.name] = times
         if progress is not None:

@@ -204,7 +204,7 @@ def test_where_networks_predict_graphed_they_are_timed_graphed(fake_cuda, monkey
     is not reused with the other setting."""
     monkeypatch.setattr(latency, "_graphed", lambda where: cuda_inference_enabled())
     where = LatencyDevice("cpu", 1, repeats=1, warmup=1)
-    net = tiny_net("plain", 2, 3, dtype=torch.float32)
+    net = tiny_net("plain", 2, 2, dtype=torch.float32)
     table = build_latency_table(net, SHAPE, where, fractions=(0.5,))
     groups = find_groups(net)
     assert table.cuda_graphs and fake_cuda[0] == (1, *SHAPE)  # the whole network first
@@ -217,6 +217,34 @@ def test_where_networks_predict_graphed_they_are_timed_graphed(fake_cuda, monkey
     assert model.measure(net) > 0 and fake_cuda[before:] == [(1, *SHAPE)] * 2  # the network and its reference
     monkeypatch.setenv("nnUNet_pruning_cuda_graphs", "0")
     assert not where.cuda_graphs and not table.serves(where, SHAPE, widths)
-    eager = build_latency_table(net, SHAPE, where, fractions=(0.5,))
-    assert not eager.cuda_graphs and eager.serves(where, SHAPE, widths)
-    assert len(fake_cuda) == before + 2  # nothing captured with the setting off
+    assert forward_seconds(net, SHAPE, where) > 0 and len(fake_cuda) == before + 2  # the setting off: no capture
+
+
+@pytest.mark.parametrize("architecture, dim", [("plain", 2), ("resenc", 3)])
+def test_one_shape_pass_serves_every_width(architecture, dim):
+    """The table measures each group at several widths: the input shapes of the modules its width decides come
+    from ONE meta pass of the unpruned network (spatial sizes do not depend on widths) and equal what a forward
+    pass of the narrowed network hands each module."""
+    from nnunet_pruning.core.latency import _affected_modules, _input_shapes, _spatial_inputs
+
+    net = tiny_net(architecture, dim, 4, deep_supervision=True, dtype=torch.float32)
+    shape = tuple(tiny_input(dim, 4, batch=1).shape[1:])
+    spatial = _spatial_inputs(net, shape)
+    for index in range(len(find_groups(net))):
+        narrowed = copy.deepcopy(net)
+        group = find_groups(narrowed)[index]
+        if group.width > 1:
+            remove_channels(narrowed, group, range(group.width // 2))
+        group = find_groups(narrowed)[index]
+        seen, handles = {}, []
+        def record(module, inputs):
+            seen.setdefault(id(module), tuple(inputs[0].shape))  # returns None: the input is unchanged
+
+        for module in _affected_modules(group):
+            handles.append(module.register_forward_pre_hook(record))
+        narrowed.decoder.deep_supervision = False
+        with torch.no_grad():
+            narrowed.eval()(torch.zeros((1, *shape)))
+        for handle in handles:
+            handle.remove()
+        assert _input_shapes(narrowed, group, spatial) == seen and seen

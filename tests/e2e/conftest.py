@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -94,12 +95,28 @@ class Trainings:
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="e2e-train")
         self.futures: dict[tuple, Future] = {}
         self.lock = threading.Lock()
+        self.started = time.perf_counter()
+        #: (what, seconds after the start when it began, when it ended): the timeline the session prints at its end
+        self.timeline: list[tuple[str, float, float]] = []
 
     def submit(self, key: tuple, work) -> Future:
         with self.lock:
             if key not in self.futures:
-                self.futures[key] = self.pool.submit(work)
+                self.futures[key] = self.pool.submit(self._timed, key, work)
             return self.futures[key]
+
+    def _timed(self, key: tuple, work):
+        began = time.perf_counter() - self.started
+        try:
+            return work()
+        finally:
+            what = " ".join(str(part) for part in key if part != ())
+            self.timeline.append((what, began, time.perf_counter() - self.started))
+
+    def timeline_lines(self) -> list[str]:
+        """One line per piece of background work, by start: when it began and ended, seconds after collection."""
+        return [f"{began:7.1f} s -> {ended:7.1f} s ({ended - began:6.1f} s)  {what}"
+                for what, began, ended in sorted(self.timeline, key=lambda item: item[1])]
 
     def train(self, trainer: str, fold=0, *extra: str) -> str:
         return self.submit((trainer, fold, extra), lambda: self.pipeline.train(trainer, fold, *extra)).result()
