@@ -14,6 +14,7 @@ import sys
 import warnings
 
 from nnunet_pruning.adapter.datasets import resolve_dataset_folder
+from nnunet_pruning.app.synthetic import IMAGE_IO, TASKS
 from nnunet_pruning.core.errors import PruningError
 
 #: the values of --backend: core/runtime_forward.SETTINGS, spelled here so that the parser imports no torch
@@ -245,10 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, default=1, help="input channels (modalities) (default 1)")
     p.add_argument("--spacing", type=float, nargs="+", help="voxel spacing per axis in mm, e.g. 3 1 1 (default 1 mm)")
     p.add_argument("--seed", type=int, default=0, help="the dataset is a pure function of its seed (default 0)")
-    p.add_argument("--task", choices=("shapes", "fine"), default="shapes",
+    p.add_argument("--task", choices=TASKS, default="shapes",
                    help="shapes: blobs and shells (the demo's); fine: also thin tubes and small dots, structures "
                         "1-4 voxels across (default shapes)")
-    p.add_argument("--image-io", choices=("SimpleITKIO", "NibabelIO"), default="SimpleITKIO",
+    p.add_argument("--image-io", choices=IMAGE_IO, default="SimpleITKIO",
                    help="write with SimpleITK (nnU-Net's default reader) or with nibabel, and tell nnU-Net to read "
                         "with NibabelIO (for a machine without SimpleITK) (default SimpleITKIO)")
     p.add_argument("--raw", help="raw data root (default: $nnUNet_raw)")

@@ -146,9 +146,9 @@ class GraphedForward:
             graphs[key], held = _capture(super().forward, x)
             while len(graphs) > MAX_GRAPHS:
                 graphs.popitem(last=False)
-            dtype = f"autocast {key[4]}".replace("torch.", "") if autocast else str(x.dtype).replace("torch.", "")
+            precision = (f"autocast {key[4]}" if autocast else str(x.dtype)).replace("torch.", "")
             (self.graph_report or (lambda text: print(text, flush=True)))(
-                f"nnunet-pruning: CUDA graph captured for input {'x'.join(map(str, x.shape))} ({dtype}): "
+                f"nnunet-pruning: CUDA graph captured for input {'x'.join(map(str, x.shape))} ({precision}): "
                 f"{held / 2 ** 20:.0f} MiB of GPU memory reserved for it ({len(graphs)} of at most {MAX_GRAPHS} "
                 f"graphs kept)")
         graphs.move_to_end(key)
