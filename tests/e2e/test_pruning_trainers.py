@@ -106,8 +106,7 @@ def test_two_folds_pruned_differently_predict_eager_and_compiled_alike(planned_d
     for case in cases:
         a = np.load(os.path.join(eager, case))["probabilities"]
         b = np.load(os.path.join(compiled, case))["probabilities"]
-        assert np.abs(a - b).max() < 1e-2 and np.abs(a - b).mean() < 1e-4
-        assert (a.argmax(0) == b.argmax(0)).mean() > 0.999
+        _assert_float32_alike(a, b)
 
 
 def test_nnunetv2_predict_chooses_the_backend_by_timing_it(planned_dataset, trainings):
@@ -127,7 +126,18 @@ def test_nnunetv2_predict_chooses_the_backend_by_timing_it(planned_dataset, trai
     for case in sorted(f for f in os.listdir(torch_run) if f.endswith(".npz")):
         a = np.load(os.path.join(torch_run, case))["probabilities"]
         b = np.load(os.path.join(auto, case))["probabilities"]
-        assert np.abs(a - b).max() < 1e-3 and (a.argmax(0) == b.argmax(0)).mean() > 0.999
+        _assert_float32_alike(a, b)
+
+
+def _assert_float32_alike(a: np.ndarray, b: np.ndarray) -> None:
+    """Probabilities of the same network from two float32 runtimes (eager/compiled, PyTorch/OpenVINO): their
+    kernels sum in other orders, and InstanceNorm amplifies the ~1e-7 differences where a channel is nearly
+    constant. A CI run saw PyTorch vs OpenVINO differ by up to 1.1e-3 (the network is trained anew, unseeded,
+    each run); a wrong tile, mirror or fold differs by ~1e-1 nearly everywhere. So: none beyond 1e-2, a tiny mean,
+    the same labels."""
+    difference = np.abs(a - b)
+    assert difference.max() < 1e-2 and difference.mean() < 1e-4, (difference.max(), difference.mean())
+    assert (a.argmax(0) == b.argmax(0)).mean() > 0.999
 
 
 @background_job("test_resume_mid_pruning_ends_with_the_same_architecture", order=-2)
