@@ -31,20 +31,48 @@ import time
 DEFAULT_TRAINERS = ["nnUNetTrainerStock_demo", "nnUNetTrainerRandomLargest_demo", "nnUNetTrainerSTAMP_demo"]
 
 
-def run_trainer(name: str, plans: dict, dataset_json: dict, configuration: str, epochs: int | None,
-                iterations: int | None) -> dict:
+@contextlib.contextmanager
+def nnunet_folders(plans_path: str):
+    """nnU-Net's folders for trainers built from ``plans_path``: its preprocessed folder (initialize() reads the
+    plans there), and a scratch results folder (trainers write logs into it)."""
+    from nnunet_pruning.adapter.environment import environment_set
+
+    preprocessed = os.path.dirname(os.path.dirname(os.path.abspath(plans_path)))
+    with tempfile.TemporaryDirectory() as scratch, \
+            environment_set({"nnUNet_results": scratch, "nnUNet_preprocessed": preprocessed}):
+        yield
+
+
+def read_plans(plans_path: str) -> tuple[dict, dict]:
+    """The plans and the dataset.json beside them."""
+    with open(plans_path) as f:
+        plans = json.load(f)
+    with open(os.path.join(os.path.dirname(os.path.abspath(plans_path)), "dataset.json")) as f:
+        return plans, json.load(f)
+
+
+def initialised_trainer(name: str, plans: dict, dataset_json: dict, configuration: str, epochs: int | None = None,
+                        iterations: int | None = None, device: str = "cpu"):
+    """Trainer ``name`` (a class name) on fold 0, initialised as nnUNetv2_train does it (quietly)."""
     import torch
 
-    from nnunet_pruning.app.machine import OtherCpuLoad
     from nnunet_pruning.adapter.networks import resolve_trainer
-    from nnunet_pruning.trainers.batches import synthetic_batch
 
     cls = resolve_trainer(name)
     with contextlib.redirect_stdout(io.StringIO()):
-        trainer = cls(dict(plans, continue_training=False), configuration, 0, dataset_json, torch.device("cpu"))
+        trainer = cls(dict(plans, continue_training=False), configuration, 0, dataset_json, torch.device(device))
         trainer.num_epochs = epochs or trainer.num_epochs  # before initialize(): the poly LR schedule uses it
         trainer.num_iterations_per_epoch = iterations or trainer.num_iterations_per_epoch
         trainer.initialize()
+    return trainer
+
+
+def run_trainer(name: str, plans: dict, dataset_json: dict, configuration: str, epochs: int | None,
+                iterations: int | None) -> dict:
+    from nnunet_pruning.app.machine import OtherCpuLoad
+    from nnunet_pruning.trainers.batches import synthetic_batch
+
+    trainer = initialised_trainer(name, plans, dataset_json, configuration, epochs, iterations)
     epochs, iterations = trainer.num_epochs, trainer.num_iterations_per_epoch
     pruner = trainer.make_pruner() if hasattr(trainer, "make_pruner") else None  # as on_train_start does
     if pruner is not None:
@@ -94,20 +122,14 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as scratch:  # trainers write logs into nnUNet_results: keep them away
-        os.environ["nnUNet_results"] = scratch
-        # nnU-Net's initialize() looks at the preprocessed folder of the plans (PRE/DatasetXXX/plans.json)
-        os.environ["nnUNet_preprocessed"] = os.path.dirname(os.path.dirname(os.path.abspath(args.plans)))
+    with nnunet_folders(args.plans):
         import torch
 
         from nnunet_pruning.core.errors import PruningError
 
         torch.set_num_threads(args.threads)
         try:
-            with open(args.plans) as f:
-                plans = json.load(f)
-            with open(os.path.join(os.path.dirname(os.path.abspath(args.plans)), "dataset.json")) as f:
-                dataset_json = json.load(f)
+            plans, dataset_json = read_plans(args.plans)
             runs = [run_trainer(t, plans, dataset_json, args.configuration, args.epochs, args.iterations)
                     for t in args.trainers]
         except (PruningError, OSError) as e:

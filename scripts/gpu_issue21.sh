@@ -6,6 +6,7 @@
 #   on the GPU:         run(command="bash scripts/gpu_issue21.sh measure", carry=[".whl"], timeout_s=590)
 #   then, AT ONCE (the machine stays warm 30 s; part 2 needs part 1's models):
 #                       run(command="G21_PART=2 bash scripts/gpu_issue21.sh measure", carry=[".whl"], timeout_s=480)
+#   if device time is left: G21_PART=3 (training time per iteration, ~4 min), the same way
 #   on this CPU, to try the plumbing (tiny sizes, minutes):
 #       G21_DEVICE=cpu G21_SIZE=32 G21_PATCH=32 G21_STAGES=3 G21_VOLUME=48 G21_PRUNED_BUDGET=smoke \
 #           PATH=.venv/bin:$PATH bash scripts/gpu_issue21.sh measure   # then G21_PART=2 G21_COMPILE=eager ...
@@ -27,6 +28,11 @@
 #      compiling per model), graphs on (they stand aside under torch.compile; the voxel-parallel norm stays);
 #   5. mirroring off (--disable-tta), eager, graphs on;
 #   6. mirroring on, eager, graphs OFF (nnUNet_pruning_cuda_graphs=0): what the graphs and the norm buy.
+# part 3 (G21_PART=3, optional, on the same warm machine: part 1's plans; item 3, training time):
+#   7. `python -m scripts scoring --compile` on the plans: nnU-Net's train_step (AMP, GradScaler) per iteration
+#      with no scoring, targeted dropout only, STAMP's activation hooks, STAMP's parameter-gradient scores,
+#      the hook-free ones also compiled (~35 s of compiling each): whether STAMP now trains compiled at stock's
+#      speed while it scores. ~4 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -123,12 +129,23 @@ part2() {
     pack
 }
 
+part3() {
+    local compiled=""
+    [ "$DEVICE" = cuda ] && compiled=--compile
+    log_step "scoring: start"
+    "$PY" -m scripts scoring --plans "$nnUNet_preprocessed/Dataset921_Gpu/nnUNetPlans.json" --device "$DEVICE" \
+        $compiled --rounds "${G21_ROUNDS:-3}" --iterations "${G21_ITERATIONS:-20}" --json "$OUT/scoring.json" \
+        > "$W/scoring.log" 2>&1
+    log_step "scoring: end (rc $?): $(tail -7 "$W/scoring.log" | tr '\n' ' ')"
+    pack
+}
+
 case "${1:-}" in
     wheels) wheels ;;
     measure)
         setup
         exec > >(tee -a "$OUT/log.txt") 2>&1
-        if [ "${G21_PART:-1}" = 2 ]; then part2; else part1; fi
+        case "${G21_PART:-1}" in 2) part2 ;; 3) part3 ;; *) part1 ;; esac
         log_step "done"
         ;;
     *) echo "usage: bash scripts/gpu_issue21.sh wheels | measure   (see the head of this file)" >&2; exit 2 ;;

@@ -6,6 +6,7 @@ the first blocking one into a :class:`~nnunet_pruning.core.errors.PruningError`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 from importlib import metadata
@@ -15,12 +16,27 @@ from nnunet_pruning.core.errors import PruningError
 __all__ = [
     "NNUNET_MIN", "NNUNET_BELOW", "PATH_VARIABLES", "ext_trainer_folder", "nnunet_version",
     "check_nnunet_version", "require_nnunet_version", "require_path_variable", "ext_trainer_problem",
-    "environment_problems", "shell_lines",
+    "environment_problems", "shell_lines", "environment_set",
 ]
 
 NNUNET_MIN = (2, 8, 1)
 NNUNET_BELOW = (2, 9)
 PATH_VARIABLES = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
+
+
+@contextlib.contextmanager
+def environment_set(values: dict[str, str]):
+    """``os.environ`` with ``values`` set, for in-process nnU-Net code; the previous values come back after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def ext_trainer_folder() -> str:

@@ -134,17 +134,11 @@ class NnUNetWorkspace:
     def exported(self):
         """Set this workspace's nnU-Net variables in ``os.environ`` for in-process nnU-Net code (the predictor
         looks trainers up there), and restore the previous values afterwards."""
+        from nnunet_pruning.adapter.environment import environment_set
+
         names = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_extTrainer")
-        saved = {k: os.environ.get(k) for k in names}
-        os.environ.update({k: self.env[k] for k in names})
-        try:
+        with environment_set({k: self.env[k] for k in names}):
             yield self
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
     def dataset_name(self, dataset_id: int) -> str:
         matches = folders_with_id(self.raw, dataset_id)

@@ -16,7 +16,7 @@ from torch import nn
 
 from nnunet_pruning.core.dropout import TargetedDropout
 from nnunet_pruning.core.errors import PruningError
-from nnunet_pruning.core.groups import ChannelGroup, find_groups
+from nnunet_pruning.core.groups import ChannelGroup, find_groups, is_transposed
 from nnunet_pruning.core.importance import TaylorScorer, conv_voxels, normalise
 from nnunet_pruning.core.latency import LatencyModel
 from nnunet_pruning.core.measure import count_gflops, count_params
@@ -251,11 +251,23 @@ class Pruner:
         return record
 
     # -- checkpoints --------------------------------------------------------------------------------------
+    def _scores_from_means(self) -> None:
+        """A checkpoint written before each batch's term was a sum holds means over (batch, space): scale them by
+        the voxels per sample of the group's activation (what is left, the batch size, weights the batches before
+        this resume a little less than those after it; only the ranking within a group matters)."""
+        from math import prod
+
+        voxels = self.voxels()
+        for group in self.groups:
+            conv = group.producers[0].conv  # a transposed conv's voxels are those of its input
+            factor = voxels.get(conv, 1) * (prod(conv.stride) if is_transposed(conv) else 1)
+            self.scorer.scores[group.name] = self.scorer.scores[group.name] * float(factor)
+
     def state_dict(self) -> dict:
         return {
             "schedule": self.schedule.as_dict(), "original": dict(self.original), "steps": self.steps,
             "finished": self.finished, "outcome": self.outcome, "log": list(self.log), "rng": self.rng.getstate(),
-            "scores": self.scorer.state_dict() if self.scorer else None,
+            "scores": self.scorer.state_dict() if self.scorer else None, "score_unit": "sum",
             "dropout": dict(self.dropout.probabilities) if self.dropout else None,
         }
 
@@ -273,6 +285,8 @@ class Pruner:
             self.sync.broadcast_rng(self.rng)
         if self.scorer and state.get("scores") is not None:
             self.scorer.load_state_dict(state["scores"])
+            if state.get("score_unit") != "sum":
+                self._scores_from_means()
         if self.dropout and state.get("dropout") is not None:
             self.dropout.probabilities = dict(state["dropout"])
         if self.finished and not self.schedule.score_after_target:

@@ -33,20 +33,26 @@ class CompilePolicy:
         """
         if self.pruner is None or not self.pruner.finished or self.is_ddp or isinstance(self.network, OptimizedModule):
             return False
-        if self.pruner.scorer is not None and self.pruning_schedule.score_after_target:
-            return False  # the hooks stay attached: keep them out of a compiled graph
+        if self._scoring_hooks() and self.pruning_schedule.score_after_target:
+            return False  # the activation hooks stay attached: keep them out of a compiled graph
         if not nnUNetTrainer._do_i_compile(self):
             return False
         self.print_to_log_file("Using torch.compile (the pruning target is reached: the network no longer changes)")
         self.network = torch.compile(self.network)
         return True
 
+    def _scoring_hooks(self) -> bool:
+        """The pruner scores channels with hooks on activations (a ResEnc residual stream): they would break a
+        compiled graph. Scores read off parameter gradients (every PlainConvUNet) and targeted dropout's forward
+        hooks compile into one graph."""
+        return self.pruner.scorer is not None and not self.pruner.scorer.compiles
+
     def compile_while_pruning(self) -> bool:
         """Whether to train compiled *while* pruning, recompiling after every step: where nnU-Net would compile
-        (single GPU), the method attaches no hooks (random-largest; STAMP's Taylor scoring and targeted dropout
-        stay out of compiled graphs), and a step comes only every ``RECOMPILE_BREAK_EVEN_ITERATIONS`` training
+        (single GPU), nothing of the method breaks a graph (random-largest; STAMP where its scores come from
+        parameter gradients), and a step comes only every ``RECOMPILE_BREAK_EVEN_ITERATIONS`` training
         iterations or more, so that the compiled steps repay each recompile (measured on an H100)."""
-        if self.pruner is None or self.pruner.finished or self.is_ddp or self.pruner.scorer is not None:
+        if self.pruner is None or self.pruner.finished or self.is_ddp or self._scoring_hooks():
             return False
         interval = self.pruning_schedule.every_epochs * self.num_iterations_per_epoch
         return interval >= RECOMPILE_BREAK_EVEN_ITERATIONS and nnUNetTrainer._do_i_compile(self)

@@ -117,7 +117,8 @@ class nnUNetTrainerPruningBase(PruningCheckpoints, CompilePolicy, LatencyTableCa
         if self._loaded_pruning_state is not None:
             self.pruner.load_state_dict(self._loaded_pruning_state)
         if self.pruner.scorer is not None and self.grad_scaler is not None:
-            self.pruner.scorer.grad_scale = self.grad_scaler.get_scale
+            # the scale as a tensor on the GPU (get_scale() syncs with the host: once per group and batch)
+            self.pruner.scorer.grad_scale = getattr(self.grad_scaler, "_get_scale_async", self.grad_scaler.get_scale)
         self.pruner.attach()
         s = self.pruning_schedule
         self.print_to_log_file(

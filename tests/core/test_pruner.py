@@ -186,6 +186,24 @@ def test_nothing_is_scored_or_dropped_out_after_the_target():
     assert _handles(resumed) == 0
 
 
+def test_scores_of_a_checkpoint_written_as_means_are_scaled_to_sums():
+    """Checkpoints written before each batch's term became a sum (no ``score_unit``) held means over (batch,
+    space): a resume scales them by the voxels per sample of each group's activation."""
+    net = tiny_net("plain", 2, 3, dtype=torch.float32).train()
+    pruner = Pruner(net, PruningSchedule(), SHAPE)
+    pruner.attach()
+    net(torch.randn(2, *SHAPE)).sum().backward()
+    state = pruner.state_dict()
+    assert state["score_unit"] == "sum"
+    old = dict(state, scores={k: v / 7 for k, v in state["scores"].items()})
+    del old["score_unit"]
+    resumed = Pruner(tiny_net("plain", 2, 3, dtype=torch.float32), PruningSchedule(), SHAPE)
+    resumed.load_state_dict(old)
+    for group in resumed.groups:  # stride 2 per level: a level-L activation has (16 / 2^L)^2 voxels per sample
+        per_sample = SHAPE[1] * SHAPE[2] // 4 ** group.level
+        assert torch.allclose(resumed.scorer.scores[group.name], state["scores"][group.name] / 7 * per_sample)
+
+
 def test_scores_stay_on_the_device_and_checkpoint_on_the_cpu():
     net = tiny_net("plain", 2, 4, dtype=torch.float32).train()
     pruner = Pruner(net, PruningSchedule(), SHAPE)

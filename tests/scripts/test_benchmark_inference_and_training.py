@@ -174,3 +174,28 @@ def test_inference_benchmark_only(plans_file, tmp_path, capsys):
     assert list(json.loads(out.read_text())["devices"]["cpu"]) == ["stock nnU-Net", "Flat U-Net"]
     assert bench.main(["--plans", plans_file, "--device", "cpu", "--only", "Flat"]) == 2
     assert "--only 'Flat' is none of the networks" in capsys.readouterr().err
+
+
+def test_scoring_benchmark(plans_file, tmp_path, capsys):
+    """Every variant is timed, interleaved, on the same trainer, with its own hooks: none, parameter-gradient
+    hooks, activation hooks."""
+    scoring = _load("benchmark_scoring")
+    attached = []
+    real_attach = scoring._attach
+    out = tmp_path / "scoring.json"
+    scoring._attach = lambda pruner, variant: (real_attach(pruner, variant), attached.append(
+        (variant, len(pruner.scorer._handles), pruner.scorer.from_parameters)))
+    try:
+        assert scoring.main(["--plans", plans_file, "--trainer", "nnUNetTrainerSTAMP_smoke", "--rounds", "2",
+                             "--iterations", "1", "--threads", "1", "--json", str(out)]) == 0
+    finally:
+        scoring._attach = real_attach
+    result = json.loads(out.read_text())
+    assert list(result["median_s_per_iteration"]) == list(scoring.VARIANTS)
+    assert all(len(s) == 2 for s in result["seconds"].values()) and result["vs_no_scoring"]["no scoring"] == 1
+    assert [v for v, _, _ in attached] == 2 * list(scoring.VARIANTS)
+    handles = {v: (n, p) for v, n, p in attached}
+    assert handles["no scoring"][0] == 0 and handles["STAMP, parameter gradients"][1] is True
+    assert handles["STAMP, activation hooks"][1] is False and handles["STAMP, activation hooks"][0] > 0
+    assert "x no scoring" in capsys.readouterr().out
+    assert scoring.main(["--plans", plans_file, "--trainer", "nnUNetTrainerRandomLargest_smoke"]) == 2

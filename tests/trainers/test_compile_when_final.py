@@ -98,13 +98,30 @@ def test_hook_free_pruning_compiles_from_the_start_and_recompiles_after_each_ste
     assert loss == loss
 
 
-def test_scoring_methods_stay_eager_while_pruning(tmp_path, monkeypatch):
+@pytest.mark.parametrize("architecture", ["plain", "resenc"])
+def test_stamp_compiles_while_pruning_where_its_scores_come_from_parameter_gradients(architecture, tmp_path,
+                                                                                     monkeypatch, traced_compile):
+    """A PlainConvUNet's Taylor scores are read off parameter gradients (no hook in the forward pass; targeted
+    dropout's hooks trace into the graph): STAMP trains compiled like random-largest, nnU-Net's train_step scores
+    through the compiled wrapper. A ResEnc residual stream is scored by activation hooks: eager."""
     from nnunet_pruning.trainers import compile_policy as pruning, nnUNetTrainerSTAMP_smoke
 
-    stamp = _with_pruner(nnUNetTrainerSTAMP_smoke, tmp_path, monkeypatch)
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, "")
+    plans = make_plans(architecture, dim=3, n_stages=3)
+    prepare_folders(tmp_path, plans)
+    stamp = make_trainer(nnUNetTrainerSTAMP_smoke, plans)
+    stamp.pruner = stamp.make_pruner()
     monkeypatch.setattr(nnUNetTrainer, "_do_i_compile", lambda self: True)
     monkeypatch.setattr(pruning, "RECOMPILE_BREAK_EVEN_ITERATIONS", 1)
-    assert not stamp.compile_while_pruning()  # Taylor hooks and targeted dropout: never inside a compiled graph
+    assert stamp.compile_while_pruning() == (architecture == "plain")
+    if architecture == "resenc":
+        return
+    stamp.pruner.attach()
+    stamp._compile_for_pruning("from the start")
+    stamp.network.train()
+    stamp.train_step(synthetic_batch(stamp, seed=0))
+    assert all(float(s.abs().sum()) > 0 for s in stamp.pruner.scorer.scores.values())
 
 
 def test_checkpoint_is_nnunets_own_plus_the_pruning_state(trainer, tmp_path):
