@@ -78,6 +78,16 @@ def run(trainer, variants: list[str], rounds: int, iterations: int, warmup: int 
     return {"seconds": seconds, "other_cpu_cores": load}
 
 
+def round_ratios(seconds: dict[str, list[float]], iterations: int) -> dict[str, list[float]]:
+    """Per variant, each round's median over its round of ``no scoring`` (paired by round: what drifts between
+    rounds, such as other load or the training itself, cancels; their spread shows the noise)."""
+    def rounds(values):
+        return [statistics.median(values[i:i + iterations]) for i in range(0, len(values), iterations)]
+
+    reference = rounds(seconds["no scoring"])
+    return {v: [m / r for m, r in zip(rounds(s), reference)] for v, s in seconds.items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--plans", required=True, help="a plans .json (dataset.json beside it)")
@@ -107,12 +117,14 @@ def main(argv=None) -> int:
             print(f"benchmark_scoring: error: {e}", file=sys.stderr)
             return 2
     medians = {v: statistics.median(s) for v, s in measured["seconds"].items()}
+    ratios = round_ratios(measured["seconds"], args.iterations)
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {args.threads} threads"
     print(f"\n{device}, batch {trainer.configuration_manager.batch_size}, patch "
           f"{'x'.join(map(str, trainer.configuration_manager.patch_size))}, {args.rounds} rounds x "
           f"{args.iterations} iterations per variant (median)")
     for variant, median in medians.items():
-        print(f"  {variant:<42} {median * 1e3:8.1f} ms/iteration  {median / medians['no scoring']:.2f}x no scoring")
+        print(f"  {variant:<42} {median * 1e3:8.1f} ms/iteration  {median / medians['no scoring']:.2f}x no scoring "
+              f"(per round {min(ratios[variant]):.2f}-{max(ratios[variant]):.2f}x)")
     from nnunet_pruning.app.machine import BUSY_CORES
 
     busy = [v for v, cores in measured["other_cpu_cores"].items() if max(c or 0 for c in cores) > BUSY_CORES]
@@ -126,6 +138,7 @@ def main(argv=None) -> int:
                        "patch_size": list(trainer.configuration_manager.patch_size),
                        "median_s_per_iteration": medians,
                        "vs_no_scoring": {v: m / medians["no scoring"] for v, m in medians.items()},
+                       "round_ratios_vs_no_scoring": ratios,
                        **measured}, f, indent=2)
         print(f"wrote {args.json}")
     return 0

@@ -193,6 +193,10 @@ def test_scoring_benchmark(plans_file, tmp_path, capsys):
     result = json.loads(out.read_text())
     assert list(result["median_s_per_iteration"]) == list(scoring.VARIANTS)
     assert all(len(s) == 2 for s in result["seconds"].values()) and result["vs_no_scoring"]["no scoring"] == 1
+    ratios = result["round_ratios_vs_no_scoring"]
+    assert ratios["no scoring"] == [1, 1] and all(len(r) == 2 for r in ratios.values())
+    assert ratios["STAMP, activation hooks"][1] == result["seconds"]["STAMP, activation hooks"][1] / \
+        result["seconds"]["no scoring"][1]
     assert [v for v, _, _ in attached] == 2 * list(scoring.VARIANTS)
     handles = {v: (n, p) for v, n, p in attached}
     assert handles["no scoring"][0] == 0 and handles["STAMP, parameter gradients"][1] is True
