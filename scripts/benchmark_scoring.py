@@ -51,8 +51,7 @@ def run(trainer, variants: list[str], rounds: int, iterations: int, warmup: int 
     from nnunet_pruning.trainers.batches import synthetic_batch
 
     pruner = trainer.make_pruner()
-    if trainer.grad_scaler is not None:  # as the trainer's on_train_start sets it
-        pruner.scorer.grad_scale = getattr(trainer.grad_scaler, "_get_scale_async", trainer.grad_scaler.get_scale)
+    trainer.score_with_loss_scale(pruner)  # as the trainer's on_train_start does
     module = trainer.network
     compiled = torch.compile(module) if any(v.endswith(COMPILED) for v in variants) else None
     batch = synthetic_batch(trainer)

@@ -70,6 +70,12 @@ class nnUNetTrainerPruningBase(PruningCheckpoints, CompilePolicy, LatencyTableCa
         return Pruner(self._module(), self.pruning_schedule, shape, seed=self._pruning_seed(), sync=sync,
                       latency=latency)
 
+    def score_with_loss_scale(self, pruner: Pruner) -> None:
+        """Scores divide AMP's loss scale back out: read as a tensor on the GPU (``get_scale()`` syncs with the
+        host, once per group and batch)."""
+        if pruner.scorer is not None and self.grad_scaler is not None:
+            pruner.scorer.grad_scale = getattr(self.grad_scaler, "_get_scale_async", self.grad_scaler.get_scale)
+
     def check_network(self) -> None:
         """A U-Net this package can prune, and a target that ``min_width`` leaves reachable (latency: a device
         that exists; the table is measured when training starts)."""
@@ -116,9 +122,7 @@ class nnUNetTrainerPruningBase(PruningCheckpoints, CompilePolicy, LatencyTableCa
         self.pruner = self.make_pruner(sync)
         if self._loaded_pruning_state is not None:
             self.pruner.load_state_dict(self._loaded_pruning_state)
-        if self.pruner.scorer is not None and self.grad_scaler is not None:
-            # the scale as a tensor on the GPU (get_scale() syncs with the host: once per group and batch)
-            self.pruner.scorer.grad_scale = getattr(self.grad_scaler, "_get_scale_async", self.grad_scaler.get_scale)
+        self.score_with_loss_scale(self.pruner)
         self.pruner.attach()
         s = self.pruning_schedule
         self.print_to_log_file(
