@@ -15,16 +15,18 @@ module: no GPU was lent to the session that wrote it; the tests run on the CPU (
   eval mode, without deep supervision and outside ``torch.compile``, the forward of each (tile shape, dtype,
   autocast state) is captured once and replayed; the output is a copy (nnU-Net's mirroring calls the network
   again before it adds the first result). A graph reads the parameters where they lie: loading another fold of
-  the same shapes (``load_state_dict`` copies in place) reuses it, a fold pruned to other shapes captures anew.
+  the same shapes (``load_state_dict`` copies in place) reuses it, a fold pruned to other shapes captures anew;
+  autocast's fp16 weight casts are captured too (:func:`autocast_cache_off`), so they follow the weights.
   At most :data:`MAX_GRAPHS` graphs are kept; each holds the activations of one forward pass of its shape: a
   capture prints one line with the GPU memory it reserved (``graph_report``, default stdout).
 Training (gradients on) never captures. ``nnUNet_pruning_cuda_graphs=1`` turns both on; the default is OFF until
-a GPU session has measured and checked this module on a real card (the tests here run its logic on the CPU
-with the capture replaced).
+a GPU session has measured and checked this module on a real card (the tests here run its logic on the CPU,
+the capture with a stand-in for ``torch.cuda``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import OrderedDict
 
@@ -36,7 +38,7 @@ from nnunet_pruning.core.mixins import with_mixin
 
 __all__ = ["instance_norm_over_voxels", "VoxelParallelInstanceNorm", "VoxelParallelInstanceNorm2d",
            "VoxelParallelInstanceNorm3d", "GraphedForward", "use_cuda_inference",
-           "cuda_inference_enabled", "VARIABLE", "MAX_GRAPHS"]
+           "cuda_inference_enabled", "autocast_cache_off", "VARIABLE", "MAX_GRAPHS"]
 
 VARIABLE = "nnUNet_pruning_cuda_graphs"
 MAX_GRAPHS = 4
@@ -101,26 +103,44 @@ def _layout(module: nn.Module) -> tuple:
     return tuple((t.data_ptr(), tuple(t.shape)) for t in (*module.parameters(), *module.buffers()))
 
 
-def _capture(forward, x: torch.Tensor):
+@contextlib.contextmanager
+def autocast_cache_off():
+    """Autocast's weight-cast cache off inside (restored after). Under autocast, a cached cast is one tensor reused
+    by every later call in the same autocast context; captured into a graph, it would be read at replay after the
+    context that held it had ended (nnU-Net opens one per case and fold: garbage from the next case on), and a
+    fold loaded in place would still see the old fold's casts. Off, the casts are part of the graph. (PyTorch's
+    ``make_graphed_callables`` demands the same; recent versions do not cache in inference mode at all.)"""
+    before = torch.is_autocast_cache_enabled()
+    torch.set_autocast_cache_enabled(False)
+    try:
+        yield
+    finally:
+        torch.set_autocast_cache_enabled(before)
+
+
+def _capture(forward, x: torch.Tensor, cuda=torch.cuda):
     """``(replay(x) -> output, bytes)``: ``forward`` captured as a CUDA graph on a static copy of ``x``, and the GPU
-    memory reserved meanwhile (the graph's pool, its static input and output, the warm-up's workspace)."""
-    reserved = torch.cuda.memory_reserved(x.device)
-    static_input = x.clone()
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(2):  # warm-up on a side stream: cuDNN's algorithm choice and allocations happen here
-            forward(static_input)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_output = forward(static_input)
+    memory reserved meanwhile (the graph's pool, its static input and output, the warm-up's workspace).
+    ``cuda``: ``torch.cuda`` (the tests give a stand-in, to run this on the CPU)."""
+    with cuda.device(x.device), autocast_cache_off():
+        reserved = cuda.memory_reserved(x.device)
+        static_input = x.clone()
+        stream = cuda.Stream()
+        stream.wait_stream(cuda.current_stream())
+        with cuda.stream(stream):
+            for _ in range(2):  # warm-up on a side stream: cuDNN's algorithm choice and allocations happen here
+                forward(static_input)
+        cuda.current_stream().wait_stream(stream)
+        graph = cuda.CUDAGraph()
+        with cuda.graph(graph):
+            static_output = forward(static_input)
+        held = cuda.memory_reserved(x.device) - reserved
 
     def replay(new_input: torch.Tensor) -> torch.Tensor:
         static_input.copy_(new_input)
         graph.replay()
         return static_output.clone()
-    return replay, torch.cuda.memory_reserved(x.device) - reserved
+    return replay, held
 
 
 class GraphedForward:
@@ -128,6 +148,13 @@ class GraphedForward:
 
     #: where the line of each capture goes (``None``: stdout)
     graph_report = None
+
+    def __getstate__(self):
+        """A copy (``copy.deepcopy``: a latency timing, a compiled twin) captures its own graphs: the graphs read
+        this network's parameters and cannot be copied."""
+        state = super().__getstate__()
+        state.pop("_graphs", None)
+        return state
 
     def _graph_applies(self, x) -> bool:
         decoder = getattr(self, "decoder", None)

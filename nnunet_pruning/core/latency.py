@@ -107,6 +107,10 @@ def _graphed(where: "LatencyDevice") -> bool:
     return where.device.startswith("cuda") and cuda_inference_enabled()
 
 
+def _silent(line: str) -> None:
+    pass
+
+
 def _timing_copy(network: nn.Module, where: "LatencyDevice") -> nn.Module:
     """The network as the predictor runs it on ``where`` (its forward on ``where.backend``; graphed as
     :func:`~nnunet_pruning.core.cuda_inference.use_cuda_inference` makes it where :func:`_graphed`), without any
@@ -123,7 +127,7 @@ def _timing_copy(network: nn.Module, where: "LatencyDevice") -> nn.Module:
     if _graphed(where):
         from nnunet_pruning.core.cuda_inference import use_cuda_inference
 
-        use_cuda_inference(model)
+        use_cuda_inference(model).graph_report = _silent  # a table captures hundreds: no line for each
     if where.backend != "torch":
         from nnunet_pruning.core.runtime_forward import use_runtime
 

@@ -2,6 +2,7 @@
 nothing changes on the CPU, and the graph logic (one capture per tile shape and layout, none in training) runs
 with the CUDA capture replaced by a fake. Its speed on a GPU is not measured here."""
 
+import contextlib
 import copy
 import pickle
 import random
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from nnunet_pruning.core import cuda_inference
-from nnunet_pruning.core.cuda_inference import (GraphedForward, VoxelParallelInstanceNorm,
+from nnunet_pruning.core.cuda_inference import (GraphedForward, VoxelParallelInstanceNorm, autocast_cache_off,
                                                 cuda_inference_enabled, instance_norm_over_voxels,
                                                 use_cuda_inference)
 from nnunet_pruning.core.errors import PruningError
@@ -134,3 +135,108 @@ def test_a_2d_network_is_graphed_per_tile_shape_too(fake_cuda):
     with torch.no_grad():
         assert torch.allclose(got, reference(x), atol=1e-5)
     assert fake_cuda == [tuple(x.shape)] and x.dim() == 4
+
+
+def test_a_copy_of_a_graphed_network_captures_its_own(fake_cuda):
+    net = use_cuda_inference(tiny_net("plain", 3, 3, dtype=torch.float32)).eval()
+    x = tiny_input(3, 3, dtype=torch.float32, batch=1)
+    with torch.inference_mode():
+        net(x)
+    twin = copy.deepcopy(net)  # as a latency timing or a compiled twin copies it: a CUDA graph cannot be copied
+    assert "_graphs" in net.__dict__ and "_graphs" not in twin.__dict__
+    with torch.inference_mode():
+        assert torch.equal(twin(x), net(x))
+    assert len(fake_cuda) == 2
+
+
+def _doubled_weight_changes_the_output(uncached: bool) -> bool:
+    """Under CPU autocast (bf16) without inference mode, where PyTorch caches the casts of leaf weights: whether
+    doubling a conv's weight in place within one autocast context changes its output (a cached cast: no)."""
+    conv = nn.Conv3d(2, 3, 1)
+    x = torch.randn(1, 2, 3, 3, 3)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast_cache_off() if uncached else contextlib.nullcontext():
+            before = conv(x)
+            conv.weight.mul_(2)
+            after = conv(x)
+        assert torch.is_autocast_cache_enabled()  # restored
+    return not torch.equal(before, after)
+
+
+def test_autocast_casts_are_not_cached_where_graphs_are_captured():
+    """A cached cast captured into a CUDA graph would be read after the autocast context that held it ended
+    (nnU-Net's predictor opens one per case and fold); uncached, the casts follow the weights."""
+    assert not _doubled_weight_changes_the_output(uncached=False)  # what the cache does (the test can fail)
+    assert _doubled_weight_changes_the_output(uncached=True)
+
+
+class _StandInCuda:
+    """What ``_capture`` uses of ``torch.cuda``, on the CPU: records where each forward ran; a graph's replay
+    recomputes nothing (the test sees what ``replay`` copies in and out)."""
+
+    def __init__(self):
+        self.where, self.replays, self._reserved = "main stream", 0, iter([10 * 2 ** 20, 25 * 2 ** 20])
+        stand_in = self
+
+        class Stream:
+            def wait_stream(self, other):
+                pass
+
+        class CUDAGraph:
+            def replay(self):
+                stand_in.replays += 1
+
+        self.Stream, self.CUDAGraph = Stream, CUDAGraph
+
+    def device(self, device):
+        return contextlib.nullcontext()
+
+    def memory_reserved(self, device):
+        return next(self._reserved)
+
+    def current_stream(self):
+        return self.Stream()
+
+    @contextlib.contextmanager
+    def _in(self, where):
+        self.where = where
+        yield
+        self.where = "main stream"
+
+    def stream(self, stream):
+        return self._in("side stream")
+
+    def graph(self, graph):
+        return self._in("capture")
+
+
+def test_the_capture_warms_up_on_a_side_stream_then_replays_into_its_static_input():
+    cuda, calls = _StandInCuda(), []
+
+    def forward(t):
+        calls.append((cuda.where, torch.is_autocast_cache_enabled(), t))
+        return t * 2
+    x = torch.randn(1, 2, 4, 4, 4)
+    replay, held = cuda_inference._capture(forward, x, cuda)
+    assert [(where, cached) for where, cached, _ in calls] == [("side stream", False), ("side stream", False),
+                                                               ("capture", False)]
+    static_input = calls[0][2]
+    assert all(t is static_input for _, _, t in calls) and static_input is not x and torch.equal(static_input, x)
+    assert torch.is_autocast_cache_enabled() and held == 15 * 2 ** 20
+    new = torch.randn_like(x)
+    first, second = replay(new), replay(new)
+    assert cuda.replays == 2 and torch.equal(static_input, new)  # the new tile copied into the graph's input
+    assert torch.equal(first, 2 * x) and first is not second  # each a copy of the graph's output
+
+
+def test_compiled_the_norms_trace_into_one_graph_and_no_cuda_graph_is_captured(fake_cuda):
+    """``nnUNet_compile=T``: torch.compile traces the voxel-parallel norms (no graph break) and the CUDA graphs
+    stand aside (compiled code is not captured a second time)."""
+    from torch import _dynamo
+
+    net = use_cuda_inference(tiny_net("plain", 2, 2, dtype=torch.float32)).eval()
+    x = tiny_input(2, 2, dtype=torch.float32, batch=1)
+    with torch.inference_mode():
+        explained = _dynamo.explain(net)(x)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
+    assert fake_cuda == []

@@ -197,7 +197,7 @@ def test_a_runtime_backend_is_checked_where_latency_is_measured():
         LatencyDevice("cpu", warmup=0, backend="onnxruntime").validate()
 
 
-def test_where_networks_predict_graphed_they_are_timed_graphed(fake_cuda, monkeypatch):
+def test_where_networks_predict_graphed_they_are_timed_graphed(fake_cuda, monkeypatch, capsys):
     """On a GPU with ``nnUNet_pruning_cuda_graphs=1`` the networks predict as core/cuda_inference.py runs them, so
     the latency target times them so (issue 21): the whole network and each module of the table captured and
     replayed, in inference mode (the CPU stands in for CUDA, the capture is the fake's). The table records it and
@@ -218,6 +218,7 @@ def test_where_networks_predict_graphed_they_are_timed_graphed(fake_cuda, monkey
     monkeypatch.setenv("nnUNet_pruning_cuda_graphs", "0")
     assert not where.cuda_graphs and not table.serves(where, SHAPE, widths)
     assert forward_seconds(net, SHAPE, where) > 0 and len(fake_cuda) == before + 2  # the setting off: no capture
+    assert "CUDA graph captured" not in capsys.readouterr().out  # the timing copies' captures print nothing
 
 
 @pytest.mark.parametrize("architecture, dim", [("plain", 2), ("resenc", 3)])
