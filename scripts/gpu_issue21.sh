@@ -67,9 +67,10 @@ setup() {
     OUT=${OUT:-/tmp/g21_out}; mkdir -p "$OUT"
     W=${G21_WORK:-/tmp/g21}; mkdir -p "$W"
     DEVICE=${G21_DEVICE:-cuda}
-    if ! "$PY" -c "import nnunetv2" 2>/dev/null; then
+    if ! "$PY" -c "import nnunetv2" 2>/dev/null; then  # the wheels, once per machine (a later part finds them)
         [ -d .whl ] || { echo "no nnunetv2 and no .whl/: run 'bash scripts/gpu_issue21.sh wheels' here first"; exit 2; }
-        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 2
+        [ -f /tmp/site/.installed ] || { "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+            --upgrade --target /tmp/site .whl/*.whl && touch /tmp/site/.installed; } || exit 2
         export PYTHONPATH=/tmp/site:$ROOT/.whl/standin PATH=/tmp/site/bin:$PATH
     fi
     export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
