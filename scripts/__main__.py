@@ -9,7 +9,8 @@ import sys
 BENCHMARKS = {"inference": "benchmark_inference", "gpu": "benchmark_gpu", "training-time": "benchmark_training_time",
               "training": "benchmark_training", "pruned-forward": "benchmark_pruned_forward",
               "conv-channels": "benchmark_conv_channels", "torch-pruning": "compare_torch_pruning",
-              "backends": "benchmark_backends", "scoring": "benchmark_scoring"}
+              "backends": "benchmark_backends", "scoring": "benchmark_scoring",
+              "call-overhead": "benchmark_call_overhead"}
 
 
 def _summary(module_name: str) -> str:

@@ -212,7 +212,8 @@ def find_groups(network: nn.Module) -> list[ChannelGroup]:
 
 
 def sync_cached_channels(network: nn.Module) -> None:
-    """Make every cached channel count agree with the weight shapes (after surgery or a resize)."""
+    """Make every cached channel count agree with the weight shapes (after surgery or a resize), and tell the
+    network its tensors were replaced (``tensors_replaced``, where it has it)."""
     from dynamic_network_architectures.building_blocks.residual import BasicBlockD, StackedResidualBlocks
     from dynamic_network_architectures.building_blocks.simple_conv_blocks import (ConvDropoutNormReLU,
                                                                                   StackedConvBlocks)
@@ -239,3 +240,6 @@ def sync_cached_channels(network: nn.Module) -> None:
     if encoder is not None and hasattr(encoder, "output_channels"):
         # a new list: the old one may be the plans' own features_per_stage list
         encoder.output_channels = [int(_unwrap_stage(stage).output_channels) for stage in encoder.stages]
+    replaced = getattr(network, "tensors_replaced", None)
+    if replaced is not None:  # what caches where the tensors lie (core/cuda_inference.py's CUDA graphs) reads anew
+        replaced()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["with_mixin"]
+__all__ = ["with_mixin", "TensorCaches"]
 
 _CLASSES: dict[tuple[type, type, str], type] = {}
 
@@ -24,3 +24,33 @@ def with_mixin(module: nn.Module, mixin: type, name: str | None = None) -> nn.Mo
         _CLASSES[key] = type(name, (mixin, cls), {"__module__": mixin.__module__, "__qualname__": name})
     module.__class__ = _CLASSES[key]
     return module
+
+
+class TensorCaches:
+    """Base of a mixin that caches something about where a network's tensors lie (names in ``__dict__``, listed in
+    each class's ``_tensor_caches``): :meth:`tensors_replaced` drops them all, after a move (``.to``/``.half``,
+    here) and after surgery or a resize (``core.groups.sync_cached_channels`` calls it); a mixin whose loads
+    replace tensors calls it too. Reading the tensors on every call instead walks every module (~0.5 ms for a
+    6-stage U-Net)."""
+
+    _tensor_caches: tuple[str, ...] = ()
+
+    def _cache_names(self):
+        for cls in type(self).__mro__:
+            yield from cls.__dict__.get("_tensor_caches", ())
+
+    def tensors_replaced(self) -> None:
+        for name in self._cache_names():
+            self.__dict__.pop(name, None)
+
+    def __getstate__(self):
+        """A copy or a pickle has tensors of its own: it leaves the caches behind."""
+        state = dict(super().__getstate__())
+        for name in self._cache_names():
+            state.pop(name, None)
+        return state
+
+    def _apply(self, fn, *args, **kwargs):
+        result = super()._apply(fn, *args, **kwargs)
+        self.tensors_replaced()
+        return result

@@ -49,7 +49,7 @@ from torch import nn
 
 from nnunet_pruning.core import runtimes
 from nnunet_pruning.core.errors import PruningError
-from nnunet_pruning.core.mixins import with_mixin
+from nnunet_pruning.core.mixins import TensorCaches, with_mixin
 
 __all__ = ["RuntimeForward", "AutoChoice", "use_runtime", "runtime_setting", "BACKEND_VARIABLE",
            "PRECISION_VARIABLE", "CACHE_SIZE", "TRIAL_CALLS", "runtime_applies", "auto_candidates", "backend_in_use"]
@@ -146,13 +146,15 @@ class AutoChoice:
         return ", ".join(f"{c} {self.median(c) * 1e3:.1f} ms" for c in self.candidates)
 
 
-class RuntimeForward:
+class RuntimeForward(TensorCaches):
     """Mixin: ``forward`` through a cached ONNX Runtime / OpenVINO model in inference (module docstring)."""
 
     runtime_backend: str = "torch"
     runtime_precision: str = "f32"
     #: where ``auto`` reports its choices (a callable taking one line; default: stdout, like nnU-Net's own lines)
     runtime_report = None
+    #: the list of the network's parameters and buffers (made once per change: it walks every module, ~0.5 ms)
+    _tensor_caches = ("_tensor_list",)
 
     def __getstate__(self):
         """Copies and pickles leave the compiled models and ``auto``'s trials behind (a copy makes its own)."""
@@ -161,19 +163,27 @@ class RuntimeForward:
             state.pop(name, None)
         return state
 
+    def _own_tensors(self) -> list[torch.Tensor]:
+        tensors = self.__dict__.get("_tensor_list")
+        if tensors is None:
+            tensors = self.__dict__["_tensor_list"] = _tensors(self)
+        return tensors
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         incoming = _signature([v for v in state_dict.values() if torch.is_tensor(v)])
         loaded = getattr(self, "_loaded_from", None)
-        if not assign and loaded is not None and loaded[0] == incoming and loaded[1] == _signature(_tensors(self)):
+        if (not assign and loaded is not None and loaded[0] == incoming
+                and loaded[1] == _signature(self._own_tensors())):
             # the same tensors, unchanged, were loaded last and the network's own are unchanged since: nothing to
             # copy (nnU-Net's predictor loads the fold's weights again before every case)
             return nn.modules.module._IncompatibleKeys([], [])
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        self._loaded_from = (incoming, _signature(_tensors(self)))
+        self.tensors_replaced()
+        self._loaded_from = (incoming, _signature(self._own_tensors()))
         return result
 
     def _weights_key(self) -> tuple:
-        own = _signature(_tensors(self))
+        own = _signature(self._own_tensors())
         loaded = getattr(self, "_loaded_from", None)
         if loaded is not None and loaded[1] == own:
             return ("loaded", loaded[0])

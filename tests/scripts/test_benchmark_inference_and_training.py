@@ -117,6 +117,19 @@ def test_conv_channel_benchmark(tmp_path, capsys):
     assert "FLOPs ratio 0.25" in capsys.readouterr().out
 
 
+def test_call_overhead_benchmark(tmp_path, capsys):
+    """The wrappers' cost per call, beside the walk both made on every call before: the graphed call and the
+    runtime key are cheaper than one walk."""
+    out = tmp_path / "overhead.json"
+    assert _load("benchmark_call_overhead").main(["--calls", "3", "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["networks"]) == {"plain", "resenc"}
+    for row in result["networks"].values():
+        assert row["tensors"] > 100 and row["graphed_call_us"] < row["walk_addresses_us"]
+        assert row["runtime_key_us"] < row["walk_list_and_signature_us"]
+    assert "microseconds per call" in capsys.readouterr().out
+
+
 def test_gpu_benchmark_runs_on_the_cpu_and_keeps_its_time_budget(plans_file, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("nnUNet_compile", "f")  # the script sets it; restored after the test
     out = tmp_path / "gpu.json"
