@@ -157,9 +157,30 @@ class GraphedForward(TensorCaches):
         """A copy (``copy.deepcopy``: a latency timing, a compiled twin) captures its own graphs: the graphs read
         this network's parameters and cannot be copied."""
         state = super().__getstate__()
-        for name in ("_graphs", "_graph_layouts"):
+        for name in ("_graphs", "_graph_layouts", "_kept_tensors"):
             state.pop(name, None)
         return state
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nnU-Net's predictor loads every fold before every case; a fold pruned to other shapes than the last is
+        resized into new tensors, at new addresses, where no graph of it can replay: a capture per fold and case.
+        With graphs on, in inference mode (the predictor's loads; a trainer's are not), the tensors of each set of
+        shapes loaded (up to :data:`MAX_GRAPHS` sets) are kept and put back when those shapes come again, so each
+        fold's graphs replay (the weights are copied in as always). What it holds: the weights of each such fold,
+        on the GPU."""
+        shapes = tuple((k, tuple(v.shape)) for k, v in state_dict.items() if torch.is_tensor(v))
+        kept = self.__dict__.setdefault("_kept_tensors", OrderedDict())
+        if not _enabled() or assign or not torch.is_inference_mode_enabled():  # the predictor loads in inference
+            kept.clear()
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        if shapes in kept:
+            _put_back(self, kept[shapes])
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        kept[shapes] = dict(_tensor_slots(self))
+        kept.move_to_end(shapes)
+        while len(kept) > MAX_GRAPHS:
+            kept.popitem(last=False)
+        return result
 
     def _layout_key(self) -> int:
         """A small number per layout of the parameters and buffers (their addresses and shapes) this network has
@@ -197,6 +218,33 @@ class GraphedForward(TensorCaches):
         else:
             graphs.move_to_end(key)
         return replay(x)
+
+
+def _tensor_slots(network: nn.Module):
+    """``(state dict key, (module, name, is a parameter, tensor))`` of every parameter and buffer."""
+    for prefix, module in network.named_modules():
+        prefix = f"{prefix}." if prefix else ""
+        for name, tensor in module._parameters.items():
+            if tensor is not None:
+                yield prefix + name, (module, name, True, tensor.data)
+        for name, tensor in module._buffers.items():
+            if tensor is not None:
+                yield prefix + name, (module, name, False, tensor)
+
+
+def _put_back(network: nn.Module, slots: dict) -> None:
+    """Make ``network``'s parameters and buffers the kept tensors of ``slots`` again (shapes and addresses; the
+    values are loaded after), and its cached channel counts agree."""
+    from nnunet_pruning.core.groups import sync_cached_channels
+
+    with torch.inference_mode(False), torch.no_grad():
+        for module, name, is_parameter, tensor in slots.values():
+            if is_parameter:
+                if module._parameters[name].data is not tensor:
+                    module._parameters[name].data = tensor
+            elif module._buffers[name] is not tensor:
+                module._buffers[name] = tensor
+    sync_cached_channels(network)
 
 
 def _tensors_replaced(module: nn.Module, incompatible_keys) -> None:

@@ -272,3 +272,27 @@ def test_where_the_tensors_lie_is_read_once_per_change_not_per_call(fake_cuda, m
     with torch.inference_mode():
         net(x.double())
     assert (len(reads), len(fake_cuda)) == (4, 3)
+
+
+def test_folds_pruned_to_other_shapes_keep_their_graphs_across_cases(fake_cuda):
+    """nnU-Net's predictor loads every fold before every case, in inference mode: a fold pruned to other shapes
+    than the last is put back into its own tensors, so its graph replays (3 folds, 3 cases: 3 captures, not 9),
+    with that fold's weights (each graph's output is that fold's network's)."""
+    folds = [_pruned_state(seed) for seed in (1, 2, 3)]
+    references = []
+    for state in folds:
+        reference = make_resizable(tiny_net("plain", 3, 4, dtype=torch.float32)).eval()
+        reference.load_state_dict(state)
+        references.append(reference)
+    net = use_cuda_inference(make_resizable(tiny_net("plain", 3, 4, dtype=torch.float32))).eval()
+    x = tiny_input(3, 4, dtype=torch.float32, batch=1)
+    for case in range(3):
+        for state, reference in zip(folds, references):
+            with torch.inference_mode():
+                net.load_state_dict(state)
+                got = net(x + case)
+            with torch.no_grad():
+                assert torch.allclose(got, reference(x + case), atol=1e-5)
+    assert len(fake_cuda) == 3
+    net.load_state_dict(folds[0])  # a trainer's load (not inference mode): nothing kept
+    assert net.__dict__["_kept_tensors"] == {}
