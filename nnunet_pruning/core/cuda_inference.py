@@ -132,7 +132,9 @@ def _capture(forward, x: torch.Tensor, cuda=torch.cuda):
                 forward(static_input)
         cuda.current_stream().wait_stream(stream)
         graph = cuda.CUDAGraph()
-        with cuda.graph(graph):
+        # nnU-Net's predictor slices the next tiles on the GPU in a thread of its own meanwhile: under the default
+        # ("global") mode a cudaMalloc there would fail that thread (and the predictor would wait for it forever)
+        with cuda.graph(graph, capture_error_mode="thread_local"):
             static_output = forward(static_input)
         held = cuda.memory_reserved(x.device) - reserved
 

@@ -206,7 +206,8 @@ class _StandInCuda:
     def stream(self, stream):
         return self._in("side stream")
 
-    def graph(self, graph):
+    def graph(self, graph, capture_error_mode="global"):
+        self.capture_error_mode = capture_error_mode
         return self._in("capture")
 
 
@@ -223,6 +224,7 @@ def test_the_capture_warms_up_on_a_side_stream_then_replays_into_its_static_inpu
     static_input = calls[0][2]
     assert all(t is static_input for _, _, t in calls) and static_input is not x and torch.equal(static_input, x)
     assert torch.is_autocast_cache_enabled() and held == 15 * 2 ** 20
+    assert cuda.capture_error_mode == "thread_local"  # nnU-Net's predictor slices tiles in a thread beside it
     new = torch.randn_like(x)
     first, second = replay(new), replay(new)
     assert cuda.replays == 2 and torch.equal(static_input, new)  # the new tile copied into the graph's input
