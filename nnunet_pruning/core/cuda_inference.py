@@ -41,7 +41,9 @@ __all__ = ["instance_norm_over_voxels", "VoxelParallelInstanceNorm", "VoxelParal
            "cuda_inference_enabled", "autocast_cache_off", "VARIABLE", "MAX_GRAPHS"]
 
 VARIABLE = "nnUNet_pruning_cuda_graphs"
-MAX_GRAPHS = 4
+#: nnUNetv2_predict's default ensemble is 5 folds, each pruned to shapes of its own, at one tile shape: 5 graphs
+#: (fewer, and the folds would evict each other in turn: a capture per fold and case)
+MAX_GRAPHS = 6
 _ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
