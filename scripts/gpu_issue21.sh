@@ -4,32 +4,34 @@
 #
 #   here, once:         bash scripts/gpu_issue21.sh wheels      # .whl/: nnU-Net's wheels (~20 MB) + a SimpleITK stand-in
 #   on the GPU:         run(command="bash scripts/gpu_issue21.sh measure", carry=[".whl"], timeout_s=590)
-#   then, AT ONCE (the machine stays warm 30 s; part 2 needs part 1's models):
+#   then, AT ONCE if device time is left (the machine stays warm 30 s; part 2 needs part 1's models):
 #                       run(command="G21_PART=2 bash scripts/gpu_issue21.sh measure", carry=[".whl"], timeout_s=480)
-#   if device time is left: G21_PART=3 (training time per iteration, ~4 min), the same way
+#   G21_PART=3 (training time per iteration, ~4 min; needs part 1's plans), the same way
 #   on this CPU, to try the plumbing (tiny sizes, minutes):
-#       G21_DEVICE=cpu G21_SIZE=32 G21_PATCH=32 G21_STAGES=3 G21_VOLUME=48 G21_PRUNED_BUDGET=smoke \
-#           PATH=.venv/bin:$PATH bash scripts/gpu_issue21.sh measure   # then G21_PART=2 G21_COMPILE=eager ...
+#       G21_DEVICE=cpu G21_SIZE=32 G21_PATCH=32 G21_STAGES=3 G21_VOLUME=48 G21_PRUNED_BUDGET=smoke G21_COMPILE=eager \
+#           PATH=.venv/bin:$PATH bash scripts/gpu_issue21.sh measure   # then G21_PART=2 ...
 #
-# What `measure` does (part 1), in the order that matters if the time runs out; every step's start and end
-# go to $OUT/steps.txt, the whole output to $OUT/log.txt, the reports to $OUT/results.tgz:
+# What `measure` does (part 1: issue 21's two headline figures, so that one call can bring them back); every step's
+# start and end go to $OUT/steps.txt, the whole output to $OUT/log.txt, the reports to $OUT/results.tgz:
 #   1. a synthetic dataset written with nibabel (5 training cases of G21_SIZE^3, default 128), planned by nnU-Net,
 #      the plans made a G21_STAGES-stage U-Net (default 6: 32-320) at a G21_PATCH^3 patch (default 128);
 #      one G21_VOLUME^3 test volume (default 256) to predict;
 #   2. nnUNetv2_train, fold 0, training not compiled (nnUNet_compile=f: this kit measures prediction; issue 21's
-#      training time is another measurement): nnUNetTrainerStock_smoke (time depends on the shapes only),
+#      training time is part 3): nnUNetTrainerStock_smoke (time depends on the shapes only) and
 #      nnUNetTrainerSTAMPLatency_demo (50% of the forward time MEASURED ON THIS GPU, graphed:
-#      nnUNet_pruning_cuda_graphs=1), nnUNetTrainerSTAMP_demo (20% of the parameters),
-#      nnUNetTrainerFlatUNet_smoke; -device cuda;
-#   3. `nnunet-pruning compare --time --tta` on the test volume (nnU-Net's predictor, the default tile step,
-#      mirroring on, not compiled: nnUNetv2_predict's defaults), graphs on: issue 21's first "Done means" figure;
-# part 2 (G21_PART=2, on the same warm machine: the trained models are still in $G21_WORK):
-#   4. the same compiled (`--compile compiled`: torch.compile as nnUNet_compile=1 nnUNetv2_predict; ~40 s of
-#      compiling per model), graphs on (they stand aside under torch.compile; the voxel-parallel norm stays);
-#   5. mirroring off (--disable-tta), eager, graphs on;
-#   6. mirroring on, eager, graphs OFF (nnUNet_pruning_cuda_graphs=0): what the graphs and the norm buy.
+#      nnUNet_pruning_cuda_graphs=1); -device cuda;
+#   3. `nnunet-pruning compare --time --tta --compile both` of the two on the test volume (nnU-Net's predictor, the
+#      default tile step, mirroring on): eager with graphs on (nnUNetv2_predict's defaults for stock) and compiled
+#      (torch.compile as nnUNet_compile=1 nnUNetv2_predict; ~40 s of compiling per model; the graphs stand aside
+#      under torch.compile, the voxel-parallel norm stays): "Done means" >= 2.0x and >= 1.5x;
+# part 2 (G21_PART=2, on the same warm machine: part 1's models are still in $G21_WORK):
+#   4. nnUNetTrainerSTAMP_demo (20% of the parameters) and nnUNetTrainerFlatUNet_smoke trained the same way;
+#   5. the four models, mirroring on, eager, graphs on (one table, one run);
+#   6. the four, mirroring off (--disable-tta);
+#   7. stock and STAMPLatency, mirroring on, eager, graphs OFF (nnUNet_pruning_cuda_graphs=0): what the graphs and
+#      the norm buy.
 # part 3 (G21_PART=3, optional, on the same warm machine: part 1's plans; item 3, training time):
-#   7. `python -m scripts scoring --compile` on the plans: nnU-Net's train_step (AMP, GradScaler) per iteration
+#   8. `python -m scripts scoring --compile` on the plans: nnU-Net's train_step (AMP, GradScaler) per iteration
 #      with no scoring, targeted dropout only, STAMP's activation hooks, STAMP's parameter-gradient scores,
 #      the hook-free ones also compiled (~35 s of compiling each): whether STAMP now trains compiled at stock's
 #      speed while it scores. ~4 minutes.
@@ -80,20 +82,32 @@ setup() {
     NP="$PY -m nnunet_pruning.app.cli"
     R=$nnUNet_results/Dataset921_Gpu
     PRUNED=${G21_PRUNED_BUDGET:-demo}
-    MODELS="$R/nnUNetTrainerStock_smoke__nnUNetPlans__3d_fullres $R/nnUNetTrainerSTAMPLatency_${PRUNED}__nnUNetPlans__3d_fullres
-        $R/nnUNetTrainerSTAMP_${PRUNED}__nnUNetPlans__3d_fullres $R/nnUNetTrainerFlatUNet_smoke__nnUNetPlans__3d_fullres"
-    LABELS="stock STAMPLatency-50%-time STAMP-20%-params Flat-32"
+    # trainer:label; part 1 trains and compares the first two (the issue's headline), part 2 the rest
+    HEADLINE="nnUNetTrainerStock_smoke:stock nnUNetTrainerSTAMPLatency_${PRUNED}:STAMPLatency-50%-time"
+    OTHERS="nnUNetTrainerSTAMP_${PRUNED}:STAMP-20%-params nnUNetTrainerFlatUNet_smoke:Flat-32"
 }
 
-compare() {  # compare NAME [extra flags]: the four models on the test volume, its JSON and report kept
-    local name=$1; shift
+train() {  # train "TRAINER:LABEL ...": fold 0 of each, not compiled
+    local t
+    for t in $1; do
+        t=${t%%:*}
+        nnUNet_compile=f nnUNetv2_train 921 3d_fullres 0 -tr "$t" -device "$DEVICE" > "$W/train_$t.log" 2>&1
+        log_step "trained $t (rc $?): $(grep -E 'latency:|pruning step|Mean Validation Dice' "$W/train_$t.log" | tail -3 | tr '\n' ' ')"
+    done
+    pack
+}
+
+compare() {  # compare NAME "TRAINER:LABEL ..." [extra flags]: the models on the test volume, its JSON and report kept
+    local name=$1 models="" labels="" t; shift
+    for t in $1; do models="$models $R/${t%%:*}__nnUNetPlans__3d_fullres"; labels="$labels ${t#*:}"; done; shift
     log_step "compare $name: start ($*)"
     # shellcheck disable=SC2086
-    $NP compare $MODELS --labels $LABELS -f 0 --time "$nnUNet_raw/Dataset922_Vol/imagesTs" -device "$DEVICE" \
+    $NP compare $models --labels $labels -f 0 --time "$nnUNet_raw/Dataset922_Vol/imagesTs" -device "$DEVICE" \
         --repeats 3 --warmup 1 -o "$W/compare_$name" "$@"
     local rc=$?
     cp "$W/compare_$name/results.json" "$OUT/compare_$name.json" 2>/dev/null
     log_step "compare $name: end (rc $rc)"
+    pack
 }
 
 pack() { tar czf "$OUT/results.tgz" -C "$W" --exclude='*.pth' --exclude='*.npz' --exclude='*.b2nd' --exclude='*.pkl' \
@@ -112,22 +126,15 @@ p = sys.argv[1]; shutil.copy(o(p, '3d_fullres', [int(sys.argv[2])] * 3, int(sys.
         "$plans" "${G21_PATCH:-128}" "${G21_STAGES:-6}" "$W/plans" || exit 1
     log_step "planned: $("$PY" -c "import json, sys; c = json.load(open(sys.argv[1]))['configurations']['3d_fullres']; \
 a = c['architecture']['arch_kwargs']; print('patch', c['patch_size'], 'batch', c['batch_size'], 'widths', a['features_per_stage'])" "$plans")"
-    for t in nnUNetTrainerStock_smoke "nnUNetTrainerSTAMPLatency_$PRUNED" "nnUNetTrainerSTAMP_$PRUNED" nnUNetTrainerFlatUNet_smoke; do
-        nnUNet_compile=f nnUNetv2_train 921 3d_fullres 0 -tr "$t" -device "$DEVICE" > "$W/train_$t.log" 2>&1
-        log_step "trained $t (rc $?): $(grep -E 'latency:|pruning step|Mean Validation Dice' "$W/train_$t.log" | tail -3 | tr '\n' ' ')"
-    done
-    pack
-    compare tta --tta --compile eager
-    pack
+    train "$HEADLINE"
+    compare headline_tta "$HEADLINE" --tta --compile "${G21_COMPILE:-both}"
 }
 
 part2() {
-    compare tta_compiled --tta --compile "${G21_COMPILE:-compiled}"
-    pack
-    compare notta --disable-tta --compile eager
-    pack
-    nnUNet_pruning_cuda_graphs=0 compare tta_nographs --tta --compile eager
-    pack
+    train "$OTHERS"
+    compare tta "$HEADLINE $OTHERS" --tta --compile eager
+    compare notta "$HEADLINE $OTHERS" --disable-tta --compile eager
+    nnUNet_pruning_cuda_graphs=0 compare tta_nographs "$HEADLINE" --tta --compile eager
 }
 
 part3() {
