@@ -7,7 +7,9 @@ Each trainer is nnU-Net's own trainer class, built from one plans file and initi
 ``train_step`` on a synthetic batch of the plans' batch and patch size. The pruning trainers get their
 Pruner attached exactly as in ``on_train_start`` (STAMP: Taylor-score and targeted-dropout hooks) and
 prune after the epochs their schedule says. Data loading and validation are left out: they are the same
-for every trainer. All trainers run in this one process, one after the other, same threads.
+for every trainer. All trainers live in this one process, same threads, and take turns every ``--chunk``
+iterations (the order rotating): each chunk's median against the first trainer's in the same turn is a paired
+ratio, and their spread per epoch shows the machine's noise.
 
     python scripts/benchmark_training.py \\
         --plans demo_output/nnUNet_preprocessed/Dataset900_SyntheticShapes/nnUNetPlans.json --json training.json
@@ -67,49 +69,94 @@ def initialised_trainer(name: str, plans: dict, dataset_json: dict, configuratio
     return trainer
 
 
-def run_trainer(name: str, plans: dict, dataset_json: dict, configuration: str, epochs: int | None,
-                iterations: int | None) -> dict:
-    from nnunet_pruning.app.machine import OtherCpuLoad
-    from nnunet_pruning.trainers.batches import synthetic_batch
+class TrainerRun:
+    """One trainer, built and initialised as ``nnUNetv2_train`` does, its Pruner attached as ``on_train_start``
+    does; :meth:`iterations` runs its ``train_step`` on one synthetic batch; :meth:`end_epoch` prunes where its
+    schedule says."""
 
-    trainer = initialised_trainer(name, plans, dataset_json, configuration, epochs, iterations)
-    epochs, iterations = trainer.num_epochs, trainer.num_iterations_per_epoch
-    pruner = trainer.make_pruner() if hasattr(trainer, "make_pruner") else None  # as on_train_start does
-    if pruner is not None:
-        pruner.attach()
-    batch = synthetic_batch(trainer)
-    trainer.network.train()
-    result = {"trainer": name, "epochs": epochs, "iterations_per_epoch": iterations,
-              "batch_size": trainer.configuration_manager.batch_size,
-              "patch_size": list(trainer.configuration_manager.patch_size), "per_epoch": []}
-    started = time.perf_counter()
-    for epoch in range(epochs):
-        trainer.lr_scheduler.step(epoch)
-        seconds = []
-        with OtherCpuLoad() as load:
-            for _ in range(iterations):
-                t = time.perf_counter()
-                trainer.train_step(batch)
-                seconds.append(time.perf_counter() - t)
-        record = {"epoch": epoch, "median_s_per_iteration": statistics.median(seconds), "train_s": sum(seconds),
-                  "params": sum(p.numel() for p in trainer.network.parameters()), "other_cpu_cores": load.cores}
-        if pruner is not None:
+    def __init__(self, name: str, plans: dict, dataset_json: dict, configuration: str, epochs: int | None,
+                 iterations: int | None):
+        from nnunet_pruning.trainers.batches import synthetic_batch
+
+        self.name = name
+        self.trainer = initialised_trainer(name, plans, dataset_json, configuration, epochs, iterations)
+        self.pruner = self.trainer.make_pruner() if hasattr(self.trainer, "make_pruner") else None
+        if self.pruner is not None:
+            self.pruner.attach()
+        self.batch = synthetic_batch(self.trainer)
+        self.trainer.network.train()
+        self.seconds: list[float] = []  # this epoch's iterations
+        self.total_s = 0.0
+        self.result = {"trainer": name, "epochs": self.trainer.num_epochs,
+                       "iterations_per_epoch": self.trainer.num_iterations_per_epoch,
+                       "batch_size": self.trainer.configuration_manager.batch_size,
+                       "patch_size": list(self.trainer.configuration_manager.patch_size), "per_epoch": []}
+
+    def iterations(self, epoch: int, count: int) -> float:
+        """``count`` iterations of ``epoch``; returns their median seconds."""
+        self.trainer.lr_scheduler.step(epoch)
+        chunk = []
+        for _ in range(count):
             t = time.perf_counter()
-            step = pruner.maybe_step(epoch, trainer.optimizer)
+            self.trainer.train_step(self.batch)
+            chunk.append(time.perf_counter() - t)
+        self.seconds += chunk
+        self.total_s += sum(chunk)
+        return statistics.median(chunk)
+
+    def end_epoch(self, epoch: int, other_cores: float | None) -> dict:
+        record = {"epoch": epoch, "median_s_per_iteration": statistics.median(self.seconds),
+                  "train_s": sum(self.seconds), "params": sum(p.numel() for p in self.trainer.network.parameters()),
+                  "other_cpu_cores": other_cores}
+        self.seconds = []
+        if self.pruner is not None:
+            t = time.perf_counter()
+            step = self.pruner.maybe_step(epoch, self.trainer.optimizer)
             record["pruning_step_s"] = time.perf_counter() - t if step is not None else 0.0
-        result["per_epoch"].append(record)
-        print(f"[benchmark] {name} epoch {epoch}: {record['median_s_per_iteration']:.3f} s/iteration (median of "
-              f"{iterations}), {record['params']:,} params"
-              + (f", pruning step {record['pruning_step_s']:.2f} s" if record.get("pruning_step_s") else ""),
-              flush=True)
+            self.total_s += record["pruning_step_s"]
+        self.result["per_epoch"].append(record)
+        return record
+
+    def finish(self) -> dict:
+        if self.pruner is not None:
+            self.pruner.detach()
+        r = self.result
+        r["total_s"] = self.total_s
+        r["s_per_iteration_first_epoch"] = r["per_epoch"][0]["median_s_per_iteration"]
+        r["s_per_iteration_last_epoch"] = r["per_epoch"][-1]["median_s_per_iteration"]
+        return r
+
+
+def run_interleaved(runs: list[TrainerRun], chunk: int) -> None:
+    """Every epoch in chunks of ``chunk`` iterations, the trainers taking turns chunk by chunk (the order rotating),
+    so that a change of the machine's load hits all alike; per epoch and trainer, the ratio of each chunk's median
+    to the first trainer's in the same round (``chunk_ratios``: paired, so their spread is the noise)."""
+    from nnunet_pruning.app.machine import OtherCpuLoad
+
+    epochs, iterations = runs[0].result["epochs"], runs[0].result["iterations_per_epoch"]
+    for run in runs:
+        if (run.result["epochs"], run.result["iterations_per_epoch"]) != (epochs, iterations):
+            raise ValueError(f"{run.name} trains {run.result['epochs']} x {run.result['iterations_per_epoch']}, "
+                             f"{runs[0].name} {epochs} x {iterations}: give --epochs and --iterations")
+    for epoch in range(epochs):
+        ratios: dict[str, list[float]] = {run.name: [] for run in runs}
+        with OtherCpuLoad() as load:
+            for k, start in enumerate(range(0, iterations, chunk)):
+                count = min(chunk, iterations - start)
+                order = runs[k % len(runs):] + runs[:k % len(runs)]
+                medians = {run.name: run.iterations(epoch, count) for run in order}
+                for run in runs:
+                    ratios[run.name].append(medians[run.name] / medians[runs[0].name])
+        for run in runs:
+            record = run.end_epoch(epoch, load.cores)
+            record["chunk_ratios"] = [round(r, 4) for r in ratios[run.name]]
+            spread = f"{min(ratios[run.name]):.2f}-{max(ratios[run.name]):.2f}x"
+            print(f"[benchmark] {run.name} epoch {epoch}: {record['median_s_per_iteration']:.3f} s/iteration "
+                  f"(median of {iterations}; paired per chunk vs {runs[0].name}: {spread}), {record['params']:,} "
+                  f"params" + (f", pruning step {record['pruning_step_s']:.2f} s" if record.get("pruning_step_s")
+                               else ""), flush=True)
         if load.warning():
-            print(f"[benchmark] {load.warning(f'{name} epoch {epoch}')}", flush=True)
-    result["total_s"] = time.perf_counter() - started
-    if pruner is not None:
-        pruner.detach()
-    result["s_per_iteration_first_epoch"] = result["per_epoch"][0]["median_s_per_iteration"]
-    result["s_per_iteration_last_epoch"] = result["per_epoch"][-1]["median_s_per_iteration"]
-    return result
+            print(f"[benchmark] {load.warning(f'epoch {epoch}')}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -119,6 +166,7 @@ def main(argv=None) -> int:
     parser.add_argument("--trainers", nargs="+", default=DEFAULT_TRAINERS, help="the first is the reference")
     parser.add_argument("--epochs", type=int, help="override every trainer's epoch count")
     parser.add_argument("--iterations", type=int, help="override every trainer's iterations per epoch")
+    parser.add_argument("--chunk", type=int, default=5, help="iterations per turn: the trainers take turns")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
@@ -130,9 +178,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
         try:
             plans, dataset_json = read_plans(args.plans)
-            runs = [run_trainer(t, plans, dataset_json, args.configuration, args.epochs, args.iterations)
-                    for t in args.trainers]
-        except (PruningError, OSError) as e:
+            trainer_runs = [TrainerRun(t, plans, dataset_json, args.configuration, args.epochs, args.iterations)
+                            for t in args.trainers]
+            run_interleaved(trainer_runs, args.chunk)
+            runs = [run.finish() for run in trainer_runs]
+        except (PruningError, OSError, ValueError) as e:
             print(f"benchmark_training: error: {e}", file=sys.stderr)
             return 2
     reference = runs[0]
@@ -142,13 +192,18 @@ def main(argv=None) -> int:
         r["total_vs_reference"] = r["total_s"] / reference["total_s"]
     print(f"\n{args.threads} CPU threads, batch {reference['batch_size']}, patch "
           f"{'x'.join(map(str, reference['patch_size']))}; time relative to {reference['trainer']}")
-    header = f"{'trainer':<36} {'s/it first epoch':>16} {'s/it last epoch':>16} {'params last':>12} " \
-             f"{'total s':>8} {'total vs ref':>12}"
+    header = f"{'trainer':<36} {'s/it first epoch (paired range)':>32} {'s/it last epoch (paired range)':>32} " \
+             f"{'params last':>12} {'total s':>8} {'total vs ref':>12}"
     print(header + "\n" + "-" * len(header))
+
+    def cell(seconds: float, ratio: float, chunks: list[float]) -> str:
+        return f"{seconds:.3f} ({ratio:.2f}x, {min(chunks):.2f}-{max(chunks):.2f})"
     for r in runs:
-        print(f"{r['trainer']:<36} {r['s_per_iteration_first_epoch']:>9.3f} ({r['first_epoch_vs_reference']:.2f}x) "
-              f"{r['s_per_iteration_last_epoch']:>9.3f} ({r['last_epoch_vs_reference']:.2f}x) "
-              f"{r['per_epoch'][-1]['params']:>12,} {r['total_s']:>8.1f} {r['total_vs_reference']:>11.2f}x")
+        first, last = r["per_epoch"][0], r["per_epoch"][-1]
+        print(f"{r['trainer']:<36} "
+              f"{cell(r['s_per_iteration_first_epoch'], r['first_epoch_vs_reference'], first['chunk_ratios']):>32} "
+              f"{cell(r['s_per_iteration_last_epoch'], r['last_epoch_vs_reference'], last['chunk_ratios']):>32} "
+              f"{last['params']:>12,} {r['total_s']:>8.1f} {r['total_vs_reference']:>11.2f}x")
     from nnunet_pruning.app.machine import BUSY_CORES
 
     busy = [f"{r['trainer']} epoch {e['epoch']}" for r in runs for e in r["per_epoch"]

@@ -95,7 +95,7 @@ def test_training_benchmark(plans_file, tmp_path, capsys):
     out = tmp_path / "training.json"
     assert _load("benchmark_training").main(["--plans", plans_file, "--trainers", "nnUNetTrainerStock_smoke",
                                              "nnUNetTrainerRandomLargest_smoke", "nnUNetTrainerSTAMP_smoke",
-                                             "--epochs", "3", "--iterations", "2", "--json", str(out)]) == 0
+                                             "--epochs", "3", "--iterations", "2", "--chunk", "1", "--json", str(out)]) == 0
     runs = json.loads(out.read_text())["runs"]
     stock, random_largest, stamp = runs
     assert len(stock["per_epoch"]) == 3 and stock["per_epoch"][0]["params"] == stock["per_epoch"][-1]["params"]
@@ -105,7 +105,10 @@ def test_training_benchmark(plans_file, tmp_path, capsys):
         assert run["per_epoch"][0]["pruning_step_s"] > 0 and run["per_epoch"][2]["pruning_step_s"] == 0
         assert run["total_vs_reference"] == pytest.approx(run["total_s"] / stock["total_s"])
     assert all("other_cpu_cores" in e for run in runs for e in run["per_epoch"])
-    assert "s/it first epoch" in capsys.readouterr().out
+    # interleaved by chunks of --chunk iterations: 2 iterations, chunk 1 -> two paired ratios per epoch
+    assert all(len(e["chunk_ratios"]) == 2 for run in runs for e in run["per_epoch"])
+    assert all(r == 1.0 for e in stock["per_epoch"] for r in e["chunk_ratios"])
+    assert "s/it first epoch (paired range)" in capsys.readouterr().out
 
 
 def test_conv_channel_benchmark(tmp_path, capsys):
