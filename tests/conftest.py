@@ -11,6 +11,8 @@ Backend: PyTorch (``nnUNet_pruning_backend=torch``, below).
 
 import os
 
+import pytest
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # This package's networks predict on PyTorch in the tests: `auto`, the users' default, would export and compile an
 # OpenVINO model for every network a test runs in inference mode (measured: 47 s instead of 26 s for
@@ -56,3 +58,22 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("e2e background work (seconds after collection)")
         for line in e2e._STARTED["trainings"].timeline_lines():
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """CPU tensors count as CUDA ones for core/cuda_inference.py, ``nnUNet_pruning_cuda_graphs=1``, and a capture is
+    recorded (its input's shape) and replays the eager forward. Returns the list of captured shapes."""
+    import torch
+
+    from nnunet_pruning.core import cuda_inference
+
+    captured = []
+
+    def capture(forward, x):
+        captured.append(tuple(x.shape))
+        return (lambda new: forward(new).clone()), 3 * 2 ** 20
+    monkeypatch.setattr(cuda_inference, "_on_cuda", lambda x: torch.is_tensor(x))
+    monkeypatch.setattr(cuda_inference, "_capture", capture)
+    monkeypatch.setenv("nnUNet_pruning_cuda_graphs", "1")
+    return captured
