@@ -79,3 +79,16 @@ def make_trainer(cls, plans: dict, fold=0, deep_supervision: bool = True):
     trainer.enable_deep_supervision = deep_supervision
     trainer.initialize()
     return trainer
+
+
+def predictor_of(trainer, parameters=None):
+    """nnU-Net's predictor on the trainer's network, set up as the trainer's own validation sets it up (tile step
+    0.5, Gaussian, mirroring, on the CPU); ``parameters``: the folds' state dicts it loads before every case."""
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
+                                perform_everything_on_device=False, device=torch.device("cpu"), allow_tqdm=False)
+    predictor.manual_initialization(trainer.network, trainer.plans_manager, trainer.configuration_manager,
+                                    parameters, trainer.dataset_json, trainer.__class__.__name__,
+                                    trainer.inference_allowed_mirroring_axes)
+    return predictor

@@ -11,7 +11,7 @@ from nnunet_pruning.core.surgery import remove_channels
 from nnunet_pruning.trainers import nnUNetTrainerRandomLargest_smoke, nnUNetTrainerSTAMP_smoke
 from nnunet_pruning.trainers.batches import synthetic_batch
 
-from tests.trainers.fake_task import make_plans, make_trainer, prepare_folders
+from tests.trainers.fake_task import make_plans, make_trainer, predictor_of, prepare_folders
 
 
 @pytest.fixture(autouse=True)
@@ -24,15 +24,9 @@ def paths(tmp_path, monkeypatch):
 def _predict(trainer, plans) -> torch.Tensor:
     """nnU-Net's predictor, set up the way the trainer's own validation sets it up, on a volume larger
     than the patch (several tiles; for 2D plans a stack of 3 slices)."""
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-
     trainer.set_deep_supervision_enabled(False)
     trainer.network.eval()
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
-                                perform_everything_on_device=False, device=torch.device("cpu"), allow_tqdm=False)
-    predictor.manual_initialization(trainer.network, trainer.plans_manager, trainer.configuration_manager, None,
-                                    trainer.dataset_json, trainer.__class__.__name__,
-                                    trainer.inference_allowed_mirroring_axes)
+    predictor = predictor_of(trainer)
     patch = list(trainer.configuration_manager.patch_size)
     spatial = [p + p // 2 for p in patch] if len(patch) == 3 else [3] + [p + p // 2 for p in patch]  # 2D: slices
     volume = torch.randn((2, *spatial))

@@ -11,7 +11,7 @@ from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.surgery import remove_channels
 from nnunet_pruning.trainers import nnUNetTrainerSTAMP_smoke
 
-from tests.trainers.fake_task import make_plans, make_trainer, prepare_folders
+from tests.trainers.fake_task import make_plans, make_trainer, predictor_of, prepare_folders
 
 
 @pytest.fixture(autouse=True)
@@ -34,17 +34,10 @@ def _fold(trainer, seed: int) -> dict:
 
 
 def test_two_pruned_folds_over_three_cases_capture_once_per_fold(paths, fake_cuda, monkeypatch):
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-
     plans = make_plans("plain", dim=3, n_stages=3)
     prepare_folders(paths, plans)
     trainer = make_trainer(nnUNetTrainerSTAMP_smoke, plans, deep_supervision=False)
-    folds = [_fold(trainer, 1), _fold(trainer, 2)]
-    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,
-                                perform_everything_on_device=False, device=torch.device("cpu"), allow_tqdm=False)
-    predictor.manual_initialization(trainer.network, trainer.plans_manager, trainer.configuration_manager, folds,
-                                    trainer.dataset_json, trainer.__class__.__name__,
-                                    trainer.inference_allowed_mirroring_axes)
+    predictor = predictor_of(trainer, [_fold(trainer, 1), _fold(trainer, 2)])
     patch = list(trainer.configuration_manager.patch_size)
     cases = [torch.randn((2, *[p + p // 2 for p in patch]), generator=torch.Generator().manual_seed(c))
              for c in range(3)]
