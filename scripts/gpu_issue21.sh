@@ -20,18 +20,22 @@
 #      training time is part 3): nnUNetTrainerStock_smoke (time depends on the shapes only) and
 #      nnUNetTrainerSTAMPLatency_demo (50% of the forward time MEASURED ON THIS GPU, graphed:
 #      nnUNet_pruning_cuda_graphs=1); -device cuda;
-#   3. `nnunet-pruning compare --time --tta --compile both` of the two on the test volume (nnU-Net's predictor, the
-#      default tile step, mirroring on): eager with graphs on (nnUNetv2_predict's defaults for stock) and compiled
-#      (torch.compile as nnUNet_compile=1 nnUNetv2_predict; ~40 s of compiling per model; the graphs stand aside
-#      under torch.compile, the voxel-parallel norm stays): "Done means" >= 2.0x and >= 1.5x;
+#   3. `nnunet-pruning compare --time --tta` of the two on the test volume (nnU-Net's predictor, the default tile
+#      step, mirroring on), eager with graphs on (nnUNetv2_predict's defaults for stock): "Done means" >= 2.0x;
+#   4. the same `--compile compiled` (torch.compile as nnUNet_compile=1 nnUNetv2_predict; ~40 s of compiling per
+#      model; the graphs stand aside under torch.compile, the voxel-parallel norm stays): ">= 1.5x". Each compare
+#      interleaves its two models and is packed when it ends, so the first survives a timeout in the second.
+#   Estimated (not measured: no GPU yet): ~8-9 minutes, most of it the latency table of STAMPLatency (hundreds of
+#   module timings, each graphed) and compiling; if part 1 times out, run it again on the warm machine at once:
+#   the datasets, plans and trained models it finished are kept and skipped.
 # part 2 (G21_PART=2, on the same warm machine: part 1's models are still in $G21_WORK):
-#   4. nnUNetTrainerSTAMP_demo (20% of the parameters) and nnUNetTrainerFlatUNet_smoke trained the same way;
-#   5. the four models, mirroring on, eager, graphs on (one table, one run);
-#   6. the four, mirroring off (--disable-tta);
-#   7. stock and STAMPLatency, mirroring on, eager, graphs OFF (nnUNet_pruning_cuda_graphs=0): what the graphs and
+#   5. nnUNetTrainerSTAMP_demo (20% of the parameters) and nnUNetTrainerFlatUNet_smoke trained the same way;
+#   6. the four models, mirroring on, eager, graphs on (one table, one run);
+#   7. the four, mirroring off (--disable-tta);
+#   8. stock and STAMPLatency, mirroring on, eager, graphs OFF (nnUNet_pruning_cuda_graphs=0): what the graphs and
 #      the norm buy.
 # part 3 (G21_PART=3, optional, on the same warm machine: part 1's plans; item 3, training time):
-#   8. `python -m scripts scoring --compile` on the plans: nnU-Net's train_step (AMP, GradScaler) per iteration
+#   9. `python -m scripts scoring --compile` on the plans: nnU-Net's train_step (AMP, GradScaler) per iteration
 #      with no scoring, targeted dropout only, STAMP's activation hooks, STAMP's parameter-gradient scores,
 #      the hook-free ones also compiled (~35 s of compiling each): whether STAMP now trains compiled at stock's
 #      speed while it scores. ~4 minutes.
@@ -91,6 +95,9 @@ train() {  # train "TRAINER:LABEL ...": fold 0 of each, not compiled
     local t
     for t in $1; do
         t=${t%%:*}
+        if [ -f "$R/${t}__nnUNetPlans__3d_fullres/fold_0/checkpoint_final.pth" ]; then
+            log_step "trained $t before: kept"; continue
+        fi
         nnUNet_compile=f nnUNetv2_train 921 3d_fullres 0 -tr "$t" -device "$DEVICE" > "$W/train_$t.log" 2>&1
         log_step "trained $t (rc $?): $(grep -E 'latency:|pruning step|Mean Validation Dice' "$W/train_$t.log" | tail -3 | tr '\n' ' ')"
     done
@@ -100,6 +107,10 @@ train() {  # train "TRAINER:LABEL ...": fold 0 of each, not compiled
 compare() {  # compare NAME "TRAINER:LABEL ..." [extra flags]: the models on the test volume, its JSON and report kept
     local name=$1 models="" labels="" t; shift
     for t in $1; do models="$models $R/${t%%:*}__nnUNetPlans__3d_fullres"; labels="$labels ${t#*:}"; done; shift
+    if [ -f "$W/compare_$name/results.json" ]; then  # a run before finished it
+        cp "$W/compare_$name/results.json" "$OUT/compare_$name.json"; log_step "compare $name of a run before: kept"
+        return
+    fi
     log_step "compare $name: start ($*)"
     # shellcheck disable=SC2086
     $NP compare $models --labels $labels -f 0 --time "$nnUNet_raw/Dataset922_Vol/imagesTs" -device "$DEVICE" \
@@ -115,19 +126,25 @@ pack() { tar czf "$OUT/results.tgz" -C "$W" --exclude='*.pth' --exclude='*.npz' 
 
 part1() {
     log_step "device: $(nvidia-smi -L 2>/dev/null | head -1 || echo none); $("$PY" -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA")')"
-    $NP make-dataset --id 921 --name Gpu --train 5 --test 0 --size "${G21_SIZE:-128}" --image-io NibabelIO --overwrite || exit 1
-    $NP make-dataset --id 922 --name Vol --train 1 --test 1 --size "${G21_VOLUME:-256}" --image-io NibabelIO --seed 1 \
-        --overwrite || exit 1
-    log_step "datasets written"
-    nnUNetv2_plan_and_preprocess -d 921 -c 3d_fullres -np 8 -npfp 8 > "$W/plan.log" 2>&1 || { tail -20 "$W/plan.log"; exit 1; }
-    local plans=$nnUNet_preprocessed/Dataset921_Gpu/nnUNetPlans.json
-    "$PY" -c "import shutil, sys; from nnunet_pruning.app.reference_networks import override_plans as o; \
+    if [ -f "$W/planned" ]; then
+        log_step "datasets and plans of a run before: kept"
+    else
+        $NP make-dataset --id 921 --name Gpu --train 5 --test 0 --size "${G21_SIZE:-128}" --image-io NibabelIO --overwrite || exit 1
+        $NP make-dataset --id 922 --name Vol --train 1 --test 1 --size "${G21_VOLUME:-256}" --image-io NibabelIO --seed 1 \
+            --overwrite || exit 1
+        log_step "datasets written"
+        nnUNetv2_plan_and_preprocess -d 921 -c 3d_fullres -np 8 -npfp 8 > "$W/plan.log" 2>&1 || { tail -20 "$W/plan.log"; exit 1; }
+        local plans=$nnUNet_preprocessed/Dataset921_Gpu/nnUNetPlans.json
+        "$PY" -c "import shutil, sys; from nnunet_pruning.app.reference_networks import override_plans as o; \
 p = sys.argv[1]; shutil.copy(o(p, '3d_fullres', [int(sys.argv[2])] * 3, int(sys.argv[3]), sys.argv[4]), p)" \
-        "$plans" "${G21_PATCH:-128}" "${G21_STAGES:-6}" "$W/plans" || exit 1
-    log_step "planned: $("$PY" -c "import json, sys; c = json.load(open(sys.argv[1]))['configurations']['3d_fullres']; \
+            "$plans" "${G21_PATCH:-128}" "${G21_STAGES:-6}" "$W/plans" || exit 1
+        log_step "planned: $("$PY" -c "import json, sys; c = json.load(open(sys.argv[1]))['configurations']['3d_fullres']; \
 a = c['architecture']['arch_kwargs']; print('patch', c['patch_size'], 'batch', c['batch_size'], 'widths', a['features_per_stage'])" "$plans")"
+        touch "$W/planned"
+    fi
     train "$HEADLINE"
-    compare headline_tta "$HEADLINE" --tta --compile "${G21_COMPILE:-both}"
+    compare headline_tta "$HEADLINE" --tta --compile eager  # kept even if the time runs out in the next
+    compare headline_tta_compiled "$HEADLINE" --tta --compile "${G21_COMPILE:-compiled}"
 }
 
 part2() {
