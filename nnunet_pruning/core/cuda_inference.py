@@ -251,17 +251,11 @@ def _put_back(network: nn.Module, slots: dict) -> None:
     sync_cached_channels(network)
 
 
-def _tensors_replaced(module: nn.Module, incompatible_keys) -> None:
-    module.tensors_replaced()  # a load_state_dict post-hook (a module-level function: copies keep it)
-
-
 def use_cuda_inference(network: nn.Module) -> nn.Module:
     """Give ``network`` :class:`GraphedForward` and its instance norms :class:`VoxelParallelInstanceNorm`, in
     place; return it. On the CPU nothing changes."""
     for module in network.modules():
         if type(module) in _NORMS and not module.track_running_stats:
             module.__class__ = _NORMS[type(module)]
-    if not isinstance(network, GraphedForward):
-        with_mixin(network, GraphedForward)
-        network.register_load_state_dict_post_hook(_tensors_replaced)
+    with_mixin(network, GraphedForward)
     return network

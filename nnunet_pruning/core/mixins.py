@@ -28,9 +28,8 @@ def with_mixin(module: nn.Module, mixin: type, name: str | None = None) -> nn.Mo
 
 class TensorCaches:
     """Base of a mixin that caches something about where a network's tensors lie (names in ``__dict__``, listed in
-    each class's ``_tensor_caches``): :meth:`tensors_replaced` drops them all, after a move (``.to``/``.half``,
-    here) and after surgery or a resize (``core.groups.sync_cached_channels`` calls it); a mixin whose loads
-    replace tensors calls it too. Reading the tensors on every call instead walks every module (~0.5 ms for a
+    each class's ``_tensor_caches``): :meth:`tensors_replaced` drops them all, after a move (``.to``/``.half``) or
+    a load (here), and after surgery or a resize (``core.groups.sync_cached_channels`` calls it). Reading the tensors on every call instead walks every module (~0.5 ms for a
     6-stage U-Net)."""
 
     _tensor_caches: tuple[str, ...] = ()
@@ -53,4 +52,9 @@ class TensorCaches:
     def _apply(self, fn, *args, **kwargs):
         result = super()._apply(fn, *args, **kwargs)
         self.tensors_replaced()
+        return result
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self.tensors_replaced()  # a resize (folds pruned to other shapes) or ``assign`` puts new tensors in
         return result

@@ -177,8 +177,7 @@ class RuntimeForward(TensorCaches):
             # the same tensors, unchanged, were loaded last and the network's own are unchanged since: nothing to
             # copy (nnU-Net's predictor loads the fold's weights again before every case)
             return nn.modules.module._IncompatibleKeys([], [])
-        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        self.tensors_replaced()
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)  # TensorCaches: list made anew
         self._loaded_from = (incoming, _signature(self._own_tensors()))
         return result
 
