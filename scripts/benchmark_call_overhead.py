@@ -26,6 +26,7 @@ import torch
 from nnunet_pruning.app.machine import OtherCpuLoad
 from nnunet_pruning.core import cuda_inference, runtime_forward
 from nnunet_pruning.core.cuda_inference import use_cuda_inference
+from nnunet_pruning.core.latency import interleaved_seconds
 from nnunet_pruning.core.resizable import make_resizable
 from nnunet_pruning.core.runtime_forward import use_runtime
 
@@ -44,14 +45,11 @@ def network(architecture: str) -> torch.nn.Module:
 
 
 def microseconds(call, calls: int, repeats: int) -> float:
-    call()
-    rounds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+    """Median microseconds per call over ``repeats`` rounds of ``calls`` calls (core/latency.py's timing)."""
+    def batch():
         for _ in range(calls):
             call()
-        rounds.append((time.perf_counter() - started) / calls)
-    return 1e6 * statistics.median(rounds)
+    return 1e6 * statistics.median(interleaved_seconds({"calls": batch}, 1, repeats)["calls"]) / calls
 
 
 def measure(architecture: str, calls: int, repeats: int) -> dict:
