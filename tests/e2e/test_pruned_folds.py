@@ -82,10 +82,10 @@ def test_masked_and_pruned_folds_predict_the_same(pruned_folds):
         # The predictor runs in float32, and convolutions of other shapes sum in another order; InstanceNorm
         # divides by per-channel std, which amplifies those ~1e-7 rounding differences where a channel is
         # nearly constant. Seen (32^3 cases): max 1.2e-4 on 4 of 98,304 values, and in one CI run 1.15e-3 on 1
-        # value (the network is trained anew, unseeded, in every run). A wrong removal differs by ~1e-1 nearly
-        # everywhere, so: at most 2 values beyond 1e-3, none beyond 1e-2, a tiny mean difference, the same
-        # labels. (In float64 the engine tests see ~1e-14.)
+        # value, in another 2.9e-3 on 3 values (the network is trained anew, unseeded, in every run). A wrong
+        # removal differs by ~1e-1 nearly everywhere, so: at most 0.1% of the values beyond 1e-3, none beyond
+        # 1e-2, a tiny mean difference, the same labels. (In float64 the engine tests see ~1e-14.)
         difference = np.abs(a - b)
-        assert (difference > 1e-3).sum() <= 2 and difference.max() < 1e-2, difference.max()
+        assert (difference > 1e-3).mean() <= 1e-3 and difference.max() < 1e-2, difference.max()
         assert difference.mean() < 1e-5
         assert (a.argmax(0) == b.argmax(0)).mean() > 0.999

@@ -4,21 +4,13 @@ per fold, and the logits of the graphs-off run (within the fp16 rounding of nnU-
 
 import random
 
-import pytest
 import torch
 
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.surgery import remove_channels
 from nnunet_pruning.trainers import nnUNetTrainerSTAMP_smoke
 
-from tests.trainers.fake_task import make_plans, make_trainer, predictor_of, prepare_folders
-
-
-@pytest.fixture(autouse=True)
-def paths(tmp_path, monkeypatch):
-    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        monkeypatch.setenv(name, "")
-    return tmp_path
+from tests.trainers.fake_task import make_trainer, predictor_of
 
 
 def _fold(trainer, seed: int) -> dict:
@@ -33,9 +25,8 @@ def _fold(trainer, seed: int) -> dict:
     return {k: v.clone() for k, v in net.state_dict().items()}
 
 
-def test_two_pruned_folds_over_three_cases_capture_once_per_fold(paths, fake_cuda, monkeypatch):
-    plans = make_plans("plain", dim=3, n_stages=3)
-    prepare_folders(paths, plans)
+def test_two_pruned_folds_over_three_cases_capture_once_per_fold(task, fake_cuda, monkeypatch):
+    _, plans = task
     trainer = make_trainer(nnUNetTrainerSTAMP_smoke, plans, deep_supervision=False)
     predictor = predictor_of(trainer, [_fold(trainer, 1), _fold(trainer, 2)])
     patch = list(trainer.configuration_manager.patch_size)
