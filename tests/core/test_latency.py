@@ -1,6 +1,7 @@
 """The latency target: timing, the width -> time table, and pruning until the *measured* time is at the target."""
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -36,7 +37,7 @@ def test_interleaved_runs_warm_up_then_alternate_and_time_each_run(monkeypatch):
             clock["t"] += seconds
         return call
 
-    monkeypatch.setattr("nnunet_pruning.core.latency.time.perf_counter", lambda: clock["t"])
+    monkeypatch.setattr(latency, "time", SimpleNamespace(perf_counter=lambda: clock["t"]))  # this module's clock only
     seen = []
     times = interleaved_seconds({"a": run("a", 0.5), "b": run("b", 2.0)}, warmup=2, repeats=3,
                                 on_run=lambda r, name, s: seen.append((r, name, s)))
@@ -109,8 +110,6 @@ class _GflopsTime(LatencyModel):
         widths, seconds = {}, {}
         for index, g in enumerate(groups):
             narrow = copy.deepcopy(network)
-            from nnunet_pruning.core.surgery import remove_channels
-
             remove_channels(narrow, find_groups(narrow)[index], range(g.width // 2, g.width))
             widths[g.name] = [g.width // 2, g.width]
             saved = 0.0 if g.name == frozen else base - count_gflops(narrow, SHAPE[0], SHAPE[1:])

@@ -87,6 +87,10 @@ class E2EWorkspace(NnUNetWorkspace):
         return f"{self.raw}/{self.dataset_name(DATASET_ID)}"
 
 
+#: the timeline's clock, bound at import: unit tests that fake a module's clock cannot shift it
+_clock = time.perf_counter
+
+
 class Trainings:
     """Runs ``pipeline.train`` for each (trainer, fold, extra) once, on two threads; ``get`` waits for it."""
 
@@ -95,7 +99,7 @@ class Trainings:
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="e2e-train")
         self.futures: dict[tuple, Future] = {}
         self.lock = threading.Lock()
-        self.started = time.perf_counter()
+        self.started = _clock()
         #: (what, seconds after the start when it began, when it ended): the timeline the session prints at its end
         self.timeline: list[tuple[str, float, float]] = []
 
@@ -106,12 +110,12 @@ class Trainings:
             return self.futures[key]
 
     def _timed(self, key: tuple, work):
-        began = time.perf_counter() - self.started
+        began = _clock() - self.started
         try:
             return work()
         finally:
             what = " ".join(str(part) for part in key if part != ())
-            self.timeline.append((what, began, time.perf_counter() - self.started))
+            self.timeline.append((what, began, _clock() - self.started))
 
     def timeline_lines(self) -> list[str]:
         """One line per piece of background work, by start: when it began and ended, seconds after collection."""
