@@ -212,7 +212,7 @@ class Pruner:
             if not selection:
                 exhausted = True
                 break
-            verdict = target.check(selection, current)
+            verdict = target.check(selection, goal)
             if not verdict.keep:
                 if verdict.stop:
                     exhausted = not removed
