@@ -351,22 +351,11 @@ def relative_seconds(network: nn.Module, reference: nn.Module, input_shape: Sequ
 
 def _ratio(model: nn.Module, other: nn.Module, input_shape: Sequence[int], where: LatencyDevice) -> float:
     """:func:`relative_seconds` of two networks already prepared by ``_timing_copy``."""
-    times = _interleaved_forwards({"model": model, "other": other}, input_shape, where)
-    return _median_ratio(times, "model", "other")
-
-
-def _interleaved_forwards(models: dict[str, nn.Module], input_shape: Sequence[int],
-                          where: LatencyDevice) -> dict[str, list[float]]:
-    """:func:`interleaved_seconds` of batch-1 forwards of prepared networks, run as the predictor runs."""
     x = torch.randn((1, *input_shape), device=where.device)
     with _as_predictor(where):
-        return interleaved_seconds({name: (lambda m=m: m(x)) for name, m in models.items()}, where.warmup,
-                                   where.repeats, where.device)
-
-
-def _median_ratio(times: dict[str, list[float]], name: str, other: str) -> float:
-    """The median of per-round ratios of two runs timed in the same rounds."""
-    return statistics.median(a / b for a, b in zip(times[name], times[other]))
+        times = interleaved_seconds({"model": lambda: model(x), "other": lambda: other(x)}, where.warmup,
+                                    where.repeats, where.device)
+    return statistics.median(a / b for a, b in zip(times["model"], times["other"]))
 
 
 class Comparison(NamedTuple):
@@ -407,17 +396,21 @@ class LatencyModel:
         """Two :meth:`prepared` networks timed in the same rounds (with the reference, if any): a cut judged
         against the network as it measures now, not against an earlier figure of it (one kept because it
         measured faster is likely to have measured low: the next cut would have to beat its luck)."""
-        models = {"trial": trial, "network": network}
+        x = torch.randn((1, *self.input_shape), device=self.where.device)
+        runs = {"trial": lambda: trial(x), "network": lambda: network(x)}
         if self.reference is not None:
-            models["reference"] = self.reference
-        times = _interleaved_forwards(models, self.input_shape, self.where)
+            runs["reference"] = lambda: self.reference(x)
+        with _as_predictor(self.where):
+            times = interleaved_seconds(runs, self.where.warmup, self.where.repeats, self.where.device)
 
         def seconds(name: str) -> float:
             if self.reference is None:
                 return statistics.median(times[name])
-            return self.table.base_seconds * _median_ratio(times, name, "reference")
+            return self.table.base_seconds * statistics.median(
+                a / b for a, b in zip(times[name], times["reference"]))
 
-        return Comparison(seconds("trial"), seconds("network"), _median_ratio(times, "trial", "network"))
+        ratio = statistics.median(a / b for a, b in zip(times["trial"], times["network"]))
+        return Comparison(seconds("trial"), seconds("network"), ratio)
 
     def savings(self, groups) -> dict[str, float]:
         """Estimated seconds saved per channel removed, per group at its current width."""

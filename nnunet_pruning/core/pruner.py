@@ -212,7 +212,7 @@ class Pruner:
             if not selection:
                 exhausted = True
                 break
-            verdict = target.check(selection, goal)
+            verdict = target.check(selection, current)
             if not verdict.keep:
                 if verdict.stop:
                     exhausted = not removed

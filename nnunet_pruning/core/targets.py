@@ -73,8 +73,8 @@ class PruningTarget:
         """The narrowest each group may become in this round."""
         return floors
 
-    def check(self, selection: dict[str, list[int]], goal: float) -> Verdict:
-        """Whether to cut ``selection`` from the network, in a step that prunes to ``goal``."""
+    def check(self, selection: dict[str, list[int]], current: float) -> Verdict:
+        """Whether to cut ``selection`` from the network whose metric is ``current``."""
         return Verdict(keep=True)
 
     def stuck(self, exhausted: bool, removed: dict[str, int]) -> bool:
@@ -111,10 +111,6 @@ class LatencyTarget(PruningTarget):
     counted = False
     #: failed rounds in a row after which a step gives up (even small cuts are not faster: noise, a slow kernel)
     MAX_REJECTED = 3
-    #: a cut measured more than this fraction of the goal below it took too much: tried again smaller, at most
-    #: MAX_OVERSHOT times in a row (then kept: it is faster, and the noise may be what overshot)
-    OVERSHOOT = 0.1
-    MAX_OVERSHOT = 3
 
     def __init__(self, pruner):
         super().__init__(pruner)
@@ -122,7 +118,7 @@ class LatencyTarget(PruningTarget):
             raise PruningError("the latency target needs a LatencyModel (a measured width -> time table); "
                                "pass latency=LatencyModel(build_latency_table(...), ...)")
         self.correction = 1.0  # measured / estimated savings so far: the table's slopes assume other groups full
-        self.rejected = self.overshot = 0
+        self.rejected = 0
         self._timed_network = None
 
     def measure(self, network: nn.Module) -> float:
@@ -138,7 +134,7 @@ class LatencyTarget(PruningTarget):
         return self.pruner.latency.savings(self.pruner.groups)
 
     def begin_step(self) -> None:
-        self.rejected = self.overshot = 0
+        self.rejected = 0
         self._timed_network = None  # the network as timed (latency.prepared), made once per kept cut
 
     def end_step(self) -> None:
@@ -151,12 +147,10 @@ class LatencyTarget(PruningTarget):
         # time is not linear in the widths: at most a quarter of a group per measured round
         return {g.name: max(floors[g.name], g.width - max(1, g.width // 4)) for g in self.pruner.groups}
 
-    def check(self, selection: dict[str, list[int]], goal: float) -> Verdict:
-        """Measure the cut on a copy first, in the same rounds as the network itself (not against an earlier
-        figure: see :meth:`~nnunet_pruning.core.latency.LatencyModel.compare`): keep it only if the network gets
-        faster, and not far past ``goal`` (:attr:`OVERSHOOT`; the table's slopes can underestimate what a large
-        cut saves, and a network cut past its target loses accuracy for nothing asked: the pruner then tries
-        half as much, the slopes corrected by what this cut saved)."""
+    def check(self, selection: dict[str, list[int]], current: float) -> Verdict:
+        """Measure the cut on a copy first, in the same rounds as the network itself: keep it only if the
+        network gets faster (``current``, an earlier figure, is not compared against: see
+        :meth:`~nnunet_pruning.core.latency.LatencyModel.compare`)."""
         latency = self.pruner.latency
         trial = latency.prepared(_cut_copy(self.pruner, selection))
         if self._timed_network is None:
@@ -166,16 +160,12 @@ class LatencyTarget(PruningTarget):
             self.rejected += 1
             return Verdict(keep=False, stop=self.rejected >= self.MAX_REJECTED)
         self.rejected = 0
+        self._timed_network = trial  # the network once the pruner makes this cut
         costs = self.costs()
         estimated = sum(costs[name] * len(channels) for name, channels in selection.items())
         if estimated > 0:
             saved = measured.network_seconds * (1 - measured.ratio)
             self.correction = min(2.0, max(0.5, self.correction * saved / estimated))
-        if measured.seconds < goal * (1 - self.OVERSHOOT) and self.overshot < self.MAX_OVERSHOT:
-            self.overshot += 1
-            return Verdict(keep=False)
-        self.overshot = 0
-        self._timed_network = trial  # the network once the pruner makes this cut
         return Verdict(keep=True, after=measured.seconds)
 
     def stuck(self, exhausted: bool, removed: dict[str, int]) -> bool:
