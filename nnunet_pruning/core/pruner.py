@@ -236,7 +236,6 @@ class Pruner:
             measured["latency"] = self.latency.measure(self.network) if target.counted else current
         at_minimum = all(g.width <= schedule.min_width_of(g.level) for g in self.groups)
         stuck = target.stuck(exhausted, removed)
-        target.end_step()
         if measured[schedule.target_metric] <= self.target_value * (1 + 1e-9):
             self.outcome = "reached"
         elif at_minimum:

@@ -62,9 +62,6 @@ class PruningTarget:
         """A step starts (targets that learn within a step reset here)."""
         self._weights = self.weights()
 
-    def end_step(self) -> None:
-        """A step ended (targets that hold something for the step let go of it here)."""
-
     def round_weights(self) -> dict[str, float] | None:
         """The weights of this round of a step (counted targets: those of the step's start)."""
         return self._weights
@@ -136,9 +133,6 @@ class LatencyTarget(PruningTarget):
     def begin_step(self) -> None:
         self.rejected = 0
         self._timed_network = None  # the network as timed (latency.prepared), made once per kept cut
-
-    def end_step(self) -> None:
-        self._timed_network = None  # a timing copy (on CUDA: a captured graph and its memory) not kept while training
 
     def round_weights(self) -> dict[str, float] | None:
         return self.weights()  # each group's saving per channel depends on its current width
