@@ -1,8 +1,7 @@
 """When and how much to prune, fitted to nnU-Net's epochs.
 
 Warm-up epochs first; then, after every ``every_epochs`` epochs, one pruning step removes channels until
-the network has shrunk by ``step_fraction`` of its original size (parameters, GFLOPs or measured time; after a
-measured step that ended short, to where the plan puts this step: ``Pruner.step_goal``), never below the
+the network has shrunk by ``step_fraction`` of its original size (parameters or GFLOPs), never below the
 target; once the target is reached the remaining epochs recover under nnU-Net's poly LR.
 """
 
