@@ -32,7 +32,7 @@ import copy
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -43,7 +43,7 @@ from nnunet_pruning.core.surgery import remove_channels
 
 __all__ = ["TABLE_FRACTIONS", "LatencyDevice", "seconds_once", "interleaved_seconds", "forward_seconds",
            "relative_seconds", "group_seconds",
-           "LatencyTable", "build_latency_table", "Comparison", "LatencyModel"]
+           "LatencyTable", "build_latency_table", "LatencyModel"]
 
 #: the widths (as fractions of each group's full width) the table measures besides the full width
 TABLE_FRACTIONS = (0.75, 0.5, 0.25)
@@ -358,15 +358,6 @@ def _ratio(model: nn.Module, other: nn.Module, input_shape: Sequence[int], where
     return statistics.median(a / b for a, b in zip(times["model"], times["other"]))
 
 
-class Comparison(NamedTuple):
-    """:meth:`LatencyModel.compare`: seconds of the trial and of the network, timed in the same rounds, and the
-    median of their per-round ratios (below 1: the trial is faster)."""
-
-    seconds: float
-    network_seconds: float
-    ratio: float
-
-
 class LatencyModel:
     """What the pruner needs for a latency target: the table (slopes) and a way to measure the network.
 
@@ -387,30 +378,6 @@ class LatencyModel:
             return forward_seconds(network, self.input_shape, self.where)
         model = _timing_copy(network, self.where)
         return self.table.base_seconds * _ratio(model, self.reference, self.input_shape, self.where)
-
-    def prepared(self, network: nn.Module) -> nn.Module:
-        """``network`` as it is timed (a copy, run as the predictor runs it), for :meth:`compare`."""
-        return _timing_copy(network, self.where)
-
-    def compare(self, trial: nn.Module, network: nn.Module) -> Comparison:
-        """Two :meth:`prepared` networks timed in the same rounds (with the reference, if any): a cut judged
-        against the network as it measures now, not against an earlier figure of it (one kept because it
-        measured faster is likely to have measured low: the next cut would have to beat its luck)."""
-        x = torch.randn((1, *self.input_shape), device=self.where.device)
-        runs = {"trial": lambda: trial(x), "network": lambda: network(x)}
-        if self.reference is not None:
-            runs["reference"] = lambda: self.reference(x)
-        with _as_predictor(self.where):
-            times = interleaved_seconds(runs, self.where.warmup, self.where.repeats, self.where.device)
-
-        def seconds(name: str) -> float:
-            if self.reference is None:
-                return statistics.median(times[name])
-            return self.table.base_seconds * statistics.median(
-                a / b for a, b in zip(times[name], times["reference"]))
-
-        ratio = statistics.median(a / b for a, b in zip(times["trial"], times["network"]))
-        return Comparison(seconds("trial"), seconds("network"), ratio)
 
     def savings(self, groups) -> dict[str, float]:
         """Estimated seconds saved per channel removed, per group at its current width."""

@@ -177,21 +177,12 @@ class Pruner:
             return None
         return self.step(epoch, optimizer, **extra)
 
-    def step_goal(self, current: float) -> float:
-        """What this step prunes to: ``step_fraction`` of the original below ``current``, or the schedule's plan
-        for this step where that is lower (a measured target's step can end short of its goal: the next one
-        catches up, so that the steps still end where the schedule planned, leaving the recovery epochs), never
-        below the target."""
-        schedule, original = self.schedule, self.original[self.schedule.target_metric]
-        planned = original * (1 - (self.steps + 1) * schedule.step_fraction)
-        return max(self.target_value, min(current - schedule.step_fraction * original, planned))
-
     def step(self, epoch: int, optimizer=None, **extra) -> dict:
         """One pruning step: remove channels until the metric drops by ``step_fraction`` (or the target)."""
         started = time.perf_counter()
         schedule, target = self.schedule, self.target
         current = target.measure(self.network)  # once (a latency measurement is a timing: twice would disagree)
-        goal = self.step_goal(current)
+        goal = max(self.target_value, current - schedule.step_fraction * self.original[schedule.target_metric])
         removed: dict[str, int] = {}
         exhausted = False
         if self.sync is not None:

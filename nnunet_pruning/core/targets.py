@@ -116,7 +116,6 @@ class LatencyTarget(PruningTarget):
                                "pass latency=LatencyModel(build_latency_table(...), ...)")
         self.correction = 1.0  # measured / estimated savings so far: the table's slopes assume other groups full
         self.rejected = 0
-        self._timed_network = None
 
     def measure(self, network: nn.Module) -> float:
         return self.pruner.latency.measure(network)
@@ -132,7 +131,6 @@ class LatencyTarget(PruningTarget):
 
     def begin_step(self) -> None:
         self.rejected = 0
-        self._timed_network = None  # the network as timed (latency.prepared), made once per kept cut
 
     def round_weights(self) -> dict[str, float] | None:
         return self.weights()  # each group's saving per channel depends on its current width
@@ -142,25 +140,17 @@ class LatencyTarget(PruningTarget):
         return {g.name: max(floors[g.name], g.width - max(1, g.width // 4)) for g in self.pruner.groups}
 
     def check(self, selection: dict[str, list[int]], current: float) -> Verdict:
-        """Measure the cut on a copy first, in the same rounds as the network itself: keep it only if the
-        network gets faster (``current``, an earlier figure, is not compared against: see
-        :meth:`~nnunet_pruning.core.latency.LatencyModel.compare`)."""
-        latency = self.pruner.latency
-        trial = latency.prepared(_cut_copy(self.pruner, selection))
-        if self._timed_network is None:
-            self._timed_network = latency.prepared(self.pruner.network)
-        measured = latency.compare(trial, self._timed_network)
-        if measured.ratio >= 1:
+        """Measure the cut on a copy first: keep it only if the network gets faster."""
+        after = self.measure(_cut_copy(self.pruner, selection))
+        if after >= current:
             self.rejected += 1
             return Verdict(keep=False, stop=self.rejected >= self.MAX_REJECTED)
         self.rejected = 0
-        self._timed_network = trial  # the network once the pruner makes this cut
         costs = self.costs()
         estimated = sum(costs[name] * len(channels) for name, channels in selection.items())
         if estimated > 0:
-            saved = measured.network_seconds * (1 - measured.ratio)
-            self.correction = min(2.0, max(0.5, self.correction * saved / estimated))
-        return Verdict(keep=True, after=measured.seconds)
+            self.correction = min(2.0, max(0.5, self.correction * (current - after) / estimated))
+        return Verdict(keep=True, after=after)
 
     def stuck(self, exhausted: bool, removed: dict[str, int]) -> bool:
         # a step may end without a gain (noise, or narrower is not faster); it is over only when nothing can go

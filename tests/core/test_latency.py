@@ -10,7 +10,7 @@ from nnunet_pruning.core import latency
 from nnunet_pruning.core.cuda_inference import GraphedForward, cuda_inference_enabled
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import find_groups
-from nnunet_pruning.core.latency import (Comparison, LatencyDevice, LatencyModel, LatencyTable, build_latency_table,
+from nnunet_pruning.core.latency import (LatencyDevice, LatencyModel, LatencyTable, build_latency_table,
                                          forward_seconds, group_seconds, interleaved_seconds, seconds_once)
 from nnunet_pruning.core.measure import count_gflops
 from nnunet_pruning.core.pruner import Pruner
@@ -45,31 +45,6 @@ def test_interleaved_runs_warm_up_then_alternate_and_time_each_run(monkeypatch):
     assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3 + ["c"]
     assert times == {"a": [0.5] * 3, "b": [2.0] * 3}
     assert seen == [(r, n, s) for r in range(3) for n, s in (("a", 0.5), ("b", 2.0))]
-
-
-def test_a_comparison_times_trial_network_and_reference_in_the_same_rounds(monkeypatch):
-    """The machine runs at 1x, 3x, 1.5x slowness in three rounds: the ratios within each round are exact, so the
-    comparison is exact; without a reference the seconds are the medians of the two alone."""
-    clock, calls = {"t": 0.0, "slow": 1.0}, []
-    monkeypatch.setattr(latency, "time", SimpleNamespace(perf_counter=lambda: clock["t"]))
-
-    def network(name, seconds):
-        def forward(x):
-            calls.append(name)
-            clock["t"] += seconds * clock["slow"]
-            if name == "reference":  # the last of a round: the machine changes speed
-                clock["slow"] = {1.0: 3.0, 3.0: 1.5, 1.5: 1.0}[clock["slow"]]
-        return forward
-
-    model = LatencyModel(LatencyTable("cpu", 1, list(SHAPE), 8.0, {}, {}), LatencyDevice("cpu", 1, repeats=3, warmup=0),
-                         SHAPE)
-    model.reference = network("reference", 4.0)
-    measured = model.compare(network("trial", 1.0), network("network", 2.0))
-    assert calls == ["trial", "network", "reference"] * 3
-    assert measured == Comparison(seconds=2.0, network_seconds=4.0, ratio=0.5)  # 8 s x 1/4, 8 s x 2/4
-    model.reference = None
-    alone = model.compare(network("trial", 1.0), network("network", 2.0))
-    assert alone.ratio == 0.5 and alone.seconds < alone.network_seconds
 
 
 def test_forward_seconds_times_a_copy_and_restores_the_threads():
@@ -143,10 +118,6 @@ class _GflopsTime(LatencyModel):
 
     def measure(self, network):
         return count_gflops(network, SHAPE[0], SHAPE[1:])
-
-    def compare(self, trial, network):
-        seconds, now = self.measure(trial), self.measure(network)
-        return Comparison(seconds, now, seconds / now)
 
 
 @pytest.mark.parametrize("method", ["taylor", "random_largest"])
