@@ -36,6 +36,9 @@ class FakeLatency:
     def savings(self, groups):
         return {g.name: 0.01 * (i + 1) for i, g in enumerate(groups)}
 
+    def narrowing(self, groups):  # no width where narrowing pays more: a round takes at most a quarter
+        return {g.name: (g.width, 0.01 * (i + 1)) for i, g in enumerate(groups)}
+
 
 @pytest.mark.parametrize("metric, kind", [("params", ParamsTarget), ("gflops", GflopsTarget)])
 def test_counted_targets_keep_every_cut_and_count_exactly(metric, kind):
