@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 
 import numpy as np
 import torch
 
-from nnunet_pruning.app.machine import OtherCpuLoad
+from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
 from nnunet_pruning.app.timing import StagedPredictor, TimingSettings, case_files, time_models
 from nnunet_pruning.core import runtimes
 from nnunet_pruning.core.runtime_forward import SETTINGS
@@ -124,7 +123,7 @@ def main(argv=None) -> int:
         result = {"command": "python -m scripts backends " + " ".join(sys.argv[1:] if argv is None else argv),
                   "rows": rows, "timing": timing, "other_cpu_cores_while_timing": load.cores,
                   "versions": {"torch": torch.__version__, **{b: _version(b) for b in args.backends if b in runtimes.RUNTIMES}},
-                  "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
+                  "processor": cpu_model(), "cpu_count": os.cpu_count()}
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
         print(f"wrote {args.json}")

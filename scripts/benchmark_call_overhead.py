@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ from unittest import mock
 
 import torch
 
-from nnunet_pruning.app.machine import OtherCpuLoad
+from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
 from nnunet_pruning.core import cuda_inference, runtime_forward
 from nnunet_pruning.core.cuda_inference import use_cuda_inference
 from nnunet_pruning.core.latency import interleaved_seconds
@@ -75,7 +74,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
-    result = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+    result = {"machine": cpu_model(), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"), "calls": args.calls,
               "repeats": args.repeats, "networks": {}}
     print(f"{'network':8s} {'tensors':>7s} {'graphed call':>13s} {'runtime key':>12s} "

@@ -379,10 +379,11 @@ def main(argv=None) -> int:
                             ["data_identifier"])
     os.makedirs(data, exist_ok=True)
     open(os.path.join(data, "placeholder.b2nd"), "wb").close()
+    from nnunet_pruning.core.latency import cpu_model
     from nnunet_pruning.core.measure import count_gflops, count_params
 
     result = {"command": "python scripts/benchmark_gpu.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+              "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
               "torch": torch.__version__, "cuda": torch.version.cuda, "platform": platform.platform(),
               "cpu_count": os.cpu_count(), "patch": args.patch, "stages": args.stages, "max_width": args.max_width,
               "volume": args.shape, "batch": args.batch, "tta": args.tta, "warmup": args.warmup,

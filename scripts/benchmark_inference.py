@@ -34,7 +34,7 @@ import sys
 import torch
 
 from nnunet_pruning.adapter.networks import load_plans
-from nnunet_pruning.app.machine import OtherCpuLoad
+from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
 from nnunet_pruning.app.reference_networks import LATENCY_REFERENCE, build_networks, override_plans
 from nnunet_pruning.app.timing import time_networks
 from nnunet_pruning.core import runtimes
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
                "compile": args.compile, "latency_targets": targets,
                "patch_size": patch, "volumes": args.volumes, "tile_step_size": args.step_size, "tta": args.tta,
                "warmup": args.warmup, "repeats": args.repeats, "threads": args.threads,
-               "torch": torch.__version__, "platform": platform.platform(), "processor": platform.processor(),
+               "torch": torch.__version__, "platform": platform.platform(), "processor": cpu_model(),
                "cpu_count": os.cpu_count(), "networks": stats, "devices": {}}
     stock = "stock nnU-Net"
     for device in devices:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import statistics
 import sys
 
@@ -22,7 +21,7 @@ import torch
 
 from nnunet_pruning.adapter.architectures import build_unet, unet_spec
 from nnunet_pruning.core.groups import find_groups, is_transposed
-from nnunet_pruning.core.latency import interleaved_seconds
+from nnunet_pruning.core.latency import cpu_model, interleaved_seconds
 from nnunet_pruning.core.measure import count_gflops, count_params
 from nnunet_pruning.core.surgery import remove_channels
 
@@ -65,8 +64,7 @@ def main(argv=None) -> int:
         "architecture": args.architecture, "stages": args.stages, "patch": args.patch, "fraction": args.fraction,
         "params": {"stock": count_params(stock), "pruned": count_params(pruned)},
         "gflops": {"stock": count_gflops(stock, 1, args.patch), "pruned": count_gflops(pruned, 1, args.patch)},
-        "torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "machine": platform.processor() or
-        platform.machine(), "timings": {},
+        "torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "machine": cpu_model(), "timings": {},
     }
     result["flops_ratio"] = result["gflops"]["stock"] / result["gflops"]["pruned"]
     for device in devices:

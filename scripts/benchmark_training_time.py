@@ -32,7 +32,7 @@ import statistics
 import sys
 import time
 
-from nnunet_pruning.app.machine import OtherCpuLoad
+from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
 from nnunet_pruning.app.pipeline import Pipeline, SyntheticDataset
 from nnunet_pruning.app.workspace import NnUNetWorkspace
 
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
         import torch
         result = {"command": "python scripts/benchmark_training_time.py " + " ".join(
                       sys.argv[1:] if argv is None else argv),
-                  "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                  "machine": {"platform": platform.platform(), "processor": cpu_model(),
                               "cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__},
                   "date": time.strftime("%Y-%m-%d"), "summary": summary, "runs": runs}
         with open(args.json, "w") as f:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["OtherCpuLoad", "busy_cpu_seconds", "BUSY_CORES"]
+from nnunet_pruning.core.latency import cpu_model
+
+__all__ = ["OtherCpuLoad", "busy_cpu_seconds", "cpu_model", "BUSY_CORES"]
 
 #: other processes using more than this many cores on average make a timing suspect
 BUSY_CORES = 0.25

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -41,7 +42,7 @@ from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import find_groups, in_channels
 from nnunet_pruning.core.surgery import remove_channels
 
-__all__ = ["TABLE_FRACTIONS", "MIN_ELASTICITY", "LatencyDevice", "seconds_once", "interleaved_seconds", "forward_seconds",
+__all__ = ["TABLE_FRACTIONS", "MIN_ELASTICITY", "LatencyDevice", "cpu_model", "seconds_once", "interleaved_seconds", "forward_seconds",
            "relative_seconds", "group_seconds",
            "LatencyTable", "build_latency_table", "LatencyModel"]
 
@@ -88,12 +89,31 @@ class LatencyDevice:
         """Whether networks timed here run as :mod:`~nnunet_pruning.core.cuda_inference` makes them predict."""
         return _graphed(self)
 
+    def hardware(self) -> str:
+        """The processor or card the times are measured on: a table measured on another is not reused."""
+        if self.device.startswith("cuda"):
+            return torch.cuda.get_device_name(torch.device(self.device))
+        return cpu_model()
+
     def describe(self) -> str:
         if self.device.startswith("cuda"):
             graphs = ", CUDA graphs" if self.cuda_graphs else ""
             return f"{self.device} ({torch.cuda.get_device_name(torch.device(self.device))}{graphs})"
         runtime = "" if self.backend == "torch" else f", {self.backend}"
         return f"cpu, {self.threads or torch.get_num_threads()} threads{runtime}"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` knows): time tables and benchmark
+    JSONs name it (the same code timed very differently on two 2-core machines, docs/results.md)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 @contextlib.contextmanager
@@ -215,6 +235,8 @@ class LatencyTable:
     backend: str = "torch"
     #: timed as :mod:`~nnunet_pruning.core.cuda_inference` runs the network (CUDA graphs, voxel-parallel norms)
     cuda_graphs: bool = False
+    #: the CPU model or GPU name it was measured on (:meth:`LatencyDevice.hardware`; "" in tables from before 0.2)
+    hardware: str = ""
 
     def seconds_at(self, name: str, width: int) -> float:
         """The group's measured seconds at ``width``, linear between the widths measured (the nearest outside)."""
@@ -248,12 +270,12 @@ class LatencyTable:
         return self.narrowing(name, width)[1]
 
     def serves(self, where: "LatencyDevice", input_shape: Sequence[int], widths: dict[str, int]) -> bool:
-        """The one rule for reusing a saved table (``--c``, a restart): measured on the same device with the same
-        threads, backend and CUDA graph setting, at the same patch, for the same groups, each now at most as wide as
-        the table measured it."""
+        """The one rule for reusing a saved table (``--c``, a restart): measured on the same device (and the same
+        CPU model or card: a run resumed on another machine measures again) with the same threads, backend and CUDA
+        graph setting, at the same patch, for the same groups, each now at most as wide as the table measured it."""
         full = {n: w[-1] for n, w in self.widths.items()}
-        return (self.device == where.device and self.threads == where.threads and self.backend == where.backend
-                and self.cuda_graphs == where.cuda_graphs
+        return (self.device == where.device and self.hardware == where.hardware() and self.threads == where.threads
+                and self.backend == where.backend and self.cuda_graphs == where.cuda_graphs
                 and list(self.input_shape) == list(input_shape) and set(full) == set(widths)
                 and all(widths[n] <= full[n] for n in widths))
 
@@ -346,7 +368,7 @@ def build_latency_table(network: nn.Module, input_shape: Sequence[int], where: L
     groups = find_groups(cpu_copy)
     spatial = _spatial_inputs(cpu_copy, input_shape)
     table = LatencyTable(where.device, where.threads or torch.get_num_threads(), [int(s) for s in input_shape],
-                         base, backend=where.backend, cuda_graphs=where.cuda_graphs)
+                         base, backend=where.backend, cuda_graphs=where.cuda_graphs, hardware=where.hardware())
     for index, group in enumerate(groups):
         floor = max(1, (min_widths or {}).get(group.name, 1))
         widths = sorted({max(floor, round(group.width * f)) for f in fractions} | {group.width})

@@ -77,6 +77,24 @@ def test_table_has_every_group_at_full_width_and_narrower_above_the_floor():
     wider = dict(widths, **{next(iter(widths)): widths[next(iter(widths))] + 1})
     assert not again.serves(cpu1, SHAPE, wider) and not again.serves(cpu1, (1, 8, 8, 8), widths)
     assert not again.serves(cpu1, SHAPE, {**widths, "extra.group": 4})
+    assert table.hardware == latency.cpu_model() != ""  # measured on this CPU model, and says so
+    other_machine = LatencyTable.from_dict(dict(table.as_dict(), hardware="Another CPU"))  # --c on another node
+    older = LatencyTable.from_dict({k: v for k, v in table.as_dict().items() if k != "hardware"})  # before 0.2
+    assert not other_machine.serves(cpu1, SHAPE, widths) and not older.serves(cpu1, SHAPE, widths)
+
+
+def test_cpu_model_reads_proc_cpuinfo_and_falls_back_to_platform(monkeypatch, tmp_path):
+    import builtins
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9999 96-Core\n")
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(info if path == "/proc/cpuinfo" else path,
+                                                                        *a, **k))
+    assert latency.cpu_model() == "AMD EPYC 9999 96-Core"
+    info.write_text("processor\t: 0\n")
+    monkeypatch.setattr(latency.platform, "processor", lambda: "")
+    assert latency.cpu_model() == latency.platform.machine()
 
 
 def test_group_seconds_times_only_the_modules_of_that_group():
