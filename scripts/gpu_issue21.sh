@@ -18,7 +18,7 @@
 #      one G21_VOLUME^3 test volume (default 256) to predict;
 #   2. nnUNetv2_train, fold 0, training not compiled (nnUNet_compile=f: this kit measures prediction; issue 21's
 #      training time is part 3): nnUNetTrainerStock_smoke (time depends on the shapes only) and
-#      nnUNetTrainerSTAMPLatency_demo (50% of the forward time MEASURED ON THIS GPU, graphed:
+#      nnUNetTrainerSTAMPLatency_keep50_demo (50% of the forward time MEASURED ON THIS GPU, graphed:
 #      nnUNet_pruning_cuda_graphs=1); -device cuda;
 #   3. `nnunet-pruning compare --time --tta` of the two on the test volume (nnU-Net's predictor, the default tile
 #      step, mirroring on), eager with graphs on (nnUNetv2_predict's defaults for stock): "Done means" >= 2.0x;
@@ -87,7 +87,7 @@ setup() {
     R=$nnUNet_results/Dataset921_Gpu
     PRUNED=${G21_PRUNED_BUDGET:-demo}
     # trainer:label; part 1 trains and compares the first two (the issue's headline), part 2 the rest
-    HEADLINE="nnUNetTrainerStock_smoke:stock nnUNetTrainerSTAMPLatency_${PRUNED}:STAMPLatency-50%-time"
+    HEADLINE="nnUNetTrainerStock_smoke:stock nnUNetTrainerSTAMPLatency_keep50_${PRUNED}:STAMPLatency-50%-time"
     OTHERS="nnUNetTrainerSTAMP_${PRUNED}:STAMP-20%-params nnUNetTrainerFlatUNet_smoke:Flat-32"
 }
 
