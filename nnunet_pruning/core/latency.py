@@ -265,10 +265,6 @@ class LatencyTable:
                 best = (w, (now - t) / (width - w))
         return best
 
-    def saving_per_channel(self, name: str, width: int) -> float:
-        """Seconds saved per channel removed from group ``name`` at ``width``: :meth:`narrowing`'s saving."""
-        return self.narrowing(name, width)[1]
-
     def serves(self, where: "LatencyDevice", input_shape: Sequence[int], widths: dict[str, int]) -> bool:
         """The one rule for reusing a saved table (``--c``, a restart): measured on the same device (and the same
         CPU model or card: a run resumed on another machine measures again) with the same threads, backend and CUDA

@@ -108,12 +108,12 @@ def test_group_seconds_times_only_the_modules_of_that_group():
 def test_saving_per_channel_is_the_slope_below_the_width_and_never_negative():
     table = LatencyTable("cpu", 2, [1, 8, 8], 1.0, widths={"a": [8, 16, 32], "b": [8, 16, 32]},
                          seconds={"a": [0.2, 0.4, 0.8], "b": [0.9, 0.5, 0.8]})
-    assert table.saving_per_channel("a", 32) == pytest.approx(0.4 / 16)
-    assert table.saving_per_channel("a", 20) == pytest.approx(0.4 / 16)
-    assert table.saving_per_channel("a", 16) == pytest.approx(0.2 / 8)
-    assert table.saving_per_channel("a", 8) == table.saving_per_channel("a", 4) == 0.0  # the table stops at 8
-    assert table.saving_per_channel("b", 32) == pytest.approx(0.3 / 16)
-    assert table.saving_per_channel("b", 16) == 0.0  # narrower is slower there (a CPU slow path)
+    assert table.narrowing("a", 32)[1] == pytest.approx(0.4 / 16)
+    assert table.narrowing("a", 20)[1] == pytest.approx(0.4 / 16)
+    assert table.narrowing("a", 16)[1] == pytest.approx(0.2 / 8)
+    assert table.narrowing("a", 8)[1] == table.narrowing("a", 4)[1] == 0.0  # the table stops at 8
+    assert table.narrowing("b", 32)[1] == pytest.approx(0.3 / 16)
+    assert table.narrowing("b", 16)[1] == 0.0  # narrower is slower there (a CPU slow path)
 
 
 class _GflopsTime(LatencyModel):
