@@ -25,7 +25,7 @@ import torch
 from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
 from nnunet_pruning.core import cuda_inference, runtime_forward
 from nnunet_pruning.core.cuda_inference import use_cuda_inference
-from nnunet_pruning.core.latency import interleaved_seconds
+from nnunet_pruning.core.clock import interleaved_seconds
 from nnunet_pruning.core.resizable import make_resizable
 from nnunet_pruning.core.runtime_forward import use_runtime
 

@@ -17,7 +17,7 @@ import sys
 
 import torch
 
-from nnunet_pruning.core.latency import interleaved_seconds
+from nnunet_pruning.core.clock import interleaved_seconds
 
 SHAPES = ([32, 32, 32], [64, 64, 8], [64, 64, 64])
 CHANNELS = (16, 20, 21, 24, 32)

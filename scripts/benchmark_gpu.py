@@ -155,7 +155,7 @@ def make_trainer(network, plans: dict, dataset_json: dict, configuration: str, d
 
 
 def time_training(networks: dict, plans_file: str, configuration: str, device, args, clock: Clock) -> dict:
-    from nnunet_pruning.core.latency import interleaved_seconds, seconds_once
+    from nnunet_pruning.core.clock import interleaved_seconds, seconds_once
     from nnunet_pruning.trainers.batches import synthetic_batch
 
     plans, dataset_json = training_inputs(plans_file, configuration, args.batch)
@@ -280,7 +280,7 @@ def recompile_experiment(networks: dict, plans_file: str, configuration: str, de
     import torch
 
     from nnunet_pruning.adapter.networks import load_plans
-    from nnunet_pruning.core.latency import interleaved_seconds, seconds_once
+    from nnunet_pruning.core.clock import interleaved_seconds, seconds_once
     from nnunet_pruning.core.pruner import Pruner
     from nnunet_pruning.core.schedule import PruningSchedule
     from nnunet_pruning.trainers.batches import synthetic_batch
@@ -379,7 +379,7 @@ def main(argv=None) -> int:
                             ["data_identifier"])
     os.makedirs(data, exist_ok=True)
     open(os.path.join(data, "placeholder.b2nd"), "wb").close()
-    from nnunet_pruning.core.latency import cpu_model
+    from nnunet_pruning.core.clock import cpu_model
     from nnunet_pruning.core.measure import count_gflops, count_params
 
     result = {"command": "python scripts/benchmark_gpu.py " + " ".join(sys.argv[1:] if argv is None else argv),

@@ -21,7 +21,7 @@ import torch
 
 from nnunet_pruning.adapter.architectures import build_unet, unet_spec
 from nnunet_pruning.core.groups import find_groups, is_transposed
-from nnunet_pruning.core.latency import cpu_model, interleaved_seconds
+from nnunet_pruning.core.clock import cpu_model, interleaved_seconds
 from nnunet_pruning.core.measure import count_gflops, count_params
 from nnunet_pruning.core.surgery import remove_channels
 

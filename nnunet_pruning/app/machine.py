@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-from nnunet_pruning.core.latency import cpu_model
+from nnunet_pruning.core.clock import cpu_model
 
 __all__ = ["OtherCpuLoad", "busy_cpu_seconds", "cpu_model", "BUSY_CORES"]
 

@@ -257,7 +257,7 @@ def time_networks(networks: dict, plans_file: str, configuration: str, volumes: 
     runs eager on each runtime named, as ``NAME [backend]``; its first warm-up run compiles the runtime's model)."""
     import torch
 
-    from nnunet_pruning.core.latency import interleaved_seconds, seconds_once
+    from nnunet_pruning.core.clock import interleaved_seconds, seconds_once
 
     modes = {"eager": [False], "compiled": [True], "both": [False, True]}[args.compile]
     if True in modes:  # every compiled network (and each thread setting) is an entry of the one U-Net forward's

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -38,12 +37,12 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from nnunet_pruning.core.clock import cpu_model, interleaved_seconds
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import find_groups, in_channels
 from nnunet_pruning.core.surgery import remove_channels
 
-__all__ = ["TABLE_FRACTIONS", "MIN_ELASTICITY", "LatencyDevice", "cpu_model", "seconds_once", "interleaved_seconds", "forward_seconds",
-           "relative_seconds", "group_seconds",
+__all__ = ["TABLE_FRACTIONS", "MIN_ELASTICITY", "LatencyDevice", "forward_seconds", "relative_seconds", "group_seconds",
            "LatencyTable", "build_latency_table", "LatencyModel"]
 
 #: the widths (as fractions of each group's full width) the table measures besides the full width
@@ -103,19 +102,6 @@ class LatencyDevice:
         return f"cpu, {self.threads or torch.get_num_threads()} threads{runtime}"
 
 
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` knows): time tables and benchmark
-    JSONs name it (the same code timed very differently on two 2-core machines, docs/results.md)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 @contextlib.contextmanager
 def _threads(threads: int):
     before = torch.get_num_threads()
@@ -160,37 +146,6 @@ def _timing_copy(network: nn.Module, where: "LatencyDevice") -> nn.Module:
 
         use_runtime(model, where.backend, "f32")
     return model
-
-
-def seconds_once(run: Callable[[], object], device: str | torch.device = "cpu") -> float:
-    """Wall seconds of one call of ``run()``; on CUDA the device is synchronised before and after, so the
-    figure is the work's, not the launch's. Every timing of this package and its benchmark scripts is this."""
-    cuda = torch.device(device).type == "cuda"
-    if cuda:
-        torch.cuda.synchronize(device)
-    started = time.perf_counter()
-    run()
-    if cuda:
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - started
-
-
-def interleaved_seconds(runs: dict[str, Callable[[], object]], warmup: int, repeats: int,
-                        device: str | torch.device = "cpu",
-                        on_run: Callable[[int, str, float], None] | None = None) -> dict[str, list[float]]:
-    """Seconds of every run of ``runs``: each ``warmup`` times untimed, then ``repeats`` rounds in which each runs
-    once (interleaved: a change of the machine's load hits every run alike). ``on_run(round, name, seconds)``
-    after each timed run. Returns ``{name: [seconds per round]}``; take the median."""
-    for name, run in runs.items():
-        for _ in range(warmup):
-            run()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for r in range(repeats):
-        for name, run in runs.items():
-            times[name].append(seconds_once(run, device))
-            if on_run is not None:
-                on_run(r, name, times[name][-1])
-    return times
 
 
 @contextlib.contextmanager

@@ -1,17 +1,16 @@
 """The latency target: timing, the width -> time table, and pruning until the *measured* time is at the target."""
 
 import copy
-from types import SimpleNamespace
 
 import pytest
 import torch
 
-from nnunet_pruning.core import latency
+from nnunet_pruning.core import clock, latency
 from nnunet_pruning.core.cuda_inference import GraphedForward, cuda_inference_enabled
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.latency import (LatencyDevice, LatencyModel, LatencyTable, build_latency_table,
-                                         forward_seconds, group_seconds, interleaved_seconds, seconds_once)
+                                         forward_seconds, group_seconds)
 from nnunet_pruning.core.measure import count_gflops
 from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.schedule import PruningSchedule
@@ -25,26 +24,6 @@ FAST = LatencyDevice("cpu", 1, repeats=1, warmup=0)
 
 def _net():
     return tiny_net("plain", 2, 4, dtype=torch.float32)
-
-
-def test_interleaved_runs_warm_up_then_alternate_and_time_each_run(monkeypatch):
-    """The one timing loop of the package and its scripts: warm-up first, then round by round, every run timed."""
-    calls, clock = [], {"t": 0.0}
-
-    def run(name, seconds):
-        def call():
-            calls.append(name)
-            clock["t"] += seconds
-        return call
-
-    monkeypatch.setattr(latency, "time", SimpleNamespace(perf_counter=lambda: clock["t"]))  # this module's clock only
-    seen = []
-    times = interleaved_seconds({"a": run("a", 0.5), "b": run("b", 2.0)}, warmup=2, repeats=3,
-                                on_run=lambda r, name, s: seen.append((r, name, s)))
-    assert seconds_once(run("c", 0.25)) == 0.25
-    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3 + ["c"]
-    assert times == {"a": [0.5] * 3, "b": [2.0] * 3}
-    assert seen == [(r, n, s) for r in range(3) for n, s in (("a", 0.5), ("b", 2.0))]
 
 
 def test_forward_seconds_times_a_copy_and_restores_the_threads():
@@ -77,24 +56,10 @@ def test_table_has_every_group_at_full_width_and_narrower_above_the_floor():
     wider = dict(widths, **{next(iter(widths)): widths[next(iter(widths))] + 1})
     assert not again.serves(cpu1, SHAPE, wider) and not again.serves(cpu1, (1, 8, 8, 8), widths)
     assert not again.serves(cpu1, SHAPE, {**widths, "extra.group": 4})
-    assert table.hardware == latency.cpu_model() != ""  # measured on this CPU model, and says so
+    assert table.hardware == clock.cpu_model() != ""  # measured on this CPU model, and says so
     other_machine = LatencyTable.from_dict(dict(table.as_dict(), hardware="Another CPU"))  # --c on another node
     older = LatencyTable.from_dict({k: v for k, v in table.as_dict().items() if k != "hardware"})  # before 0.2
     assert not other_machine.serves(cpu1, SHAPE, widths) and not older.serves(cpu1, SHAPE, widths)
-
-
-def test_cpu_model_reads_proc_cpuinfo_and_falls_back_to_platform(monkeypatch, tmp_path):
-    import builtins
-
-    info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9999 96-Core\n")
-    real_open = builtins.open
-    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(info if path == "/proc/cpuinfo" else path,
-                                                                        *a, **k))
-    assert latency.cpu_model() == "AMD EPYC 9999 96-Core"
-    info.write_text("processor\t: 0\n")
-    monkeypatch.setattr(latency.platform, "processor", lambda: "")
-    assert latency.cpu_model() == latency.platform.machine()
 
 
 def test_group_seconds_times_only_the_modules_of_that_group():
