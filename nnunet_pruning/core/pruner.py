@@ -203,12 +203,12 @@ class Pruner:
             if not selection:
                 exhausted = True
                 break
-            verdict = target.check(selection, current)
+            verdict = target.check(selection, current, goal)
             if not verdict.keep:
                 if verdict.stop:
                     exhausted = not removed
                     break
-                share /= 2
+                share *= (current - goal) / (current - verdict.after) if verdict.overshot else 0.5
                 continue
             for group in self.groups:
                 channels = selection.get(group.name)

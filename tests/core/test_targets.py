@@ -8,7 +8,7 @@ from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.importance import channel_costs
 from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.schedule import PruningSchedule
-from nnunet_pruning.core.targets import GflopsTarget, LatencyTarget, ParamsTarget, Verdict, make_target
+from nnunet_pruning.core.targets import GflopsTarget, LatencyTarget, ParamsTarget, Verdict, _cut_copy, make_target
 
 from tests.tiny import tiny_net
 
@@ -45,7 +45,7 @@ def test_counted_targets_keep_every_cut_and_count_exactly(metric, kind):
     pruner = _pruner(metric)
     target = make_target(pruner)
     assert isinstance(target, kind) and target.counted and target.name == metric
-    assert target.check({"any": [0]}, 1.0) == Verdict(keep=True)
+    assert target.check({"any": [0]}, 1.0, 0.5) == Verdict(keep=True)
     assert target.stuck(exhausted=False, removed={}) and not target.stuck(exhausted=False, removed={"g": 1})
     if metric == "params":
         assert target.costs() == {g.name: channel_costs(g) for g in pruner.groups}
@@ -65,7 +65,7 @@ def test_latency_keeps_only_faster_cuts_and_gives_up_after_three():
     assert isinstance(target, LatencyTarget) and not target.counted
     target.begin_step()
     group = slower.groups[0]
-    verdicts = [target.check({group.name: [0]}, 1.0) for _ in range(3)]
+    verdicts = [target.check({group.name: [0]}, 1.0, 0.5) for _ in range(3)]
     assert [v.keep for v in verdicts] == [False] * 3 and [v.stop for v in verdicts] == [False, False, True]
     assert not target.stuck(exhausted=False, removed={}) and target.stuck(exhausted=True, removed={})
 
@@ -73,8 +73,51 @@ def test_latency_keeps_only_faster_cuts_and_gives_up_after_three():
     target = faster.target
     target.begin_step()
     current = target.measure(faster.network)
-    verdict = target.check({group.name: [0, 1]}, current)
+    verdict = target.check({group.name: [0, 1]}, current, 0.0)
     assert verdict.keep and verdict.after < current
     assert 0.5 <= target.correction <= 2.0 and target.correction != 1.0  # learned from the measurement
     floors = target.round_floors({g.name: 1 for g in faster.groups})  # at most a quarter of a group per round
     assert all(floors[g.name] == max(1, g.width - max(1, g.width // 4)) for g in faster.groups)
+
+
+def test_latency_refuses_a_cut_far_past_the_goal_twice_then_keeps_it():
+    """A cut whose time fell far more than the table said (one demo round: an 11% need, 28% measured) is refused
+    (MAX_OVERSHOT times a step), the correction learnt from it; a step starts counting afresh."""
+    full = _pruner("params").measure()["params"]
+    pruner = _pruner("latency", latency=FakeLatency(lambda params: params / full))  # unpruned: base_seconds
+    target = pruner.target
+    target.begin_step()
+    current = target.measure(pruner.network)
+    widest = max(pruner.groups, key=lambda g: g.width)
+    cut = {widest.name: list(range(widest.width // 2))}
+    after = target.measure(_cut_copy(pruner, cut))
+    goal = current - 0.1 * (current - after)  # a tenth of what the cut saves was asked
+    assert goal - after > max(0.5 * (current - goal), LatencyTarget.OVERSHOOT * pruner.original["latency"])
+    verdicts = [target.check(cut, current, goal) for _ in range(2)]
+    assert target.correction == 1.0  # not learnt from a refused cut: the pruner scales the round's need instead
+    verdicts.append(target.check(cut, current, goal))
+    assert [(v.keep, v.overshot) for v in verdicts] == [(False, True), (False, True), (True, False)]
+    assert all(v.after == pytest.approx(after) for v in verdicts)
+    target.begin_step()
+    assert target.check(cut, current, goal).overshot
+    near = target.check(cut, current, after + 0.01 * pruner.original["latency"])  # within the slack: kept
+    assert near.keep and not near.overshot
+
+
+def test_a_step_whose_estimates_fall_far_short_lands_near_its_goal():
+    """The table says a channel saves far less than it does: the first round cuts far too much and is refused; the
+    next, going for the need scaled by asked / saved, stop near the goal (without the rule: 57% for a 90% goal)."""
+    class Underestimated(FakeLatency):
+        def savings(self, groups):
+            return {g.name: 0.001 for g in groups}
+
+        def narrowing(self, groups):
+            return {g.name: (g.width, 0.001) for g in groups}
+
+    full = _pruner("params").measure()["params"]
+    pruner = _pruner("latency", latency=Underestimated(lambda params: params / full), keep_fraction=0.9,
+                     step_fraction=0.1)
+    record = pruner.step(0)
+    assert pruner.target_reached
+    slack = max(0.5 * 0.1, LatencyTarget.OVERSHOOT)
+    assert 0.9 - slack <= record["latency_fraction"] <= 0.9
