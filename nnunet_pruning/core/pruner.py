@@ -208,7 +208,10 @@ class Pruner:
                 if verdict.stop:
                     exhausted = not removed
                     break
-                share *= (current - goal) / (current - verdict.after) if verdict.overshot else 0.5
+                if verdict.overshot:
+                    share *= (current - goal) / (current - verdict.after)
+                elif not verdict.set_aside:
+                    share /= 2
                 continue
             for group in self.groups:
                 channels = selection.get(group.name)

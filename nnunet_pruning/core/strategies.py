@@ -67,6 +67,9 @@ class PruningStrategy:
     name: str = ""
     uses_scores: bool = True
     flops_weighted: bool = False
+    #: under a measured target: the groups of a cut measured no faster are set aside for the rest of the step (the
+    #: method picks groups, not channels, first: it would pick the same groups again)
+    sets_aside_refused_groups: bool = False
 
     def select(self, selection: Selection, need: float, rng: random.Random,
                normalised: dict[str, torch.Tensor] | None, weights: dict[str, float] | None) -> None:
@@ -133,6 +136,7 @@ class RandomLargestStrategy(PruningStrategy):
 
     name = "random_largest"
     uses_scores = False
+    sets_aside_refused_groups = True
 
     def select(self, selection, need, rng, normalised, weights):
         while selection.saved < need:

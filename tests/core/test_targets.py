@@ -15,10 +15,9 @@ from tests.tiny import tiny_net
 SHAPE = (2, 16, 16)
 
 
-def _pruner(metric="params", latency=None, **kwargs):
+def _pruner(metric="params", latency=None, method="random_largest", **kwargs):
     net = tiny_net("plain", 2, 4, dtype=torch.float32)
-    return Pruner(net, PruningSchedule(method="random_largest", target_metric=metric, **kwargs), SHAPE,
-                  latency=latency)
+    return Pruner(net, PruningSchedule(method=method, target_metric=metric, **kwargs), SHAPE, latency=latency)
 
 
 class FakeLatency:
@@ -60,7 +59,8 @@ def test_the_latency_target_needs_a_latency_model():
 
 
 def test_latency_keeps_only_faster_cuts_and_gives_up_after_three():
-    slower = _pruner("latency", latency=FakeLatency(lambda params: 2.0 - params * 1e-9))  # narrower is slower
+    slower = _pruner("latency", latency=FakeLatency(lambda params: 2.0 - params * 1e-9),  # narrower is slower
+                     method="taylor")
     target = slower.target
     assert isinstance(target, LatencyTarget) and not target.counted
     target.begin_step()
@@ -121,3 +121,39 @@ def test_a_step_whose_estimates_fall_far_short_lands_near_its_goal():
     assert pruner.target_reached
     slack = max(0.5 * 0.1, LatencyTarget.OVERSHOOT)
     assert 0.9 - slack <= record["latency_fraction"] <= 0.9
+
+
+def test_random_largest_sets_aside_the_groups_of_a_cut_measured_no_faster():
+    """Random-largest picks the widest groups first: a cut of theirs measured no faster sets them aside for the rest
+    of the step (their saving is 0 there), and the step goes on elsewhere at the same need; STAMP halves instead."""
+    pruner = _pruner("latency", latency=FakeLatency(lambda params: 1.0))  # nothing is ever faster
+    target = pruner.target
+    target.begin_step()
+    first, second = pruner.groups[-1].name, pruner.groups[0].name
+    verdicts = [target.check({first: [0]}, 1.0, 0.5) for _ in range(3)] + [target.check({second: [0]}, 1.0, 0.5)]
+    assert all(not v.keep and v.set_aside and not v.stop for v in verdicts)
+    assert target.set_aside == {first, second} and target.costs()[first] == 0 == target.costs()[second]
+    assert target.weights()[first] == 0 and target.costs()[pruner.groups[1].name] > 0
+    target.begin_step()  # another step tries them again
+    assert not target.set_aside and target.costs()[first] > 0
+
+
+def test_random_largest_to_a_latency_passes_over_wide_groups_that_save_nothing():
+    """Only the narrow (full-resolution-like) groups' widths decide the time; the table says every group saves. A
+    random-largest step tries the widest groups first, finds them no faster, sets them aside and reaches its target
+    (before: three refused cuts of the wide groups ended the run short, as RandomLargestLatency on a 2-core CPU)."""
+    from nnunet_pruning.core.groups import find_groups
+
+    probe = _pruner("params")
+    narrow = {g.name for g in probe.groups if g.width <= 8}
+    full = sum(g.width for g in probe.groups if g.name in narrow)
+
+    class NarrowDecides(FakeLatency):
+        def measure(self, network):
+            return 0.5 + 0.5 * sum(g.width for g in find_groups(network) if g.name in narrow) / full
+
+    pruner = _pruner("latency", latency=NarrowDecides(None), keep_fraction=0.85, step_fraction=0.15)
+    record = pruner.step(0)
+    assert pruner.target_reached and record["latency_fraction"] <= 0.85
+    assert set(record["groups"]) <= narrow  # the wide groups kept every channel
+    assert pruner.target.set_aside and not pruner.target.set_aside & narrow
