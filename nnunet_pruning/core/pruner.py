@@ -201,7 +201,7 @@ class Pruner:
             if self.sync is not None:
                 self.sync.check_selection(selection)
             if not selection:
-                exhausted = True
+                exhausted = target.nothing_left(removed)
                 break
             verdict = target.check(selection, current, goal)
             if not verdict.keep:

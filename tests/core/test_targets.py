@@ -157,3 +157,15 @@ def test_random_largest_to_a_latency_passes_over_wide_groups_that_save_nothing()
     assert pruner.target_reached and record["latency_fraction"] <= 0.85
     assert set(record["groups"]) <= narrow  # the wide groups kept every channel
     assert pruner.target.set_aside and not pruner.target.set_aside & narrow
+
+
+def test_a_step_that_set_every_group_aside_after_a_kept_cut_does_not_end_the_run():
+    """The groups left were set aside after a cut was kept: the next step tries them again (one demo run stopped
+    at 61.5% for a 50% target in its second step of three); with nothing kept in the step, nothing is left."""
+    pruner = _pruner("latency", latency=FakeLatency(lambda params: 1.0))
+    target = pruner.target
+    target.begin_step()
+    assert target.nothing_left({})
+    target.set_aside.add(pruner.groups[0].name)
+    assert not target.nothing_left({pruner.groups[1].name: 2}) and target.nothing_left({})
+    assert make_target(_pruner("params")).nothing_left({"g": 1})
