@@ -5,7 +5,9 @@ step loop for all of them.
 A counted target (``params``, ``gflops``) knows the saving of every channel exactly: a selection is applied
 and the network counted. The ``latency`` target only estimates it (the width -> time table,
 :mod:`nnunet_pruning.core.latency`): a selection is measured on a copy first and kept only if the network
-gets faster, at most a quarter of a group per round, the estimates corrected by what was measured.
+gets faster, at most a quarter of a group per round, the estimates corrected by what was measured; a cut far
+past the step's goal is refused and the next round scaled down; random-largest sets aside the groups of a cut
+measured no faster for the rest of the step.
 """
 
 from __future__ import annotations
