@@ -36,6 +36,18 @@ def test_forward_seconds_times_a_copy_and_restores_the_threads():
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
+def test_a_network_trained_channels_last_is_timed_in_the_layout_the_predictor_loads():
+    """The trainers train channels-last on the CPU (trainers/memory_format.py); the predictor loads the weights into
+    a network in nnU-Net's default layout, so every timing copy is made contiguous (the network is not changed)."""
+    net = tiny_net("plain", 3, 2, dtype=torch.float32).to(memory_format=torch.channels_last_3d)
+    convs = [p for p in net.parameters() if p.dim() == 5]
+    assert convs and not all(p.is_contiguous() for p in convs)
+    timed = latency._timing_copy(net, FAST)
+    assert all(p.is_contiguous() for p in timed.parameters())
+    assert all(p.is_contiguous(memory_format=torch.channels_last_3d) for p in net.parameters() if p.dim() == 5)
+    assert forward_seconds(net, (2, 8, 8, 8), FAST) > 0
+
+
 def test_table_has_every_group_at_full_width_and_narrower_above_the_floor():
     net = _net()
     widths = {g.name: g.width for g in find_groups(net)}
