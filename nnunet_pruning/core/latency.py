@@ -42,8 +42,8 @@ from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.groups import find_groups, in_channels
 from nnunet_pruning.core.surgery import remove_channels
 
-__all__ = ["TABLE_FRACTIONS", "MIN_ELASTICITY", "LatencyDevice", "forward_seconds", "relative_seconds", "group_seconds",
-           "LatencyTable", "build_latency_table", "LatencyModel"]
+__all__ = ["TABLE_FRACTIONS", "MIN_ELASTICITY", "NEAR_BEST", "LatencyDevice", "forward_seconds", "relative_seconds",
+           "group_seconds", "LatencyTable", "build_latency_table", "LatencyModel"]
 
 #: the widths (as fractions of each group's full width) the table measures besides the full width
 TABLE_FRACTIONS = (0.75, 0.5, 0.25)
@@ -54,6 +54,9 @@ TABLE_FRACTIONS = (0.75, 0.5, 0.25)
 #: layers' time stops falling below 16 channels) the deep layers were cut from 5.6M to 34-116k parameters for
 #: 5-10% of the time, and test Dice fell from 0.81 (stock) to 0.50 +- 0.24 (docs/results.md).
 MIN_ELASTICITY = 0.02
+#: a group's narrowing aims at the widest measured width whose saving per channel is at least this share of the
+#: best narrower one (:meth:`LatencyTable.narrowing`): the nearest step of the time's staircase that pays
+NEAR_BEST = 0.75
 
 
 @dataclass(frozen=True)
@@ -205,22 +208,24 @@ class LatencyTable:
         return seconds[j - 1] + share * (seconds[j] - seconds[j - 1])
 
     def narrowing(self, name: str, width: int) -> tuple[int, float]:
-        """Where narrowing group ``name`` from ``width`` pays most: ``(w, s)``, the measured width ``w`` below it
-        that saves the most seconds per channel removed on the way there, and that saving ``s``; ``(width, 0.0)``
-        where no narrower measured width is faster.
+        """Where narrowing group ``name`` from ``width`` pays: ``(w, s)``, the widest measured width ``w`` below it
+        whose saving per channel removed on the way there is at least :data:`NEAR_BEST` of the best over every
+        narrower width measured, and that saving ``s``; ``(width, 0.0)`` where no narrower measured width is faster.
+        A latency round cuts a group to ``w`` or leaves it (:class:`~nnunet_pruning.core.targets.LatencyTarget`).
 
         Time falls in steps on a CPU (oneDNN blocks channels by 8 or 16: on a 2-core AMD EPYC a full-resolution
         conv took the same time at 24 channels as at 32, and 40% less at 16), so the saving is not the slope just
-        below ``width`` but the best over every narrower width measured. Nothing is known below the narrowest
+        below ``width``: here ``w`` is 16, a cut to 24 or 28 saves nothing. Where time falls evenly ``w`` is the
+        next width measured (a quarter of the full width narrower). Nothing is known below the narrowest
         (25% of the full width): a latency target narrows no group below it (extrapolated, one full-resolution
         group was cut to 1 channel and the model lost a class).
         """
         now = self.seconds_at(name, width)
-        best = (width, 0.0)
-        for w, t in zip(self.widths[name], self.seconds[name]):
-            if w < width and (now - t) / (width - w) > best[1]:
-                best = (w, (now - t) / (width - w))
-        return best
+        narrower = [(w, (now - t) / (width - w)) for w, t in zip(self.widths[name], self.seconds[name]) if w < width]
+        best = max((saving for _, saving in narrower), default=0.0)
+        if best <= 0:
+            return width, 0.0
+        return max((w, saving) for w, saving in narrower if saving >= NEAR_BEST * best)
 
     def serves(self, where: "LatencyDevice", input_shape: Sequence[int], widths: dict[str, int]) -> bool:
         """The one rule for reusing a saved table (``--c``, a restart): measured on the same device (and the same

@@ -42,7 +42,7 @@ def outcome_text(outcome: str | None) -> str:
 def select_channels(groups: Sequence[ChannelGroup], method: str, need: float, costs: dict[str, float],
                     min_width: int | dict[str, int], rng: random.Random,
                     normalised: dict[str, torch.Tensor] | None = None,
-                    weights: dict[str, float] | None = None) -> dict[str, list[int]]:
+                    weights: dict[str, float] | None = None, whole: bool = False) -> dict[str, list[int]]:
     """Channels to remove (per group name) so that the estimated saving reaches ``need``.
 
     Args:
@@ -51,11 +51,12 @@ def select_channels(groups: Sequence[ChannelGroup], method: str, need: float, co
         costs: estimated saving per channel of each group (parameters or FLOPs).
         normalised: normalised Taylor scores per group (methods that use scores).
         weights: relative cost per channel of each group (FLOPs, or measured time); scores are divided by it.
+        whole: each group chosen loses every channel down to its ``min_width`` (:class:`Selection`).
 
     Returns:
         ``{group name: sorted channel indices}`` for the groups that lose channels.
     """
-    selection = Selection(groups, costs, min_width)
+    selection = Selection(groups, costs, min_width, whole)
     get_strategy(method).select(selection, need, rng, normalised, weights)
     return selection.result()
 
@@ -191,13 +192,13 @@ class Pruner:
                 self.scorer.scores = self.sync.average_scores(self.scorer.scores)
         normalised = normalise(self.scorer.scores) if self.scorer else None
         target.begin_step()
-        share = 1.0  # the part of the remaining need a round goes for (halved after a cut the target refused)
+        share = 1.0  # the part of the remaining need a round goes for (scaled down after a cut far past the goal)
         for _ in range(100):  # estimates are per channel; re-select until the measured metric is at the goal
             if current <= goal * (1 + 1e-9):
                 break
             selection = select_channels(self.groups, schedule.method, share * (current - goal), target.costs(),
                                         target.round_floors(self.min_widths()), self.rng, normalised,
-                                        target.round_weights())
+                                        target.round_weights(), target.whole_cuts)
             if self.sync is not None:
                 self.sync.check_selection(selection)
             if not selection:
@@ -205,13 +206,8 @@ class Pruner:
                 break
             verdict = target.check(selection, current, goal)
             if not verdict.keep:
-                if verdict.stop:
-                    exhausted = not removed
-                    break
                 if verdict.overshot:
                     share *= (current - goal) / (current - verdict.after)
-                elif not verdict.set_aside:
-                    share /= 2
                 continue
             for group in self.groups:
                 channels = selection.get(group.name)

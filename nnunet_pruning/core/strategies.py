@@ -26,10 +26,14 @@ class Selection:
         groups: the network's channel groups (their current widths).
         costs: estimated saving per channel of each group (parameters or GFLOPs).
         min_width: no group may be left narrower than this; one value, or one per group name.
+        whole: a group loses every channel down to its ``min_width`` or none (the latency target: time falls in
+            steps, and a cut that stops between them saves nothing).
     """
 
-    def __init__(self, groups: Sequence[ChannelGroup], costs: dict[str, float], min_width: int | dict[str, int]):
+    def __init__(self, groups: Sequence[ChannelGroup], costs: dict[str, float], min_width: int | dict[str, int],
+                 whole: bool = False):
         self.groups = list(groups)
+        self.whole = whole
         self.widths = {g.name: g.width for g in groups}
         self.costs = costs
         self.min_width = min_width if isinstance(min_width, dict) else {g.name: min_width for g in groups}
@@ -42,7 +46,12 @@ class Selection:
     def room(self, name: str) -> bool:
         """Whether one more channel of group ``name`` may go without passing ``min_width`` and saves something
         (a group whose measured time does not drop when it narrows has cost 0 and keeps its channels)."""
-        return self.remaining(name) > self.min_width[name] and self.costs[name] > 0
+        return (self.remaining(name) > self.min_width[name] and self.costs[name] > 0
+                and not (self.whole and self.chosen[name]))
+
+    def block_left(self, name: str) -> int:
+        """Channels group ``name`` must still lose to complete its cut (``whole``: down to its ``min_width``)."""
+        return self.remaining(name) - self.min_width[name] if self.whole and self.chosen[name] else 0
 
     def free_channels(self, name: str) -> list[int]:
         return [c for c in range(self.widths[name]) if c not in self.chosen[name]]
@@ -67,9 +76,6 @@ class PruningStrategy:
     name: str = ""
     uses_scores: bool = True
     flops_weighted: bool = False
-    #: under a measured target: the groups of a cut measured no faster are set aside for the rest of the step (the
-    #: method picks groups, not channels, first: it would pick the same groups again)
-    sets_aside_refused_groups: bool = False
 
     def select(self, selection: Selection, need: float, rng: random.Random,
                normalised: dict[str, torch.Tensor] | None, weights: dict[str, float] | None) -> None:
@@ -106,13 +112,17 @@ class TaylorStrategy(PruningStrategy):
         if normalised is None:
             raise PruningError(f"pruning method {self.name} needs Taylor scores; attach the pruner's scorer "
                                f"(Pruner.attach) and train before a step")
-        for _, gi, channel in _ranked(selection.groups, normalised, weights):
+        ranked = _ranked(selection.groups, normalised, weights)
+        for _, gi, channel in ranked:
             if selection.saved >= need:
                 break
             name = selection.groups[gi].name
             if not selection.room(name) or channel in selection.chosen[name]:
                 continue
             selection.take(name, self.pick(selection, name, channel, rng))
+            while selection.block_left(name):  # the group's next channels in the ranking complete its cut
+                following = next(c for _, gj, c in ranked if gj == gi and c not in selection.chosen[name])
+                selection.take(name, self.pick(selection, name, following, rng))
 
 
 class TaylorFlopsStrategy(TaylorStrategy):
@@ -136,7 +146,6 @@ class RandomLargestStrategy(PruningStrategy):
 
     name = "random_largest"
     uses_scores = False
-    sets_aside_refused_groups = True
 
     def select(self, selection, need, rng, normalised, weights):
         while selection.saved < need:
@@ -146,6 +155,8 @@ class RandomLargestStrategy(PruningStrategy):
             widest = max(selection.remaining(n) for n in candidates)
             name = rng.choice([n for n in candidates if selection.remaining(n) == widest])
             selection.take(name, rng.choice(selection.free_channels(name)))
+            while selection.block_left(name):
+                selection.take(name, rng.choice(selection.free_channels(name)))
 
 
 #: every pruning method by name

@@ -5,9 +5,9 @@ step loop for all of them.
 A counted target (``params``, ``gflops``) knows the saving of every channel exactly: a selection is applied
 and the network counted. The ``latency`` target only estimates it (the width -> time table,
 :mod:`nnunet_pruning.core.latency`): a selection is measured on a copy first and kept only if the network
-gets faster, at most a quarter of a group per round, the estimates corrected by what was measured; a cut far
-past the step's goal is refused and the next round scaled down; random-largest sets aside the groups of a cut
-measured no faster for the rest of the step.
+gets faster; a group loses every channel down to the next width the table says is faster, or none (time falls
+in steps); the estimates are corrected by what was measured; a cut far past the step's goal is refused and the
+next round scaled down; the groups of a cut measured no faster are set aside for the rest of the step.
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ __all__ = ["Verdict", "PruningTarget", "ParamsTarget", "GflopsTarget", "LatencyT
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a target says about a selection: keep it (``after``: the metric once cut, if it was measured), try a
-    smaller one, or stop (nothing that helps is left). ``overshot``: refused because it cut far past the goal
-    (``after``: what it measured); the next round goes for the need scaled by what was asked / what it saved."""
+    """What a target says about a selection: keep it (``after``: the metric once cut, if it was measured), or try
+    another. ``overshot``: refused because it cut far past the goal (``after``: what it measured); the next round
+    goes for the need scaled by what was asked / what it saved."""
 
     keep: bool
     after: float | None = None
-    stop: bool = False
     overshot: bool = False
     #: refused, and its groups set aside for the rest of the step: the next round goes for the same need elsewhere
     set_aside: bool = False
@@ -46,6 +45,8 @@ class PruningTarget:
     name = ""
     #: whether the metric is counted (exact, monotonic in the widths) rather than measured
     counted = True
+    #: whether a round cuts each group it chooses down to its round floor (:meth:`round_floors`) or not at all
+    whole_cuts = False
 
     def __init__(self, pruner):
         self.pruner = pruner
@@ -116,9 +117,11 @@ class LatencyTarget(PruningTarget):
 
     name = "latency"
     counted = False
-    #: failed rounds in a row after which a step gives up (even small cuts are not faster: noise, a slow kernel);
-    #: for a method that sets refused groups aside, the step goes on while any group is left to try
-    MAX_REJECTED = 3
+    #: time falls in steps (oneDNN blocks channels by 8 or 16): a cut that stops between two saves nothing, so a
+    #: group goes down to the width its narrowing aims at (:meth:`~nnunet_pruning.core.latency.LatencyTable.narrowing`)
+    #: or keeps its channels. Without it, on a 2-core CPU, STAMPLatency's first step cut the full-resolution groups
+    #: 32 -> 26-29 (no faster) three times and the run ended unpruned (98.8% of the time for a 50% target).
+    whole_cuts = True
     #: a cut measured below the step's goal by more than half the round's need, and by more than this share of the
     #: unpruned time, cut past what was asked (the table underestimated its saving): it is refused, at most
     #: MAX_OVERSHOT times a step (then kept: it is faster), and the next round goes for a need scaled by asked /
@@ -134,9 +137,8 @@ class LatencyTarget(PruningTarget):
             raise PruningError("the latency target needs a LatencyModel (a measured width -> time table); "
                                "pass latency=LatencyModel(build_latency_table(...), ...)")
         self.correction = 1.0  # measured / estimated savings so far: the table's slopes assume other groups full
-        self.rejected = 0
         self.overshot = 0
-        self.set_aside: set[str] = set()  # groups whose cut measured no faster in this step (random-largest)
+        self.set_aside: set[str] = set()  # groups whose cut measured no faster in this step
 
     def measure(self, network: nn.Module) -> float:
         return self.pruner.latency.measure(network)
@@ -152,7 +154,6 @@ class LatencyTarget(PruningTarget):
         return {name: 0.0 if name in self.set_aside else value for name, value in savings.items()}
 
     def begin_step(self) -> None:
-        self.rejected = 0
         self.overshot = 0
         self.set_aside = set()
 
@@ -160,25 +161,21 @@ class LatencyTarget(PruningTarget):
         return self.weights()  # each group's saving per channel depends on its current width
 
     def round_floors(self, floors: dict[str, int]) -> dict[str, int]:
-        # time is not linear in the widths: at most a quarter of a group per measured round, or as far as the width
-        # the table says its narrowing pays at (time falls in steps: 32 -> 24 channels may save nothing, 16 much)
+        # the next width the table says is faster (time falls in steps: 32 -> 24 channels may save nothing, 16
+        # much; where it falls evenly, a quarter of the group): a round cuts a group there or not at all
         aims = self.pruner.latency.narrowing(self.pruner.groups)
-        return {g.name: max(floors[g.name], min(g.width - max(1, g.width // 4), aims[g.name][0]))
-                for g in self.pruner.groups}
+        return {g.name: min(g.width, max(floors[g.name], aims[g.name][0])) for g in self.pruner.groups}
 
     def check(self, selection: dict[str, list[int]], current: float, goal: float) -> Verdict:
         """Measure the cut on a copy first: keep it only if the network gets faster, and not far past ``goal``
         (:data:`OVERSHOOT`)."""
         after = self.measure(_cut_copy(self.pruner, selection))
         if after >= current:
-            if self.pruner.strategy.sets_aside_refused_groups:
-                # random-largest took the widest groups: on a 2-core CPU the deep ones, whose cut saves a trace, were
-                # measured no faster three times and ended the step at 56-60% of the time for a 50% target
-                self.set_aside.update(selection)
-                return Verdict(keep=False, set_aside=True)
-            self.rejected += 1
-            return Verdict(keep=False, stop=self.rejected >= self.MAX_REJECTED)
-        self.rejected = 0
+            # the method would choose the same groups again: random-largest took the widest, on a 2-core CPU the deep
+            # ones, whose cut saves a trace; they were measured no faster three times and ended the step at 56-60% of
+            # the time for a 50% target. The step goes on with the other groups.
+            self.set_aside.update(selection)
+            return Verdict(keep=False, set_aside=True)
         slack = max(0.5 * (current - goal), self.OVERSHOOT * self.pruner.original["latency"])
         if goal - after > slack and self.overshot < self.MAX_OVERSHOT:
             self.overshot += 1  # the pruner scales the round's need by what was asked / what this cut saved

@@ -172,6 +172,58 @@ class _NoisyMachine(LatencyModel):
                          for g in find_groups(network)) + self.rng.gauss(0, 0.02)
 
 
+def test_narrowing_aims_at_the_nearest_step_of_the_staircase_that_pays():
+    """oneDNN blocks channels: a demo full-resolution group took as long at 24 channels as at 32 and half at 16 (a
+    round cutting it to 26-29 saved nothing); where time falls evenly the next width measured is the aim."""
+    table = LatencyTable("cpu", 2, [1, 8, 8], 1.0, widths={"stairs": [8, 16, 24, 32], "even": [8, 16, 24, 32]},
+                         seconds={"stairs": [17.9, 18.0, 34.2, 36.4], "even": [1.0, 2.0, 3.0, 4.0]})
+    assert table.narrowing("stairs", 32) == (16, pytest.approx((36.4 - 18.0) / 16))
+    assert table.narrowing("stairs", 28)[0] == 16
+    assert table.narrowing("even", 32) == (24, pytest.approx(1 / 8))
+    assert table.narrowing("even", 20) == (16, pytest.approx(1 / 8))
+
+
+class _Staircase(LatencyModel):
+    """A CPU whose time per group falls only when the group is cut to half its width (and no further)."""
+
+    def __init__(self, network):
+        self.input_shape, self.where = SHAPE, FAST
+        self.full = {g.name: g.width for g in find_groups(network)}
+        widths = {n: [w // 4, w // 2, 3 * w // 4, w] for n, w in self.full.items()}
+        seconds = {n: [self._seconds(n, x) for x in ws] for n, ws in widths.items()}
+        self.table = LatencyTable("cpu", 1, list(SHAPE), float(sum(self.full.values())), widths, seconds)
+
+    def _seconds(self, name, width):
+        return float(self.full[name] if width > self.full[name] // 2 else self.full[name] // 2)
+
+    def measure(self, network):
+        return sum(self._seconds(g.name, g.width) for g in find_groups(network))
+
+
+@pytest.mark.parametrize("whole", [True, False])
+@pytest.mark.parametrize("method", ["taylor", "random_largest"])
+def test_a_latency_round_cuts_a_group_to_a_step_of_its_staircase_or_not_at_all(method, whole, monkeypatch):
+    """Every group narrowed lands where its time falls (half its width here): no channel goes for nothing. Without
+    whole cuts the rounds leave groups between two steps, narrower and no faster."""
+    from nnunet_pruning.core.targets import LatencyTarget
+
+    monkeypatch.setattr(LatencyTarget, "whole_cuts", whole)
+    net = _net()
+    model = _Staircase(net)
+    schedule = PruningSchedule(method=method, target_metric="latency", keep_fraction=0.7, warmup_epochs=1,
+                               every_epochs=1, step_fraction=0.3)
+    pruner = Pruner(net, schedule, SHAPE, latency=model)
+    pruner.attach()
+    net.train()
+    net(tiny_input(2, 4, dtype=torch.float32)).square().mean().backward()
+    record = pruner.step(0)
+    between = [g.name for g in find_groups(net) if model.full[g.name] // 2 < g.width < model.full[g.name]]
+    if whole:
+        assert pruner.target_reached and record["latency_fraction"] <= 0.7 and not between
+    else:
+        assert between
+
+
 @pytest.mark.parametrize("rule", [True, False])
 def test_groups_whose_narrowing_saves_a_trace_keep_their_channels(rule, monkeypatch):
     """An unreachable target: the pruner takes what pays (the first group, to half) and stops; without the rule

@@ -73,6 +73,22 @@ def test_random_largest_only_cuts_the_widest_group_and_respects_min_width():
     assert len(everything["a"]) == 2 and len(everything["b"]) == 6  # both stop at min_width 2
 
 
+@pytest.mark.parametrize("method", ["taylor", "taylor_layer_random", "random_largest"])
+def test_whole_cuts_take_a_group_down_to_its_floor_or_leave_it(method):
+    """The latency target's rounds: each group chosen loses every channel down to its floor (time falls in steps,
+    a cut between two saves nothing); STAMP's group is the one of its lowest-ranked channel, and its next-lowest
+    channels complete the cut."""
+    scores = {"a": torch.tensor([0.9, 0.1, 0.8, 0.7]), "b": torch.tensor([0.5, 0.05, 0.6, 0.4, 0.3, 0.95, 0.2, 1.0])}
+    floors = {"a": 2, "b": 4}
+    one = select_channels(GROUPS, method, 1, COSTS, floors, random.Random(0), scores, whole=True)
+    assert {name: len(channels) for name, channels in one.items()} == {"b": 4}  # a need of 1: b's whole cut
+    if method == "taylor":
+        assert one["b"] == [1, 3, 4, 6]  # its four lowest scores
+    both = select_channels(GROUPS, method, 5, COSTS, floors, random.Random(0), scores, whole=True)
+    assert {name: len(channels) for name, channels in both.items()} == {"a": 2, "b": 4}
+    assert select_channels(GROUPS, method, 1, COSTS, {"a": 4, "b": 8}, random.Random(0), scores, whole=True) == {}
+
+
 def test_score_methods_without_scores_are_one_line():
     with pytest.raises(PruningError, match="needs Taylor scores"):
         select_channels(GROUPS, "taylor", 1, COSTS, 1, random.Random(0), None)

@@ -1,5 +1,6 @@
 """Pruning targets as strategies: the counted ones keep every cut, the measured one (latency) keeps only a cut
-that is measured faster, gives up after three that are not, and learns from what it measured."""
+that is measured faster, sets aside the groups of one that is not, cuts a group to the next width that pays or not
+at all, and learns from what it measured."""
 
 import pytest
 import torch
@@ -35,8 +36,8 @@ class FakeLatency:
     def savings(self, groups):
         return {g.name: 0.01 * (i + 1) for i, g in enumerate(groups)}
 
-    def narrowing(self, groups):  # no width where narrowing pays more: a round takes at most a quarter
-        return {g.name: (g.width, 0.01 * (i + 1)) for i, g in enumerate(groups)}
+    def narrowing(self, groups):  # time falls evenly: the next width measured is a quarter narrower
+        return {g.name: (g.width - max(1, g.width // 4), 0.01 * (i + 1)) for i, g in enumerate(groups)}
 
 
 @pytest.mark.parametrize("metric, kind", [("params", ParamsTarget), ("gflops", GflopsTarget)])
@@ -58,15 +59,16 @@ def test_the_latency_target_needs_a_latency_model():
         _pruner("latency")
 
 
-def test_latency_keeps_only_faster_cuts_and_gives_up_after_three():
+def test_latency_keeps_only_faster_cuts_and_sets_aside_the_groups_of_the_others():
     slower = _pruner("latency", latency=FakeLatency(lambda params: 2.0 - params * 1e-9),  # narrower is slower
                      method="taylor")
     target = slower.target
-    assert isinstance(target, LatencyTarget) and not target.counted
+    assert isinstance(target, LatencyTarget) and not target.counted and target.whole_cuts
     target.begin_step()
     group = slower.groups[0]
-    verdicts = [target.check({group.name: [0]}, 1.0, 0.5) for _ in range(3)]
-    assert [v.keep for v in verdicts] == [False] * 3 and [v.stop for v in verdicts] == [False, False, True]
+    verdict = target.check({group.name: [0]}, 1.0, 0.5)
+    assert not verdict.keep and verdict.set_aside and target.set_aside == {group.name}
+    assert target.costs()[group.name] == 0 and target.costs()[slower.groups[1].name] > 0
     assert not target.stuck(exhausted=False, removed={}) and target.stuck(exhausted=True, removed={})
 
     faster = _pruner("latency", latency=FakeLatency(lambda params: params / 1e5))
@@ -76,8 +78,9 @@ def test_latency_keeps_only_faster_cuts_and_gives_up_after_three():
     verdict = target.check({group.name: [0, 1]}, current, 0.0)
     assert verdict.keep and verdict.after < current
     assert 0.5 <= target.correction <= 2.0 and target.correction != 1.0  # learned from the measurement
-    floors = target.round_floors({g.name: 1 for g in faster.groups})  # at most a quarter of a group per round
+    floors = target.round_floors({g.name: 1 for g in faster.groups})  # the width the table aims at
     assert all(floors[g.name] == max(1, g.width - max(1, g.width // 4)) for g in faster.groups)
+    assert target.round_floors({g.name: g.width + 1 for g in faster.groups}) == {g.name: g.width for g in faster.groups}
 
 
 def test_latency_refuses_a_cut_far_past_the_goal_twice_then_keeps_it():
@@ -112,7 +115,7 @@ def test_a_step_whose_estimates_fall_far_short_lands_near_its_goal():
             return {g.name: 0.001 for g in groups}
 
         def narrowing(self, groups):
-            return {g.name: (g.width, 0.001) for g in groups}
+            return {g.name: (g.width - max(1, g.width // 4), 0.001) for g in groups}
 
     full = _pruner("params").measure()["params"]
     pruner = _pruner("latency", latency=Underestimated(lambda params: params / full), keep_fraction=0.9,
@@ -123,15 +126,17 @@ def test_a_step_whose_estimates_fall_far_short_lands_near_its_goal():
     assert 0.9 - slack <= record["latency_fraction"] <= 0.9
 
 
-def test_random_largest_sets_aside_the_groups_of_a_cut_measured_no_faster():
-    """Random-largest picks the widest groups first: a cut of theirs measured no faster sets them aside for the rest
-    of the step (their saving is 0 there), and the step goes on elsewhere at the same need; STAMP halves instead."""
-    pruner = _pruner("latency", latency=FakeLatency(lambda params: 1.0))  # nothing is ever faster
+@pytest.mark.parametrize("method", ["random_largest", "taylor"])
+def test_the_groups_of_a_cut_measured_no_faster_are_set_aside_for_the_step(method):
+    """Random-largest picks the widest groups first, STAMP the same lowest-ranked channels: either would choose the
+    same groups again. A cut of theirs measured no faster sets them aside for the rest of the step (their saving is
+    0 there), and the step goes on elsewhere at the same need."""
+    pruner = _pruner("latency", latency=FakeLatency(lambda params: 1.0), method=method)  # nothing is ever faster
     target = pruner.target
     target.begin_step()
     first, second = pruner.groups[-1].name, pruner.groups[0].name
     verdicts = [target.check({first: [0]}, 1.0, 0.5) for _ in range(3)] + [target.check({second: [0]}, 1.0, 0.5)]
-    assert all(not v.keep and v.set_aside and not v.stop for v in verdicts)
+    assert all(not v.keep and v.set_aside for v in verdicts)
     assert target.set_aside == {first, second} and target.costs()[first] == 0 == target.costs()[second]
     assert target.weights()[first] == 0 and target.costs()[pruner.groups[1].name] > 0
     target.begin_step()  # another step tries them again
