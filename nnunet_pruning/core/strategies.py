@@ -113,6 +113,9 @@ class TaylorStrategy(PruningStrategy):
             raise PruningError(f"pruning method {self.name} needs Taylor scores; attach the pruner's scorer "
                                f"(Pruner.attach) and train before a step")
         ranked = _ranked(selection.groups, normalised, weights)
+        in_group: dict[int, list[int]] = {}  # each group's channels in the order of the ranking
+        for _, gi, channel in ranked:
+            in_group.setdefault(gi, []).append(channel)
         for _, gi, channel in ranked:
             if selection.saved >= need:
                 break
@@ -121,7 +124,7 @@ class TaylorStrategy(PruningStrategy):
                 continue
             selection.take(name, self.pick(selection, name, channel, rng))
             while selection.block_left(name):  # the group's next channels in the ranking complete its cut
-                following = next(c for _, gj, c in ranked if gj == gi and c not in selection.chosen[name])
+                following = next(c for c in in_group[gi] if c not in selection.chosen[name])
                 selection.take(name, self.pick(selection, name, following, rng))
 
 

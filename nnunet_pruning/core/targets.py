@@ -29,14 +29,13 @@ __all__ = ["Verdict", "PruningTarget", "ParamsTarget", "GflopsTarget", "LatencyT
 @dataclass(frozen=True)
 class Verdict:
     """What a target says about a selection: keep it (``after``: the metric once cut, if it was measured), or try
-    another. ``overshot``: refused because it cut far past the goal (``after``: what it measured); the next round
-    goes for the need scaled by what was asked / what it saved."""
+    another: ``overshot``, refused because it cut far past the goal (``after``: what it measured), the next round
+    goes for the need scaled by what was asked / what it saved; else the next round goes for the same need with
+    the refused cut's groups set aside (:class:`LatencyTarget`)."""
 
     keep: bool
     after: float | None = None
     overshot: bool = False
-    #: refused, and its groups set aside for the rest of the step: the next round goes for the same need elsewhere
-    set_aside: bool = False
 
 
 class PruningTarget:
@@ -175,7 +174,7 @@ class LatencyTarget(PruningTarget):
             # ones, whose cut saves a trace; they were measured no faster three times and ended the step at 56-60% of
             # the time for a 50% target. The step goes on with the other groups.
             self.set_aside.update(selection)
-            return Verdict(keep=False, set_aside=True)
+            return Verdict(keep=False)
         slack = max(0.5 * (current - goal), self.OVERSHOOT * self.pruner.original["latency"])
         if goal - after > slack and self.overshot < self.MAX_OVERSHOT:
             self.overshot += 1  # the pruner scales the round's need by what was asked / what this cut saved

@@ -67,7 +67,7 @@ def test_latency_keeps_only_faster_cuts_and_sets_aside_the_groups_of_the_others(
     target.begin_step()
     group = slower.groups[0]
     verdict = target.check({group.name: [0]}, 1.0, 0.5)
-    assert not verdict.keep and verdict.set_aside and target.set_aside == {group.name}
+    assert not verdict.keep and not verdict.overshot and target.set_aside == {group.name}
     assert target.costs()[group.name] == 0 and target.costs()[slower.groups[1].name] > 0
     assert not target.stuck(exhausted=False, removed={}) and target.stuck(exhausted=True, removed={})
 
@@ -136,7 +136,7 @@ def test_the_groups_of_a_cut_measured_no_faster_are_set_aside_for_the_step(metho
     target.begin_step()
     first, second = pruner.groups[-1].name, pruner.groups[0].name
     verdicts = [target.check({first: [0]}, 1.0, 0.5) for _ in range(3)] + [target.check({second: [0]}, 1.0, 0.5)]
-    assert all(not v.keep and v.set_aside for v in verdicts)
+    assert all(not v.keep and not v.overshot for v in verdicts)
     assert target.set_aside == {first, second} and target.costs()[first] == 0 == target.costs()[second]
     assert target.weights()[first] == 0 and target.costs()[pruner.groups[1].name] > 0
     target.begin_step()  # another step tries them again
