@@ -193,13 +193,9 @@ class Pruner:
         normalised = normalise(self.scorer.scores) if self.scorer else None
         target.begin_step()
         share = 1.0  # the part of the remaining need a round goes for (scaled down after a cut far past the goal)
-        fresh = True  # ``current`` was not chosen for being low (target.confirms)
         for _ in range(100):  # estimates are per channel; re-select until the measured metric is at the goal
             if current <= goal * (1 + 1e-9):
-                if fresh:
-                    break
-                current, fresh = target.measure(self.network), True  # the kept cut's time, measured afresh
-                continue
+                break
             selection = select_channels(self.groups, schedule.method, share * (current - goal), target.costs(),
                                         target.round_floors(self.min_widths()), self.rng, normalised,
                                         target.round_weights(), target.whole_cuts)
@@ -223,7 +219,6 @@ class Pruner:
                     self.scorer.keep(group.name, kept)
                     normalised[group.name] = normalised[group.name][kept]
             current = verdict.after if verdict.after is not None else target.measure(self.network)
-            fresh = not target.confirms
         self.steps += 1
         measured = {"params": count_params(self.network),
                     "gflops": count_gflops(self.network, self.input_shape[0], self.input_shape[1:])}

@@ -7,8 +7,7 @@ and the network counted. The ``latency`` target only estimates it (the width -> 
 :mod:`nnunet_pruning.core.latency`): a selection is measured on a copy first and kept only if the network
 gets faster; a group loses every channel down to the next width the table says is faster, or none (time falls
 in steps); the estimates are corrected by what was measured; a cut far past the step's goal is refused and the
-next round scaled down; the groups of a cut measured no faster are set aside for the rest of the step; a step
-that a kept cut seems to end is measured once more (a kept cut's time is a lucky draw).
+next round scaled down; the groups of a cut measured no faster are set aside for the rest of the step.
 """
 
 from __future__ import annotations
@@ -47,8 +46,6 @@ class PruningTarget:
     counted = True
     #: whether a round cuts each group it chooses down to its round floor (:meth:`round_floors`) or not at all
     whole_cuts = False
-    #: whether a step that a kept cut's measurement ends is measured once more before it ends (:class:`LatencyTarget`)
-    confirms = False
 
     def __init__(self, pruner):
         self.pruner = pruner
@@ -124,11 +121,6 @@ class LatencyTarget(PruningTarget):
     #: or keeps its channels. Without it, on a 2-core CPU, STAMPLatency's first step cut the full-resolution groups
     #: 32 -> 26-29 (no faster) three times and the run ended unpruned (98.8% of the time for a 50% target).
     whole_cuts = True
-    #: a cut is kept because its measurement came out faster, so a kept cut's time is the lucky draw of a noisy one:
-    #: a step that it seems to end measures the network again and goes on if that is not at the goal. Without it, on
-    #: a 2-core CPU, three of five RandomLargestLatency runs ended at 49.2% of the time for a 50% target and
-    #: re-measured at 53-54% (scripts/latency_recheck.py).
-    confirms = True
     #: a cut measured below the step's goal by more than half the round's need, and by more than this share of the
     #: unpruned time, cut past what was asked (the table underestimated its saving): it is refused, at most
     #: MAX_OVERSHOT times a step (then kept: it is faster), and the next round goes for a need scaled by asked /
