@@ -28,6 +28,7 @@ import torch
 from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
 from nnunet_pruning.app.timing import StagedPredictor, TimingSettings, case_files, time_models
 from nnunet_pruning.core import runtimes
+from nnunet_pruning.core.files import write_json
 from nnunet_pruning.core.runtime_forward import SETTINGS
 
 
@@ -124,8 +125,7 @@ def main(argv=None) -> int:
                   "rows": rows, "timing": timing, "other_cpu_cores_while_timing": load.cores,
                   "versions": {"torch": torch.__version__, **{b: _version(b) for b in args.backends if b in runtimes.RUNTIMES}},
                   "processor": cpu_model(), "cpu_count": os.cpu_count()}
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        write_json(result, args.json, indent=1)
         print(f"wrote {args.json}")
     return 0
 

@@ -14,7 +14,6 @@ before 2026-11-28). Medians of ``--repeats`` rounds of ``--calls`` calls each.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
 from nnunet_pruning.core import cuda_inference, runtime_forward
 from nnunet_pruning.core.cuda_inference import use_cuda_inference
 from nnunet_pruning.core.clock import interleaved_seconds
+from nnunet_pruning.core.files import write_json
 from nnunet_pruning.core.resizable import make_resizable
 from nnunet_pruning.core.runtime_forward import use_runtime
 
@@ -89,8 +89,7 @@ def main(argv=None) -> int:
     if load.warning():
         print(load.warning(), file=sys.stderr)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(result, args.json)
     return 0
 
 

@@ -10,7 +10,6 @@ Warm-up runs first, then the median of ``--repeats`` runs; batch 1, inference mo
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -18,6 +17,7 @@ import sys
 import torch
 
 from nnunet_pruning.core.clock import interleaved_seconds
+from nnunet_pruning.core.files import write_json
 
 SHAPES = ([32, 32, 32], [64, 64, 8], [64, 64, 64])
 CHANNELS = (16, 20, 21, 24, 32)
@@ -53,8 +53,7 @@ def main(argv=None) -> int:
         print(f"{key:>10}: {cells}   (time of {min(args.channels)} ch / {widest} ch: "
               f"{ms[min(args.channels)] / ms[widest]:.2f}, FLOPs ratio {(min(args.channels) / widest) ** 2:.2f})")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(results, args.json)
         print(f"wrote {args.json}")
     return 0
 

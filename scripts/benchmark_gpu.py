@@ -43,6 +43,8 @@ import tempfile
 import time
 from types import SimpleNamespace
 
+from nnunet_pruning.core.files import write_json
+
 STOCK = "stock nnU-Net"
 
 
@@ -392,8 +394,7 @@ def main(argv=None) -> int:
 
     def save():
         result["elapsed_s"] = clock.elapsed()
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(result, args.json)
 
     log(f"device {result['device']}, torch {torch.__version__}")
     networks, result["pruning"] = prepare_networks(plans_file, args.configuration, args, device, clock)

@@ -26,7 +26,6 @@ Runs on the CPU, and on CUDA too when torch sees a GPU (``--device`` picks one).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -39,6 +38,7 @@ from nnunet_pruning.app.reference_networks import LATENCY_REFERENCE, build_netwo
 from nnunet_pruning.app.timing import time_networks
 from nnunet_pruning.core import runtimes
 from nnunet_pruning.core.errors import PruningError
+from nnunet_pruning.core.files import write_json
 from nnunet_pruning.core.measure import count_gflops, count_params
 
 
@@ -178,8 +178,7 @@ def main(argv=None) -> int:
                       f"measured now ({device}): {timed[name]['latency_fraction_now']:.1%} = "
                       f"{timed[name]['latency_vs_target']:.2f}x the target")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(results, args.json)
         print(f"wrote {args.json}")
     return 0
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import sys
 
 import torch
 
 from nnunet_pruning.adapter.architectures import build_unet, unet_spec
+from nnunet_pruning.core.files import write_json
 from nnunet_pruning.core.groups import find_groups, is_transposed
 from nnunet_pruning.core.clock import cpu_model, interleaved_seconds
 from nnunet_pruning.core.measure import count_gflops, count_params
@@ -91,8 +91,7 @@ def main(argv=None) -> int:
               f"{t['median_seconds']['pruned']:.3f} s -> measured speedup {t['speedup']:.2f}x "
               f"(FLOPs ratio {result['flops_ratio']:.2f}x)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(result, args.json)
         print(f"wrote {args.json}")
     return 0
 

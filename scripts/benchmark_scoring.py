@@ -22,11 +22,12 @@ time a variant starts); figures are medians over every timed iteration, with the
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
 import time
+
+from nnunet_pruning.core.files import write_json
 
 from scripts.benchmark_training import initialised_trainer, nnunet_folders, read_plans
 
@@ -130,15 +131,14 @@ def main(argv=None) -> int:
     if busy:
         print(f"warning: other processes kept CPU cores busy during {', '.join(busy)}: those figures are suspect")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"command": "python -m scripts scoring " + " ".join(argv if argv is not None else sys.argv[1:]),
-                       "device": device, "torch": torch.__version__, "platform": platform.platform(),
-                       "trainer": args.trainer, "batch_size": trainer.configuration_manager.batch_size,
-                       "patch_size": list(trainer.configuration_manager.patch_size),
-                       "median_s_per_iteration": medians,
-                       "vs_no_scoring": {v: m / medians["no scoring"] for v, m in medians.items()},
-                       "round_ratios_vs_no_scoring": ratios,
-                       **measured}, f, indent=2)
+        write_json({"command": "python -m scripts scoring " + " ".join(argv if argv is not None else sys.argv[1:]),
+                   "device": device, "torch": torch.__version__, "platform": platform.platform(),
+                   "trainer": args.trainer, "batch_size": trainer.configuration_manager.batch_size,
+                   "patch_size": list(trainer.configuration_manager.patch_size),
+                   "median_s_per_iteration": medians,
+                   "vs_no_scoring": {v: m / medians["no scoring"] for v, m in medians.items()},
+                   "round_ratios_vs_no_scoring": ratios,
+                   **measured}, args.json)
         print(f"wrote {args.json}")
     return 0
 

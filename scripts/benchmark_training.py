@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+from nnunet_pruning.core.files import write_json
+
 DEFAULT_TRAINERS = ["nnUNetTrainerStock_demo", "nnUNetTrainerRandomLargest_demo", "nnUNetTrainerSTAMP_demo"]
 
 
@@ -214,10 +216,9 @@ def main(argv=None) -> int:
     if args.json:
         import torch
 
-        with open(args.json, "w") as f:
-            json.dump({"plans": os.path.abspath(args.plans), "configuration": args.configuration,
-                       "threads": args.threads, "torch": torch.__version__, "platform": platform.platform(),
-                       "cpu_count": os.cpu_count(), "runs": runs}, f, indent=2)
+        write_json({"plans": os.path.abspath(args.plans), "configuration": args.configuration,
+                   "threads": args.threads, "torch": torch.__version__, "platform": platform.platform(),
+                   "cpu_count": os.cpu_count(), "runs": runs}, args.json)
         print(f"wrote {args.json}")
     return 0
 

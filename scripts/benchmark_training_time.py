@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import platform
 import re
@@ -35,6 +34,7 @@ import time
 from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
 from nnunet_pruning.app.pipeline import Pipeline, SyntheticDataset
 from nnunet_pruning.app.workspace import NnUNetWorkspace
+from nnunet_pruning.core.files import write_json
 
 DATASET = SyntheticDataset(901, "Benchmark", num_train=10, num_test=4, size=32, seed=0)
 QUIET_SECONDS = 10
@@ -154,8 +154,7 @@ def main(argv=None) -> int:
                   "machine": {"platform": platform.platform(), "processor": cpu_model(),
                               "cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__},
                   "date": time.strftime("%Y-%m-%d"), "summary": summary, "runs": runs}
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(result, args.json)
         print(f"[training time] wrote {args.json}")
     return 0
 

@@ -16,7 +16,6 @@ machine: a share measured beside other work can be off by tens of points.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,6 +29,7 @@ from nnunet_pruning.adapter.networks import build_from_checkpoint, build_network
 from nnunet_pruning.adapter.pruning_logs import read_pruning_log, target_status
 from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
 from nnunet_pruning.core import latency
+from nnunet_pruning.core.files import write_json
 from nnunet_pruning.core.latency import LatencyDevice
 
 
@@ -94,8 +94,7 @@ def main(argv=None) -> int:
     print("logged: the last pruning step's measured forward time while training; now: timed again here (median of "
           f"{args.rounds}), the network as the predictor loads it; shares of the unpruned network's time")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(results, args.json)
         print(f"wrote {args.json}")
     return 0
 

@@ -8,11 +8,12 @@ nnU-Net itself would have written 0644. :func:`atomic_write` sets the umask's mo
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from typing import Callable, IO
 
-__all__ = ["atomic_write", "atomic_write_text", "default_file_mode", "default_folder_mode"]
+__all__ = ["atomic_write", "atomic_write_text", "write_json", "default_file_mode", "default_folder_mode"]
 
 
 def _umask() -> int:
@@ -81,3 +82,8 @@ def atomic_write(path: str, write: Callable[[IO], None], binary: bool = True) ->
 def atomic_write_text(text: str, path: str) -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
     atomic_write(path, lambda f: f.write(text), binary=False)
+
+
+def write_json(data, path: str, indent: int = 2) -> None:
+    """Write ``data`` to ``path`` as indented JSON, atomically (a benchmark's results: a stopped run leaves none)."""
+    atomic_write_text(json.dumps(data, indent=indent) + "\n", path)

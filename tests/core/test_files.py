@@ -1,11 +1,12 @@
 """Atomic writes: complete or absent, never truncated, with the mode a plain open() would give."""
 
+import json
 import os
 import stat
 
 import pytest
 
-from nnunet_pruning.core.files import atomic_write, atomic_write_text, default_file_mode
+from nnunet_pruning.core.files import atomic_write, atomic_write_text, default_file_mode, write_json
 
 
 @pytest.fixture
@@ -39,3 +40,12 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(str(path), fail, binary=False)
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_write_json_writes_indented_json_and_keeps_the_old_file_on_failure(tmp_path):
+    path = tmp_path / "results.json"
+    write_json({"a": [1, 2]}, str(path))
+    assert json.loads(path.read_text()) == {"a": [1, 2]} and path.read_text().startswith("{\n  ")
+    with pytest.raises(TypeError):
+        write_json({"b": object()}, str(path))
+    assert json.loads(path.read_text()) == {"a": [1, 2]}
