@@ -7,7 +7,7 @@ import json
 import os
 
 from nnunet_pruning.core.errors import PruningError
-from nnunet_pruning.core.files import atomic_write_text
+from nnunet_pruning.core.files import write_json
 
 __all__ = ["MAX_FLAT_WIDTH", "SUPPORTED_ARCHITECTURES", "architecture_short_name", "require_supported_architecture",
            "flat_arch_kwargs", "flat_plans_name", "make_flat_plans", "write_flat_plans"]
@@ -82,5 +82,5 @@ def write_flat_plans(preprocessed_dataset_folder: str, width: int, source_plans:
         plans = json.load(f)
     flat = make_flat_plans(plans, width)
     target = os.path.join(preprocessed_dataset_folder, flat["plans_name"] + ".json")
-    atomic_write_text(json.dumps(flat, indent=4), target)
+    write_json(flat, target, indent=4)
     return target

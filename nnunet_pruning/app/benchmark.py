@@ -11,14 +11,13 @@ an interrupted benchmark resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
 import time
 
 from nnunet_pruning.core.errors import PruningError
-from nnunet_pruning.core.files import atomic_write_text
+from nnunet_pruning.core.files import atomic_write_text, write_json
 
 __all__ = ["DEFAULT_TRAINERS", "BENCHMARK_DATASET_ID", "paired_difference", "summarise_runs",
            "run_benchmark", "write_benchmark_report"]
@@ -270,8 +269,7 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
     for run in runs:
         writer.writerow(run)
     atomic_write_text(buffer.getvalue(), os.path.join(output, "runs.csv"))
-    atomic_write_text(json.dumps({"setup": setup, "runs": runs, "summary": rows, "inference": timing}, indent=2),
-                      os.path.join(output, "results.json"))
+    write_json({"setup": setup, "runs": runs, "summary": rows, "inference": timing}, os.path.join(output, "results.json"))
     _plot(rows, runs, os.path.join(output, "dice.png"))
     return {"report": report, "csv": os.path.join(output, "runs.csv"), "json": os.path.join(output, "results.json"),
             "plot": os.path.join(output, "dice.png")}

@@ -6,7 +6,6 @@ user would type it. Progress lines go to stdout; each command's full output goes
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import time
@@ -15,7 +14,7 @@ from nnunet_pruning.adapter.datasets import dataset_id
 from nnunet_pruning.app.compare import run_compare
 from nnunet_pruning.app.pipeline import TRAINING_PROGRESS, Pipeline, SyntheticDataset
 from nnunet_pruning.app.workspace import NnUNetWorkspace
-from nnunet_pruning.core.files import atomic_write_text
+from nnunet_pruning.core.files import write_json
 
 __all__ = ["DEMO_TRAINERS", "DEMO_DATASET", "run_demo", "chance_dice", "budget_text"]
 
@@ -76,8 +75,7 @@ def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset
                               configuration="3d_fullres", folds=["0"], labels=[lb for lb, _ in trainers],
                               time_images=images, command=command, title="nnunet_pruning demo", preamble=preamble,
                               progress=say)
-    atomic_write_text(json.dumps({"chance_dice_all_voxels": chance, "models": rows}, indent=2),
-                      os.path.join(ws.root, "demo_test_dice.json"))
+    write_json({"chance_dice_all_voxels": chance, "models": rows}, os.path.join(ws.root, "demo_test_dice.json"))
     say(f"done in {(time.time() - started) / 60:.1f} min: {written['report']} (plots beside it)")
     return 0
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from nnunet_pruning.app.workspace import NnUNetWorkspace
 from nnunet_pruning.core.errors import PruningError
-from nnunet_pruning.core.files import atomic_write_text
+from nnunet_pruning.core.files import atomic_write_text, write_json
 
 __all__ = ["SyntheticDataset", "Pipeline", "TRAINING_PROGRESS", "TRAIN_SECONDS", "require_test_cases"]
 
@@ -168,8 +168,7 @@ class Pipeline:
             if plans != "nnUNetPlans":
                 command += ["-p", plans]
             self.ws.run(*command, *extra, log=self.log, progress=progress, extra_env=extra_env)
-            atomic_write_text(json.dumps({"seconds": time.time() - started}),
-                              os.path.join(fold_dir, TRAIN_SECONDS))
+            write_json({"seconds": time.time() - started}, os.path.join(fold_dir, TRAIN_SECONDS), indent=None)
         return fold_dir
 
     @staticmethod

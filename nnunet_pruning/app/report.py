@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 
 from nnunet_pruning.app.machine import BUSY_CORES
-from nnunet_pruning.core.files import atomic_write_text
+from nnunet_pruning.core.files import atomic_write_text, write_json
 from nnunet_pruning.core.measure import GFLOPS_UNIT
 
 __all__ = ["compiled_table", "ratios", "times_fewer", "markdown_table", "write_outputs"]
@@ -186,6 +185,6 @@ def write_outputs(models: list[dict], timing: dict | None, output: str, label_na
     payload = {"command": command, "title": title, "preamble": preamble, "gflops_unit": GFLOPS_UNIT,
                "baseline": base["label"], "models": models,
                "ratios_to_baseline": dict(zip([m["label"] for m in models], ratios(models))), "inference": timing}
-    atomic_write_text(json.dumps(payload, indent=2), os.path.join(output, "results.json"))
+    write_json(payload, os.path.join(output, "results.json"))
     written["json"] = os.path.join(output, "results.json")
     return written

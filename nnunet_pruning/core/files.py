@@ -84,6 +84,7 @@ def atomic_write_text(text: str, path: str) -> None:
     atomic_write(path, lambda f: f.write(text), binary=False)
 
 
-def write_json(data, path: str, indent: int = 2) -> None:
-    """Write ``data`` to ``path`` as indented JSON, atomically (a benchmark's results: a stopped run leaves none)."""
+def write_json(data, path: str, indent: int | None = 2) -> None:
+    """Write ``data`` to ``path`` as JSON (indented; ``indent=None``: one line), atomically: a stopped run leaves the
+    old file or none."""
     atomic_write_text(json.dumps(data, indent=indent) + "\n", path)

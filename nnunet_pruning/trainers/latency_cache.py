@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from nnunet_pruning.core.files import atomic_write_text
+from nnunet_pruning.core.files import write_json
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, LatencyTable, build_latency_table
 from nnunet_pruning.core.runtime_forward import runtime_setting
@@ -55,7 +55,7 @@ class LatencyTableCache:
             floors = {g.name: self.pruning_schedule.min_width_of(g.level) for g in groups}
             table = build_latency_table(self._module(), shape, where, floors, progress=self.print_to_log_file)
             if self.local_rank == 0:
-                atomic_write_text(json.dumps(table.as_dict(), indent=1), path)
+                write_json(table.as_dict(), path, indent=1)
             self.print_to_log_file(f"latency: table measured in {table.build_seconds:.1f} s, saved as {LATENCY_TABLE};"
                                    f" unpruned network {table.base_seconds * 1e3:.1f} ms per forward pass")
         unpruned = self.build_network_architecture(self.plans_manager, self.configuration_manager,

@@ -10,7 +10,6 @@ own.
 
 from __future__ import annotations
 
-import json
 import os
 import zlib
 
@@ -19,7 +18,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch._dynamo import OptimizedModule
 
 from nnunet_pruning.adapter.pruning_logs import PRUNING_LOG, describe_status, target_status
-from nnunet_pruning.core.files import atomic_write_text
+from nnunet_pruning.core.files import write_json
 from nnunet_pruning.core.groups import find_groups
 from nnunet_pruning.core.onednn import use_onednn_convolutions
 from nnunet_pruning.core.pruner import Pruner
@@ -182,7 +181,7 @@ class nnUNetTrainerPruningBase(PruningCheckpoints, CompilePolicy, LatencyTableCa
     def _write_pruning_files(self) -> None:
         if self.local_rank != 0 or self.pruner is None:
             return
-        atomic_write_text(json.dumps(self._pruning_summary(), indent=2), os.path.join(self.output_folder, PRUNING_LOG))
+        write_json(self._pruning_summary(), os.path.join(self.output_folder, PRUNING_LOG))
         plot_pruning_progress(self.pruner.log, os.path.join(self.output_folder, "pruning_progress.png"),
                               self.num_epochs)
 
