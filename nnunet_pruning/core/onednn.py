@@ -13,10 +13,18 @@ segmentation heads) are left to PyTorch's choice.
 :func:`use_onednn_convolutions` swaps the class of a network's ``nn.Conv3d`` modules (in place, like
 :func:`~nnunet_pruning.core.resizable.make_resizable`): same parameters, same state-dict keys, same
 numbers up to float rounding; only the CPU kernel choice changes, and only for float32 inputs outside
-autocast and outside ``torch.compile``'s tracing (which keeps PyTorch's own dispatch).
+autocast.
+
+Under ``torch.compile`` (``nnUNet_compile=1 nnUNetv2_predict`` on a CPU) oneDNN's convolution is traced as an
+opaque custom operator, ``nnunet_pruning::onednn_conv3d`` (ATen's ``mkldnn_convolution`` has no fake-tensor
+kernel to trace with), so a compiled network keeps the kernel choice and the compiler fuses the rest around it.
+That holds where no gradient is wanted (inference); with gradients, and on a PyTorch without
+``torch.library.custom_op`` (< 2.4), the compiled graph has PyTorch's own convolution.
 """
 
 from __future__ import annotations
+
+from typing import List, Optional
 
 import torch
 from torch import nn
@@ -24,27 +32,66 @@ from torch import nn
 __all__ = ["OneDnnConv3d", "use_onednn_convolutions", "onednn_applies"]
 
 
+#: whether this PyTorch has oneDNN (asked once: the compiler does not trace the question)
+_ONEDNN_BUILT = torch.backends.mkldnn.is_available()
+
+
 def onednn_applies(conv: nn.Conv3d, input: torch.Tensor) -> bool:
     """Whether this call goes to oneDNN explicitly: a CPU float32 input and weight, a zero-padded kernel
-    larger than 1x1x1, oneDNN present and enabled, no CPU autocast, not being compiled."""
+    larger than 1x1x1, oneDNN present and enabled (the flag is read in eager calls only), no CPU autocast, not
+    traced for TorchScript or ONNX."""
     return (input.device.type == "cpu" and input.dtype == torch.float32 and conv.weight.dtype == torch.float32
             and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
-            and conv.kernel_size != (1, 1, 1) and torch.backends.mkldnn.is_available()
-            and torch.backends.mkldnn.enabled and not torch.is_autocast_enabled("cpu")
-            and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
-            and not torch.onnx.is_in_onnx_export())
+            and conv.kernel_size != (1, 1, 1) and _ONEDNN_BUILT
+            and (torch.compiler.is_compiling() or torch.backends.mkldnn.enabled)
+            and not torch.is_autocast_enabled("cpu")
+            and not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export())
+
+
+def _output_layout(input: torch.Tensor, weight: torch.Tensor) -> torch.memory_format:
+    """The memory format of oneDNN's output (channels-last when the input or the weight is): the custom
+    operator returns it in the real call and says so to the tracer."""
+    channels_last = torch.channels_last_3d
+    return channels_last if any(not t.is_contiguous() and t.is_contiguous(memory_format=channels_last)
+                                for t in (input, weight)) else torch.contiguous_format
+
+
+def _onednn_conv3d(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], padding: List[int],
+                   stride: List[int], dilation: List[int], groups: int) -> torch.Tensor:
+    out = torch.ops.aten.mkldnn_convolution(input, weight, bias, padding, stride, dilation, groups)
+    return out.contiguous(memory_format=_output_layout(input, weight))
+
+
+def _onednn_conv3d_shape(input, weight, bias, padding, stride, dilation, groups):
+    size = [input.shape[0], weight.shape[0]]
+    for i in range(3):
+        size.append((input.shape[2 + i] + 2 * padding[i] - dilation[i] * (weight.shape[2 + i] - 1) - 1) // stride[i]
+                    + 1)
+    return input.new_empty(size).contiguous(memory_format=_output_layout(input, weight))
+
+
+#: the compiled graph's oneDNN convolution (None on a PyTorch without torch.library.custom_op)
+traced_onednn_conv3d = None
+if hasattr(torch.library, "custom_op"):
+    traced_onednn_conv3d = torch.library.custom_op("nnunet_pruning::onednn_conv3d", _onednn_conv3d,
+                                                   mutates_args=())
+    traced_onednn_conv3d.register_fake(_onednn_conv3d_shape)
 
 
 class OneDnnConv3d(nn.Conv3d):
     """An ``nn.Conv3d`` whose CPU float32 calls always take oneDNN (see the module docstring)."""
 
     def _conv_forward(self, input, weight, bias):
-        # is_compiling() first: under torch.compile nothing else is evaluated, so the traced graph is always
-        # PyTorch's own convolution (mkldnn_convolution has no fake-tensor kernel to trace with)
-        if torch.compiler.is_compiling() or not onednn_applies(self, input):
+        if not onednn_applies(self, input):
             return super()._conv_forward(input, weight, bias)
-        return torch.ops.aten.mkldnn_convolution(input, weight, bias, self.padding, self.stride, self.dilation,
-                                                 self.groups)
+        if not torch.compiler.is_compiling():
+            return torch.ops.aten.mkldnn_convolution(input, weight, bias, self.padding, self.stride, self.dilation,
+                                                     self.groups)
+        if traced_onednn_conv3d is None or (torch.is_grad_enabled() and any(
+                t is not None and t.requires_grad for t in (input, weight, bias))):
+            return super()._conv_forward(input, weight, bias)  # the custom operator has no backward
+        return traced_onednn_conv3d(input, weight, bias, list(self.padding), list(self.stride), list(self.dilation),
+                                    self.groups)
 
 
 def use_onednn_convolutions(network: nn.Module) -> nn.Module:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-from nnunet_pruning.core.onednn import OneDnnConv3d, onednn_applies, use_onednn_convolutions
+from nnunet_pruning.core.onednn import OneDnnConv3d, onednn_applies, traced_onednn_conv3d, use_onednn_convolutions
 
 from tests.tiny import tiny_input, tiny_net
 
@@ -79,10 +79,49 @@ def test_where_it_does_not_apply():
 
 
 def test_compiled_after_a_stock_network_gives_the_eager_output():
-    # compiled, the oneDNN network runs PyTorch's own convolutions (tests/scripts has the predictor case)
+    # tests/scripts has the predictor case
     stock = tiny_net("plain", 3, 3, dtype=torch.float32).eval()
     fast = use_onednn_convolutions(copy.deepcopy(stock))
     x = tiny_input(3, 3, dtype=torch.float32, batch=1)
     with torch.no_grad():
         for net in (stock, fast):
             torch.testing.assert_close(torch.compile(net)(x), stock(x), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.skipif(traced_onednn_conv3d is None, reason="PyTorch < 2.4 has no torch.library.custom_op")
+def test_compiled_inference_keeps_onednn_in_one_graph():
+    stock = tiny_net("plain", 3, 3, dtype=torch.float32).eval()
+    compiled = torch.compile(use_onednn_convolutions(copy.deepcopy(stock)), fullgraph=True)  # no graph break
+    x = tiny_input(3, 3, dtype=torch.float32, batch=1)
+    for layout in (torch.contiguous_format, torch.channels_last_3d):
+        with torch.inference_mode():
+            torch.testing.assert_close(compiled(x.contiguous(memory_format=layout)), stock(x), atol=1e-4, rtol=1e-4)
+    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as p:
+        compiled(x)
+    calls = {e.key: e.count for e in p.key_averages()}
+    convs = [m for m in stock.modules() if type(m) is nn.Conv3d]
+    assert calls["nnunet_pruning::onednn_conv3d"] == sum(m.kernel_size != (1, 1, 1) for m in convs) > 0
+    assert calls.get("aten::slow_conv3d", 0) <= sum(m.kernel_size == (1, 1, 1) for m in convs)  # heads at most
+
+
+@pytest.mark.skipif(traced_onednn_conv3d is None, reason="PyTorch < 2.4 has no torch.library.custom_op")
+def test_traced_operator_says_its_output_shape_and_layout_to_the_compiler():
+    for stride, padding, dilation, layout in (((1, 1, 1), (1, 1, 1), (1, 1, 1), torch.contiguous_format),
+                                              ((2, 2, 1), (1, 0, 1), (1, 1, 2), torch.channels_last_3d)):
+        x = torch.randn(1, 4, 9, 8, 7).contiguous(memory_format=layout)
+        args = (x, torch.randn(6, 4, 3, 3, 3), torch.randn(6), list(padding), list(stride), list(dilation), 1)
+        torch.library.opcheck(traced_onednn_conv3d, args)  # fake vs real: shapes, strides, schema
+        torch.testing.assert_close(traced_onednn_conv3d(*args), nn.functional.conv3d(
+            x, args[1], args[2], stride, padding, dilation), atol=1e-5, rtol=1e-4)
+
+
+def test_compiled_with_gradients_takes_pytorchs_convolution():
+    # the traced operator has no backward: where gradients flow, the compiled graph keeps PyTorch's convolution
+    net = tiny_net("plain", 3, 3, dtype=torch.float32).train()
+    fast = use_onednn_convolutions(copy.deepcopy(net))
+    x = tiny_input(3, 3, dtype=torch.float32)
+    net(x).float().pow(2).mean().backward()
+    torch.compile(fast)(x).float().pow(2).mean().backward()
+    for a, b in zip(net.parameters(), fast.parameters()):
+        if a.grad is not None:
+            torch.testing.assert_close(b.grad, a.grad, atol=1e-4, rtol=1e-3)
