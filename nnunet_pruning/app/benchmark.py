@@ -161,7 +161,8 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     setup = {"dataset": name, "cases": {"train": dataset_json["numTraining"],
                                         "test": len(os.listdir(os.path.join(pipeline.raw_folder, "labelsTs")))},
              "shape": dataset_json.get("generator", {}).get("shape"), "folds": folds, "trainers": trainers,
-             "elapsed_seconds": time.time() - started}
+             "labels": {str(v): k for k, v in dataset_json["labels"].items() if isinstance(v, int) and v},
+             "synthetic": dataset_json.get("generator"), "elapsed_seconds": time.time() - started}
     written = write_benchmark_report(ws.root, runs, trainers, setup, timing, reference)
     say(f"done: {written['report']}")
     return written
@@ -221,12 +222,16 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
     rows = summarise_runs(runs, trainers, reference)
     classes = list(rows[0]["dice_per_class_mean"])
     ref_head = f" paired diff to `{reference}` (95% CI) |" if reference else ""
-    class_head = "".join(f" Dice class {c} |" for c in classes)
+    names = setup.get("labels") or {}
+    class_head = "".join(f" Dice {names[c]} ({c}) |" if c in names else f" Dice class {c} |" for c in classes)
+    synthetic = setup.get("synthetic")
+    task = f", synthetic task {synthetic.get('task', 'shapes')}, seed {synthetic.get('seed')}" if synthetic else ""
     models = (timing or {}).get("models", {})
     base_time = models.get(trainers[0], {}).get("median", {}).get("total")
     lines = ["# nnunet_pruning benchmark", "",
              f"Dataset {setup['dataset']} ({setup['cases']['train']} training / {setup['cases']['test']} test cases"
-             f"{', shape ' + 'x'.join(map(str, setup['shape'])) if setup.get('shape') else ''}), 3d_fullres, CPU. "
+             f"{', shape ' + 'x'.join(map(str, setup['shape'])) if setup.get('shape') else ''}{task}), "
+             "3d_fullres, CPU. "
              f"Every trainer ran folds {', '.join(setup['folds'])} (a run per fold: another training split, another "
              f"pruning seed, nnU-Net's own randomness); test Dice from `nnUNetv2_predict` + "
              f"`nnUNetv2_evaluate_folder` on the held-out test cases. The baseline is `{trainers[0]}`.", "",
