@@ -29,7 +29,7 @@ from typing import List, Optional
 import torch
 from torch import nn
 
-__all__ = ["OneDnnConv3d", "use_onednn_convolutions", "onednn_applies"]
+__all__ = ["OneDnnConv3d", "use_onednn_convolutions", "onednn_applies", "traced_onednn_conv3d"]
 
 
 #: whether this PyTorch has oneDNN (asked once: the compiler does not trace the question)
