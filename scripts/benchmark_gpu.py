@@ -43,7 +43,11 @@ import tempfile
 import time
 from types import SimpleNamespace
 
-from nnunet_pruning.core.files import write_json
+if __package__ in (None, ""):  # run as python scripts/benchmark_gpu.py: its sibling modules import as scripts.*
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from nnunet_pruning.core.files import write_json  # noqa: E402
+from scripts.kernel_profile import profile_forward  # noqa: E402
 
 STOCK = "stock nnU-Net"
 
@@ -65,58 +69,22 @@ def log(line: str) -> None:
     print(f"[gpu benchmark {time.strftime('%H:%M:%S')}] {line}", flush=True)
 
 
-def sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def prepare_networks(plans_file: str, configuration: str, args, device, clock: Clock) -> tuple[dict, dict]:
-    """``({name: network on the CPU}, {name: how it was pruned})``."""
+    """``({name: network on the CPU}, {name: how it was pruned})``; the latency target measured on ``device``, its
+    pruning stopped once a quarter of the time budget is spent (the rest is for the timings)."""
     import torch
 
-    from nnunet_pruning.app.reference_networks import build_networks
-    from nnunet_pruning.adapter.networks import build_network, load_plans, resolve_trainer
-    from nnunet_pruning.core.latency import LatencyDevice, LatencyModel, build_latency_table
-    from nnunet_pruning.core.pruner import Pruner
-    from nnunet_pruning.core.schedule import PruningSchedule
+    from nnunet_pruning.app.reference_networks import LATENCY_REFERENCE, build_networks
+    from nnunet_pruning.core.latency import LatencyDevice
 
-    networks, _ = build_networks(plans_file, configuration, args.keep, [])  # stock, Flat, random-largest params
-    networks.pop("stock nnU-Net, oneDNN convolutions", None)  # a CPU kernel choice: on a GPU it is stock
-    info = {name: {} for name in networks}
-    if args.latency_keep:
-        plans_manager, cm, dataset_json = load_plans(plans_file, configuration)
-        shape = (len(dataset_json["channel_names"]), *cm.patch_size)
-        net = build_network(resolve_trainer("nnUNetTrainer"), plans_manager, cm, dataset_json)
-        where = LatencyDevice(str(device), args.threads if device.type == "cpu" else 0)
-        log(f"latency table on {where.describe()} at patch {'x'.join(map(str, cm.patch_size))}")
-        table = build_latency_table(net, shape, where, progress=lambda line: log(line))
-        schedule = PruningSchedule(method="random_largest", target_metric="latency", keep_fraction=args.latency_keep,
-                                   step_fraction=0.25, latency_device=where.device)
-        pruner = Pruner(net, schedule, shape, latency=LatencyModel(table, where, shape, reference=copy.deepcopy(net)))
-        steps = []
-        for step in range(args.max_latency_steps):
-            started = time.perf_counter()
-            record = pruner.step(step)
-            steps.append({"seconds": time.perf_counter() - started, "latency_s": record["latency"],
-                          "latency_fraction": record["latency_fraction"], "params": record.get("params")})
-            log(f"latency pruning step {step + 1}: {record['latency'] * 1e3:.2f} ms = {record['latency_fraction']:.1%}"
-                f" of {table.base_seconds * 1e3:.2f} ms, step took {steps[-1]['seconds']:.1f} s")
-            if pruner.finished:
-                break
-            if not clock.allows(args.budget_s * 0.75):  # leave three quarters of the budget to the timings
-                log("latency pruning stopped: a quarter of the time budget is spent")
-                break
-        name = f"random-largest (keep {args.latency_keep:.0%} latency)"
-        networks[name] = net.cpu()
-        info[name] = {"keep_fraction": args.latency_keep, "device": where.describe(),
-                      "unpruned_forward_s": table.base_seconds, "table_seconds": table.build_seconds,
-                      "steps": steps, "pruner_finished": pruner.finished,  # also when no cut measures faster
-                      "target_reached": bool(steps) and steps[-1]["latency_fraction"] <= args.latency_keep}
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    return networks, info
+    where = LatencyDevice(str(device), args.threads if device.type == "cpu" else 0)
+    networks, targets = build_networks(plans_file, configuration, args.keep, [], args.latency_keep or None,
+                                       latency_device=where, max_latency_steps=args.max_latency_steps, log=log,
+                                       keep_pruning=lambda: clock.allows(args.budget_s * 0.75))
+    networks.pop(LATENCY_REFERENCE, None)  # a CPU kernel choice: on a GPU it is stock
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return networks, {name: targets.get(name, {}) for name in networks}
 
 
 def training_inputs(plans_file: str, configuration: str, batch: int) -> tuple[dict, dict]:
@@ -219,25 +187,9 @@ def time_predictor(networks: dict, plans_file: str, configuration: str, device, 
     return timed
 
 
-KINDS = (("convolution", ("xmma", "implicit_gemm", "conv", "cutlass", "winograd", "fprop", "dgrad", "wgrad", "gemm")),
-         ("normalisation", ("bn_fw", "bn_bw", "batch_norm", "norm", "welford")),
-         ("layout conversion", ("tonhwc", "tonchw", "transpose", "permute", "copy")),
-         ("elementwise", ("elementwise", "leaky_relu", "add", "mul")))
-
-
-def kernel_kind(name: str) -> str:
-    low = name.lower()
-    for kind, keys in KINDS:
-        if any(k in low for k in keys):
-            return kind
-    return "other"
-
-
-def profile_forward(networks: dict, configuration: str, plans_file: str, device, names: list[str]) -> dict:
-    """Kernel time of 3 eager forward passes (fp16 autocast on CUDA) by kernel kind, per network (on a CPU:
-    operator time, to try the script)."""
+def profile_networks(networks: dict, configuration: str, plans_file: str, device, names: list[str]) -> dict:
+    """Kernel time of an eager forward pass of one patch by kind, per network (scripts/kernel_profile.py)."""
     import torch
-    from torch.profiler import ProfilerActivity, profile
 
     from nnunet_pruning.adapter.networks import load_plans
     from nnunet_pruning.core.latency import LatencyDevice, _timing_copy
@@ -247,29 +199,7 @@ def profile_forward(networks: dict, configuration: str, plans_file: str, device,
     out = {}
     for name in names:
         model = _timing_copy(networks[name], LatencyDevice(str(device)))
-        cuda = device.type == "cuda"
-        autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext()
-        with torch.no_grad(), autocast:
-            for _ in range(3):
-                model(x)
-            sync(device)
-            with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
-                for _ in range(3):
-                    model(x)
-                sync(device)
-        kernels = {}
-        for event in prof.key_averages():  # CUDA: the kernels' own time (aten ops only launch them); CPU: ops
-            micros = getattr(event, "self_device_time_total", 0) if cuda else event.self_cpu_time_total
-            if micros > 0 and event.key and not (cuda and event.key.startswith("aten::")):
-                kernels[event.key] = kernels.get(event.key, 0) + micros
-        total = sum(kernels.values()) or 1
-        by_kind = {}
-        for key, micros in kernels.items():
-            by_kind[kernel_kind(key)] = by_kind.get(kernel_kind(key), 0) + micros
-        out[name] = {"kernel_ms_per_forward": total / 3 / 1e3,
-                     "share_by_kind": {k: v / total for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])},
-                     "top_kernels": [{"kernel": k[:120], "share": v / total}
-                                     for k, v in sorted(kernels.items(), key=lambda kv: -kv[1])[:8]]}
+        out[name] = profile_forward(model, x)
         log(f"profile {name}: {out[name]['kernel_ms_per_forward']:.2f} ms of kernels per forward; " +
             ", ".join(f"{k} {v:.0%}" for k, v in out[name]["share_by_kind"].items()))
         del model
@@ -427,7 +357,7 @@ def main(argv=None) -> int:
     part("training", 30, lambda: time_training(networks, plans_file, args.configuration, device, args, clock))
     part("predictor", 60, lambda: time_predictor(networks, plans_file, args.configuration, device, args))
     names = [STOCK] + [n for n in networks if "latency" in n] + [n for n in networks if "params" in n]
-    part("profile", 20, lambda: profile_forward(networks, args.configuration, plans_file, device, names))
+    part("profile", 20, lambda: profile_networks(networks, args.configuration, plans_file, device, names))
     part("recompile", 2 * args.compile_allowance_s,
          lambda: recompile_experiment(networks, plans_file, args.configuration, device, args, clock))
     print_summary(result)

@@ -11,6 +11,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import time
+from typing import Callable
+
+from torch import nn
 
 from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
 from nnunet_pruning.adapter.networks import build_from_checkpoint, build_network, load_plans, model_folder_folds, \
@@ -21,17 +25,24 @@ from nnunet_pruning.core.pruner import Pruner
 from nnunet_pruning.core.runtime_forward import use_runtime
 from nnunet_pruning.core.schedule import PruningSchedule
 
-__all__ = ["LATENCY_REFERENCE", "build_networks", "override_plans"]
+__all__ = ["LATENCY_REFERENCE", "build_networks", "prune_to_latency", "override_plans"]
 
 #: the unpruned network a latency target is relative to: as the pruning trainers build it (core/onednn.py)
 LATENCY_REFERENCE = "stock nnU-Net, oneDNN convolutions"
 
 
+def _say(line: str) -> None:
+    print(f"[benchmark] {line}", flush=True)
+
+
 def build_networks(plans_file: str, configuration: str, keep: float, model_folders: list[str],
-                   latency_keep: float | None = None, threads: int = 2, minimal: bool = False) -> tuple[dict, dict]:
+                   latency_keep: float | None = None, threads: int = 2, minimal: bool = False,
+                   latency_device: LatencyDevice | None = None, max_latency_steps: int = 20,
+                   log: Callable[[str], None] = _say, keep_pruning: Callable[[], bool] = lambda: True,
+                   ) -> tuple[dict, dict]:
     """``({name: network}, {name: latency target record})``: stock, Flat, random-largest pruned to ``keep`` of
-    the parameters, random-largest pruned to ``latency_keep`` of the forward time measured on this CPU with
-    ``threads`` threads (the latency trainers' pruner, without training), and any trained model folders."""
+    the parameters, random-largest pruned to ``latency_keep`` of the forward time measured on ``latency_device``
+    (default: this CPU with ``threads`` threads; :func:`prune_to_latency`), and any trained model folders."""
     plans_manager, cm, dataset_json = load_plans(plans_file, configuration)
     networks, targets = {}, {}
     baselines = (("stock nnU-Net", "nnUNetTrainer"),) + (() if minimal else (("Flat U-Net", "nnUNetTrainerFlatUNet"),))
@@ -51,24 +62,9 @@ def build_networks(plans_file: str, configuration: str, keep: float, model_folde
         networks[f"random-largest (keep {keep:.0%} params)"] = pruned
     if latency_keep is not None:
         name = f"random-largest (keep {latency_keep:.0%} latency)"
-        net = build_network(resolve_trainer("nnUNetTrainerRandomLargestLatency"), plans_manager, cm, dataset_json)
-        where = LatencyDevice("cpu", threads)
-        print(f"[benchmark] measuring the latency table of {name} on {where.describe()}", flush=True)
-        table = build_latency_table(net, shape, where, progress=lambda line: print(f"[benchmark] {line}", flush=True))
-        pruner = Pruner(net, PruningSchedule(method="random_largest", target_metric="latency",
-                                             keep_fraction=latency_keep, step_fraction=0.25),
-                        shape, latency=LatencyModel(table, where, shape, reference=copy.deepcopy(net)))
-        for step in range(20):
-            record = pruner.step(step)
-            print(f"[benchmark] latency pruning step {step + 1}: {record['latency'] * 1e3:.1f} ms "
-                  f"({record['latency_fraction']:.1%} of {table.base_seconds * 1e3:.1f} ms)", flush=True)
-            if pruner.finished:
-                break
-        networks[name] = net
-        targets[name] = {"keep_fraction": latency_keep, "device": where.describe(),
-                         "unpruned_seconds": table.base_seconds, "table_seconds": table.build_seconds,
-                         "pruned_seconds_at_pruning": pruner.log[-1]["latency"],
-                         "target_reached": pruner.target_reached}
+        networks[name], targets[name] = prune_to_latency(plans_manager, cm, dataset_json, latency_keep,
+                                                         latency_device or LatencyDevice("cpu", threads),
+                                                         max_latency_steps, log, keep_pruning)
     for folder in model_folders:
         fold, path = model_folder_folds(folder)[0]
         checkpoint = load_checkpoint_file(path)
@@ -80,6 +76,43 @@ def build_networks(plans_file: str, configuration: str, keep: float, model_folde
     for network in networks.values():  # PyTorch, whatever nnUNet_pruning_backend says: these benchmarks compare
         use_runtime(network, "torch")  # networks (the backends: python -m scripts backends)
     return networks, targets
+
+
+def prune_to_latency(plans_manager, configuration_manager, dataset_json: dict, keep_fraction: float,
+                     where: LatencyDevice, max_steps: int = 20, log: Callable[[str], None] = _say,
+                     keep_pruning: Callable[[], bool] = lambda: True) -> tuple[nn.Module, dict]:
+    """``(network on the CPU, record)``: the network ``nnUNetTrainerRandomLargestLatency`` builds, pruned by its
+    pruner (without training) to ``keep_fraction`` of the forward time measured on ``where``: at most
+    ``max_steps`` steps, fewer when the pruner finishes (also when no cut measures faster) or ``keep_pruning()``
+    says no. The record has the table's and each step's times and whether the target was reached."""
+    network = build_network(resolve_trainer("nnUNetTrainerRandomLargestLatency"), plans_manager,
+                            configuration_manager, dataset_json)
+    shape = (len(dataset_json["channel_names"]), *configuration_manager.patch_size)
+    log(f"measuring the latency table on {where.describe()} at patch "
+        f"{'x'.join(map(str, configuration_manager.patch_size))}")
+    table = build_latency_table(network, shape, where, progress=log)
+    pruner = Pruner(network, PruningSchedule(method="random_largest", target_metric="latency",
+                                             keep_fraction=keep_fraction, step_fraction=0.25,
+                                             latency_device=where.device),
+                    shape, latency=LatencyModel(table, where, shape, reference=copy.deepcopy(network)))
+    steps = []
+    for step in range(max_steps):
+        started = time.perf_counter()
+        record = pruner.step(step)
+        steps.append({"seconds": time.perf_counter() - started, "latency_s": record["latency"],
+                      "latency_fraction": record["latency_fraction"], "params": record.get("params")})
+        log(f"latency pruning step {step + 1}: {record['latency'] * 1e3:.2f} ms = {record['latency_fraction']:.1%} "
+            f"of {table.base_seconds * 1e3:.2f} ms, step took {steps[-1]['seconds']:.1f} s")
+        if pruner.finished:
+            break
+        if not keep_pruning():
+            log("latency pruning stopped early (keep_pruning)")
+            break
+    return network.cpu(), {"keep_fraction": keep_fraction, "device": where.describe(),
+                           "unpruned_seconds": table.base_seconds, "table_seconds": table.build_seconds,
+                           "pruned_seconds_at_pruning": pruner.log[-1]["latency"] if pruner.log else None,
+                           "steps": steps, "pruner_finished": pruner.finished,
+                           "target_reached": pruner.target_reached}
 
 
 def override_plans(plans_file: str, configuration: str, patch: list[int] | None, stages: int | None,

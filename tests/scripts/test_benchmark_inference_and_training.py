@@ -3,11 +3,10 @@ is asserted: speed claims come from running the scripts, see docs/results.md).""
 
 import importlib
 import json
-import os
 
 import pytest
 
-from tests.trainers.fake_task import DATASET_JSON, make_plans, prepare_folders
+from tests.trainers.fake_task import make_plans, write_plans_file
 
 def _load(name):
     return importlib.import_module(f"scripts.{name}")
@@ -17,11 +16,7 @@ def _load(name):
 def plans_file(tmp_path, monkeypatch):
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         monkeypatch.setenv(name, "")
-    plans = make_plans("plain", dim=3, n_stages=3)
-    base = prepare_folders(tmp_path, plans)
-    json.dump(plans, open(os.path.join(base, "nnUNetPlans.json"), "w"))
-    json.dump(DATASET_JSON, open(os.path.join(base, "dataset.json"), "w"))
-    return os.path.join(base, "nnUNetPlans.json")
+    return write_plans_file(tmp_path, make_plans("plain", dim=3, n_stages=3))
 
 
 def test_inference_benchmark(plans_file, tmp_path, capsys):
@@ -152,15 +147,6 @@ def test_gpu_benchmark_runs_on_the_cpu_and_keeps_its_time_budget(plans_file, tmp
     assert all(abs(sum(p["share_by_kind"].values()) - 1) < 1e-6 for p in result["profile"].values())
     assert result["recompile"].startswith("skipped")  # its compiles would not fit the budget
     assert "training step" in capsys.readouterr().out
-
-
-def test_gpu_benchmark_kernel_kinds():
-    gpu = _load("benchmark_gpu")
-    assert gpu.kernel_kind("void cudnn::bn_fw_tr_1C11_kernel_NCHW<__half, float>") == "normalisation"
-    assert gpu.kernel_kind("sm90_xmma_fprop_implicit_gemm_f16f16_f16f32_f32_nhwckrsc_nhwc_tilesize128") == \
-        "convolution"
-    assert gpu.kernel_kind("void cudnn::engines_precompiled::nchwToNhwcKernel<__half>") == "layout conversion"
-    assert gpu.kernel_kind("void at::native::vectorized_elementwise_kernel<8, leaky_relu_kernel>") == "elementwise"
 
 
 def test_inference_benchmark_compiled(plans_file, tmp_path, monkeypatch):

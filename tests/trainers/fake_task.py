@@ -8,6 +8,7 @@ on data; tests feed ``train_step`` synthetic batches.
 from __future__ import annotations
 
 import copy
+import json
 import os
 
 import torch
@@ -69,6 +70,17 @@ def prepare_folders(root, plans: dict, cases: int = 3) -> str:
     for i in range(cases):
         open(os.path.join(data, f"case_{i:03d}.b2nd"), "wb").close()
     return base
+
+
+def write_plans_file(root, plans: dict) -> str:
+    """:func:`prepare_folders`, plus ``nnUNetPlans.json`` and ``dataset.json`` in the preprocessed dataset folder, as
+    the benchmark scripts read them; returns the plans file's path."""
+    base = prepare_folders(root, plans)
+    with open(os.path.join(base, "dataset.json"), "w") as f:
+        json.dump(DATASET_JSON, f)
+    with open(os.path.join(base, "nnUNetPlans.json"), "w") as f:
+        json.dump(plans, f)
+    return os.path.join(base, "nnUNetPlans.json")
 
 
 def make_trainer(cls, plans: dict, fold=0, deep_supervision: bool = True):
