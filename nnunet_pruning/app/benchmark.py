@@ -16,6 +16,7 @@ import os
 import statistics
 import time
 
+from nnunet_pruning.app.demo import DEMO_TRAINERS
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import atomic_write_text, write_json
 
@@ -23,8 +24,8 @@ __all__ = ["DEFAULT_TRAINERS", "BENCHMARK_DATASET_ID", "paired_difference", "sum
            "run_benchmark", "write_benchmark_report"]
 
 BENCHMARK_DATASET_ID = 901
-DEFAULT_TRAINERS = ["nnUNetTrainerStock_demo", "nnUNetTrainerFlatUNet_demo", "nnUNetTrainerRandomLargest_demo",
-                    "nnUNetTrainerSTAMP_demo"]
+#: the demo's four methods on the demo budget, stock first
+DEFAULT_TRAINERS = [name for _, name in DEMO_TRAINERS]
 #: nnU-Net log lines worth showing while a model trains
 
 
