@@ -106,7 +106,7 @@ def prune_to_latency(plans_manager, configuration_manager, dataset_json: dict, k
         if pruner.finished:
             break
         if not keep_pruning():
-            log("latency pruning stopped early (keep_pruning)")
+            log("latency pruning stopped before its target: the time allowed for it is spent")
             break
     return network.cpu(), {"keep_fraction": keep_fraction, "device": where.describe(),
                            "unpruned_seconds": table.base_seconds, "table_seconds": table.build_seconds,

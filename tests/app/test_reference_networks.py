@@ -25,5 +25,5 @@ def test_prune_to_latency_records_every_step_and_stops_when_asked(tmp_path, monk
     assert record["pruned_seconds_at_pruning"] == record["steps"][-1]["latency_s"]
     assert lines[0].startswith("measuring the latency table on cpu, 1 threads at patch")
     assert [line.split(":")[0] for line in lines if line.startswith("latency pruning step")] == \
-        ["latency pruning step 1", "latency pruning step 2"] and "stopped early" in lines[-1]
+        ["latency pruning step 1", "latency pruning step 2"] and "stopped before its target" in lines[-1]
     assert next(network.parameters()).device.type == "cpu"
