@@ -53,6 +53,11 @@ def paired_difference(values: dict[str, float], baseline: dict[str, float]) -> d
     return {"folds": folds, "mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "n": len(diffs)}
 
 
+def _class_dice(folds: dict[str, dict], label: str) -> dict[str, float]:
+    """``{fold: test Dice of class label}`` of the runs that have it."""
+    return {f: r["test_dice_per_class"][label] for f, r in folds.items() if label in r.get("test_dice_per_class", {})}
+
+
 def summarise_runs(runs: list[dict], trainers: list[str], reference: str | None = None) -> list[dict]:
     """Per trainer (in order): Dice mean and sd over folds (overall and per class), the paired difference to the
     first trainer and, with ``reference``, to that trainer too (e.g. STAMP's default against its ablations),
@@ -81,6 +86,9 @@ def summarise_runs(runs: list[dict], trainers: list[str], reference: str | None 
         row["dice_per_class_mean"] = {c: sum(r["test_dice_per_class"][c] for r in folds.values()) / len(dice)
                                       for c in classes if all(c in r.get("test_dice_per_class", {})
                                                               for r in folds.values())}
+        row["paired_difference_per_class"] = None if trainer == trainers[0] else {
+            c: paired_difference(_class_dice(folds, c), _class_dice(by_trainer[trainers[0]], c))
+            for c in row["dice_per_class_mean"] if _class_dice(by_trainer[trainers[0]], c)}
         rows.append(row)
     return rows
 
@@ -206,6 +214,42 @@ def _plot(rows: list[dict], runs: list[dict], path: str) -> None:
         save_figure(fig, path)
 
 
+def _plot_per_class(rows: list[dict], labels: dict[str, str], runs: list[dict], baseline: str, path: str) -> None:
+    """Per class, each trainer's per-fold differences to the baseline (dots) and their mean with its 95% CI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnunet_pruning.trainers.progress_plot import save_figure
+
+    base = {r["fold"]: r.get("test_dice_per_class", {}) for r in runs if r["trainer"] == baseline}
+    width = 0.8 / len(rows)
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(labels)), 4.5))
+        for i, row in enumerate(rows):
+            mine = {r["fold"]: r.get("test_dice_per_class", {}) for r in runs if r["trainer"] == row["trainer"]}
+            for j, c in enumerate(labels):
+                diff = row["paired_difference_per_class"].get(c)
+                if diff is None:
+                    continue
+                x = j - 0.4 + width * (i + 0.5)
+                ax.scatter([x - width / 4] * len(diff["folds"]), [mine[f][c] - base[f][c] for f in diff["folds"]],
+                           color=f"C{(i + 1) % 10}", alpha=0.5, s=20, zorder=2)
+                ci = diff["ci95"]
+                yerr = [[diff["mean"] - ci[0]], [ci[1] - diff["mean"]]] if ci else None
+                ax.errorbar([x + width / 4], [diff["mean"]], yerr=yerr, fmt="o", color=f"C{(i + 1) % 10}", capsize=5,
+                            markersize=7, zorder=3, label=row["trainer"].replace("nnUNetTrainer", "") if j == 0 else None)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(labels)), list(labels.values()))
+        ax.set_ylabel("test Dice minus the baseline's (same fold)")
+        ax.set_title(f"per class, against {baseline.replace('nnUNetTrainer', '')}: runs (dots), mean and 95% CI",
+                     fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        save_figure(fig, path)
+
+
 def _diff_text(diff: dict | None, none: str) -> str:
     if diff is None:
         return none
@@ -266,6 +310,17 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
               f"- cost: {setup['elapsed_seconds'] / 60:.1f} min for this invocation (finished runs are reused; "
               f"training took {sum(r['train_seconds'] for r in rows) / 60:.1f} min over all runs).", "",
               "![test Dice per run](dice.png)", ""]
+    per_class = [row for row in rows if row["paired_difference_per_class"]]
+    if per_class and len(classes) > 1:  # where a method loses: one class's Dice, fold by fold against the baseline
+        labels = {c: f"{names[c]} ({c})" if c in names else f"class {c}" for c in classes}
+        lines += ["Per class: the trainer's test Dice minus the baseline's, fold by fold; mean and 95% t interval over "
+                  "the folds:", "", "| trainer |" + "".join(f" {labels[c]} |" for c in classes),
+                  "|---|" + "---|" * len(classes)]
+        for row in per_class:
+            diffs = row["paired_difference_per_class"]
+            lines.append(f"| `{row['trainer']}` |" + "".join(f" {_diff_text(diffs.get(c), '-')} |" for c in classes))
+        lines += ["", "![per class, paired difference to the baseline](dice_per_class.png)", ""]
+        _plot_per_class(per_class, labels, runs, trainers[0], os.path.join(output, "dice_per_class.png"))
     report = os.path.join(output, "report.md")
     atomic_write_text("\n".join(lines), report)
     buffer = io.StringIO()
@@ -278,4 +333,5 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
     write_json({"setup": setup, "runs": runs, "summary": rows, "inference": timing}, os.path.join(output, "results.json"))
     _plot(rows, runs, os.path.join(output, "dice.png"))
     return {"report": report, "csv": os.path.join(output, "runs.csv"), "json": os.path.join(output, "results.json"),
-            "plot": os.path.join(output, "dice.png")}
+            "plot": os.path.join(output, "dice.png"),
+            **({"plot_per_class": os.path.join(output, "dice_per_class.png")} if per_class and len(classes) > 1 else {})}

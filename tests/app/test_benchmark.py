@@ -53,6 +53,8 @@ def test_report_shows_mean_sd_and_paired_differences(tmp_path):
     assert len(list(csv.DictReader(open(written["csv"])))) == 6
     assert json.load(open(written["json"]))["summary"][1]["paired_difference"]["n"] == 3
     assert (tmp_path / "dice.png").stat().st_size > 5000
+    assert "| `stamp` | +0.000 (+0.000 to +0.000) | +0.000 (+0.000 to +0.000) |" in report  # equal per class
+    assert "| trainer | tube (1) | dot (2) |" in report and "(dice_per_class.png)" in report
 
 
 def test_report_against_a_reference_trainer_and_per_class(tmp_path):
@@ -71,5 +73,12 @@ def test_report_against_a_reference_trainer_and_per_class(tmp_path):
     assert "paired diff to `stamp` (95% CI) | Dice class 1 | Dice class 2 |" in report
     assert "| baseline | - | 0.750 | 0.850 |" in report and "| -0.017 (-0.031 to -0.002) | reference |" in report
     assert "| +0.010 (+0.010 to +0.010) | 0.743 | 0.843 |" in report
+    # per class, fold by fold against the baseline: a table and a plot
+    assert rows[1]["paired_difference_per_class"]["2"]["mean"] == pytest.approx(-0.0166667, abs=1e-6)
+    assert rows[0]["paired_difference_per_class"] is None
+    assert "| trainer | class 1 | class 2 |" in report
+    assert "| `stamp` | -0.017 (-0.031 to -0.002) | -0.017 (-0.031 to -0.002) |" in report
+    assert "| `ablation` | -0.007 (-0.021 to +0.008) | -0.007 (-0.021 to +0.008) |" in report
+    assert (tmp_path / "dice_per_class.png").stat().st_size > 5000
     with pytest.raises(PruningError, match="not one of the benchmarked"):
         summarise_runs(runs, trainers, reference="other")
