@@ -67,7 +67,7 @@ def summarise_runs(runs: list[dict], trainers: list[str], reference: str | None 
     if reference is not None and reference not in by_trainer:
         raise PruningError(f"the reference trainer {reference} is not one of the benchmarked trainers")
     second = None if reference is None else {f: r["test_dice"] for f, r in by_trainer[reference].items()}
-    rows = []
+    rows, base_classes = [], {}  # base_classes: {class: {fold: the baseline's Dice}}, read once per class
     for trainer in trainers:
         folds = by_trainer[trainer]
         dice = [r["test_dice"] for r in folds.values()]
@@ -87,8 +87,8 @@ def summarise_runs(runs: list[dict], trainers: list[str], reference: str | None 
                                       for c in classes if all(c in r.get("test_dice_per_class", {})
                                                               for r in folds.values())}
         row["paired_difference_per_class"] = None if trainer == trainers[0] else {
-            c: paired_difference(_class_dice(folds, c), _class_dice(by_trainer[trainers[0]], c))
-            for c in row["dice_per_class_mean"] if _class_dice(by_trainer[trainers[0]], c)}
+            c: paired_difference(_class_dice(folds, c), base_classes[c])
+            for c in row["dice_per_class_mean"] if base_classes.setdefault(c, _class_dice(by_trainer[trainers[0]], c))}
         rows.append(row)
     return rows
 
