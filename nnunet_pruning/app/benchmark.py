@@ -191,13 +191,9 @@ def _time_first_fold(pipeline, trainers: list[str], fold: str, say, backend: str
 
 
 def _plot(rows: list[dict], runs: list[dict], path: str) -> None:
-    import matplotlib
+    from nnunet_pruning.trainers.progress_plot import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from nnunet_pruning.trainers.progress_plot import save_figure
-
+    plt = pyplot()
     with plt.style.context("default"):
         fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4.5))
         for i, row in enumerate(rows):
@@ -216,13 +212,9 @@ def _plot(rows: list[dict], runs: list[dict], path: str) -> None:
 
 def _plot_per_class(rows: list[dict], labels: dict[str, str], runs: list[dict], baseline: str, path: str) -> None:
     """Per class, each trainer's per-fold differences to the baseline (dots) and their mean with its 95% CI."""
-    import matplotlib
+    from nnunet_pruning.trainers.progress_plot import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from nnunet_pruning.trainers.progress_plot import save_figure
-
+    plt = pyplot()
     base = {r["fold"]: r.get("test_dice_per_class", {}) for r in runs if r["trainer"] == baseline}
     width = 0.8 / len(rows)
     with plt.style.context("default"):

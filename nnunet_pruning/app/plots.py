@@ -4,25 +4,16 @@ from __future__ import annotations
 
 from matplotlib.ticker import MaxNLocator
 
-from nnunet_pruning.trainers.progress_plot import save_figure, set_score_limits
+from nnunet_pruning.trainers.progress_plot import pyplot, save_figure, set_score_limits
 
 __all__ = ["plot_dice_vs_cost", "plot_widths", "plot_trajectories"]
 
 
 # -- comparison plots (nnunet-pruning compare) ---------------------------------------------------------------
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_dice_vs_cost(models: list[dict], cost: str, path: str) -> None:
     """Validation Dice against ``params`` or ``gflops``: one marker per fold, a larger one per model mean;
     the first model is the baseline (star, dashed line at its Dice)."""
-    plt = _pyplot()
+    plt = pyplot()
     unit = {"params": "parameters (log scale)", "gflops": "GFLOPs per forward pass at the patch size"}[cost]
     with plt.style.context("default"):
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -50,7 +41,7 @@ def plot_dice_vs_cost(models: list[dict], cost: str, path: str) -> None:
 def plot_widths(models: list[dict], path: str) -> None:
     """Output channels of every conv in forward order (encoder then decoder), one line per model
     (its first fold), with the stage names on the x axis."""
-    plt = _pyplot()
+    plt = pyplot()
     with plt.style.context("default"):
         fig, ax = plt.subplots(figsize=(max(8, 0.22 * _conv_count(models[0]) + 3), 4.5))
         ticks = {}
@@ -87,7 +78,7 @@ def plot_trajectories(models: list[dict], path: str) -> bool:
             if f.get("pruning_log")]
     if not runs:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     with plt.style.context("default"):
         fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
         for n, (i, label, fold, log) in enumerate(runs):  # colours as in the other plots (model index)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["plot_pruning_progress", "set_score_limits", "save_figure", "MIN_SCORE_SPAN"]
+__all__ = ["plot_pruning_progress", "pyplot", "set_score_limits", "save_figure", "MIN_SCORE_SPAN"]
 
 #: a Dice axis spans at least this much, so a change of 0.0004 does not fill the plot like a crash
 MIN_SCORE_SPAN = 0.2
@@ -23,11 +23,7 @@ def set_score_limits(ax, values: list) -> None:
 
 def plot_pruning_progress(log: list[dict], path: str, num_epochs: int | None = None) -> None:
     """Params and GFLOPs (as % of the start) per pruning step, beside the EMA pseudo-Dice at that step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     epochs = [-1] + [r["epoch"] for r in log]
     params = [100.0] + [100 * r["params_fraction"] for r in log]
     gflops = [100.0] + [100 * r["gflops_fraction"] for r in log]
@@ -64,10 +60,19 @@ def _draw(plt, epochs, params, gflops, log, path, num_epochs):
     save_figure(fig, path)
 
 
-def save_figure(fig, path: str) -> None:
-    """Lay out, write (100 dpi) and close a figure: every plot of this package ends this way."""
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend (no display needed), imported on first use: every plot of
+    this package starts this way."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: str) -> None:
+    """Lay out, write (100 dpi) and close a figure: every plot of this package ends this way."""
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    pyplot().close(fig)
