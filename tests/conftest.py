@@ -7,9 +7,14 @@ for each other while nnU-Net's commands run beside them took 5-10x longer), and 
 spinning while they wait (set before torch is imported; the commands of the e2e tests inherit it).
 
 Backend: PyTorch (``nnUNet_pruning_backend=torch``, below).
+
+Ctrl-C: the commands the interruption tests stop get SIGINT as from a terminal, whatever started the suite. A
+suite started as a background job of a script (``cmd &``, ``nohup``) begins with SIGINT ignored, and every child
+would inherit that (3 tests failed so); a handler of our own is reset to the default in each child.
 """
 
 import os
+import signal
 
 import pytest
 
@@ -24,6 +29,8 @@ os.environ.setdefault("nnUNet_pruning_backend", "torch")
 def pytest_configure(config):
     import torch
 
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     torch.set_num_threads(1)
 
 
