@@ -228,27 +228,26 @@ def available_folds(folders: list[str], labels: list[str], folds: list[str] | No
     return None
 
 
-def target_notes(entries: list[ModelEntry]) -> list[str]:
-    """One report line per pruned fold that did not reach its pruning target (a schedule too short for it)."""
-    notes = []
+def _fold_statuses(entries: list[ModelEntry]):
+    """(entry, fold, pruning status) of every pruned fold (a fold without a pruning log is left out)."""
     for e in entries:
         for fold, f in e.folds.items():
             status = target_status(f.get("pruning_log"))
-            if status and not status["target_reached"]:
-                notes.append(f"**{e.label} fold {fold} did not reach its pruning target** ({describe_status(status)}): "
-                             f"train longer, or choose a schedule that fits (see nnunet-pruning trainers).")
-    return notes
+            if status:
+                yield e, fold, status
+
+
+def target_notes(entries: list[ModelEntry]) -> list[str]:
+    """One report line per pruned fold that did not reach its pruning target (a schedule too short for it)."""
+    return [f"**{e.label} fold {fold} did not reach its pruning target** ({describe_status(status)}): train longer, "
+            f"or choose a schedule that fits (see nnunet-pruning trainers)."
+            for e, fold, status in _fold_statuses(entries) if not status["target_reached"]]
 
 
 def latency_notes(entries: list[ModelEntry]) -> list[str]:
     """One report line per pruned fold that measured its latency while training (the ``latency`` target)."""
-    notes = []
-    for e in entries:
-        for fold, f in e.folds.items():
-            status = target_status(f.get("pruning_log"))
-            if status and status.get("latency") is not None:
-                notes.append(f"{e.label} fold {fold}: {describe_status(status)}.")
-    return notes
+    return [f"{e.label} fold {fold}: {describe_status(status)}."
+            for e, fold, status in _fold_statuses(entries) if status.get("latency") is not None]
 
 
 def checkpoint_notes(entries: list[ModelEntry]) -> list[str]:

@@ -232,6 +232,20 @@ def test_a_model_that_missed_its_target_is_flagged(tmp_path):
         [stock.as_dict(), reached.as_dict()], {})
 
 
+def test_a_latency_run_says_what_it_measured():
+    """Per pruned fold with a latency target: one line with the time it measured; stock and params runs: none."""
+    from nnunet_pruning.app.compare import latency_notes
+
+    stock, params = _entry("stock", 1000, 8.0, 0.8), _entry("stamp", 200, 2.0, 0.8, pruned=True)
+    timed = _entry("fast", 500, 4.0, 0.8, pruned=True)
+    timed.folds["0"]["pruning_log"] = {"schedule": {"target_metric": "latency", "keep_fraction": 0.5},
+                                       "target_reached": True, "outcome": "reached", "latency": {"device": "cpu"},
+                                       "steps": [{"epoch": 3, "latency_fraction": 0.45, "latency": 0.09}]}
+    assert latency_notes([stock, params, timed]) == [
+        "fast fold 0: keeps 45.0% of the latency, target <= 50%: reached; measured latency 90.0 ms per forward pass "
+        "at the patch size (45.0% of unpruned, cpu, during training)."]
+
+
 def test_count_says_whether_the_target_was_reached():
     from nnunet_pruning.app.count import format_count
 
