@@ -67,7 +67,18 @@ def summarise_runs(runs: list[dict], trainers: list[str], reference: str | None 
     if reference is not None and reference not in by_trainer:
         raise PruningError(f"the reference trainer {reference} is not one of the benchmarked trainers")
     second = None if reference is None else {f: r["test_dice"] for f, r in by_trainer[reference].items()}
-    rows, base_classes = [], {}  # base_classes: {class: {fold: the baseline's Dice}}, read once per class
+    class_dice = {}  # {(trainer, class): {fold: Dice}}, each read once
+
+    def per_class_difference(labels, trainer: str, against: str) -> dict:
+        """Per class of ``labels`` that ``against`` has: ``trainer``'s Dice minus ``against``'s, fold by fold."""
+        for t in (trainer, against):
+            for c in labels:
+                if (t, c) not in class_dice:
+                    class_dice[t, c] = _class_dice(by_trainer[t], c)
+        return {c: paired_difference(class_dice[trainer, c], class_dice[against, c])
+                for c in labels if class_dice[against, c]}
+
+    rows = []
     for trainer in trainers:
         folds = by_trainer[trainer]
         dice = [r["test_dice"] for r in folds.values()]
@@ -86,9 +97,11 @@ def summarise_runs(runs: list[dict], trainers: list[str], reference: str | None 
         row["dice_per_class_mean"] = {c: sum(r["test_dice_per_class"][c] for r in folds.values()) / len(dice)
                                       for c in classes if all(c in r.get("test_dice_per_class", {})
                                                               for r in folds.values())}
-        row["paired_difference_per_class"] = None if trainer == trainers[0] else {
-            c: paired_difference(_class_dice(folds, c), base_classes[c])
-            for c in row["dice_per_class_mean"] if base_classes.setdefault(c, _class_dice(by_trainer[trainers[0]], c))}
+        row["paired_difference_per_class"] = None if trainer == trainers[0] else per_class_difference(
+            row["dice_per_class_mean"], trainer, trainers[0])
+        if second is not None:
+            row["paired_difference_per_class_to_reference"] = None if trainer in (trainers[0], reference) else \
+                per_class_difference(row["dice_per_class_mean"], trainer, reference)
         rows.append(row)
     return rows
 
@@ -250,6 +263,15 @@ def _diff_text(diff: dict | None, none: str) -> str:
     return f"{diff['mean']:+.3f} ({diff['ci95'][0]:+.3f} to {diff['ci95'][1]:+.3f})"
 
 
+def _per_class_table(rows: list[dict], labels: dict[str, str], key: str, against: str) -> list[str]:
+    """Markdown lines: per trainer and class, the paired difference ``row[key]`` (mean and 95% CI)."""
+    lines = [f"Per class: the trainer's test Dice minus {against}, fold by fold; mean and 95% t interval over the "
+             "folds:", "", "| trainer |" + "".join(f" {labels[c]} |" for c in labels), "|---|" + "---|" * len(labels)]
+    for row in rows:
+        lines.append(f"| `{row['trainer']}` |" + "".join(f" {_diff_text(row[key].get(c), '-')} |" for c in labels))
+    return lines + [""]
+
+
 def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], setup: dict,
                            timing: dict | None = None, reference: str | None = None) -> dict:
     """report.md, runs.csv, results.json and dice.png of a benchmark; returns ``{kind: path}``."""
@@ -305,14 +327,13 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
     per_class = [row for row in rows if row["paired_difference_per_class"]]
     if per_class and len(classes) > 1:  # where a method loses: one class's Dice, fold by fold against the baseline
         labels = {c: f"{names[c]} ({c})" if c in names else f"class {c}" for c in classes}
-        lines += ["Per class: the trainer's test Dice minus the baseline's, fold by fold; mean and 95% t interval over "
-                  "the folds:", "", "| trainer |" + "".join(f" {labels[c]} |" for c in classes),
-                  "|---|" + "---|" * len(classes)]
-        for row in per_class:
-            diffs = row["paired_difference_per_class"]
-            lines.append(f"| `{row['trainer']}` |" + "".join(f" {_diff_text(diffs.get(c), '-')} |" for c in classes))
-        lines += ["", "![per class, paired difference to the baseline](dice_per_class.png)", ""]
+        lines += _per_class_table(per_class, labels, "paired_difference_per_class", "the baseline's")
+        lines += ["![per class, paired difference to the baseline](dice_per_class.png)", ""]
         _plot_per_class(per_class, labels, runs, trainers[0], os.path.join(output, "dice_per_class.png"))
+        to_reference = [row for row in rows if row.get("paired_difference_per_class_to_reference")]
+        if to_reference:
+            lines += _per_class_table(to_reference, labels, "paired_difference_per_class_to_reference",
+                                      f"the reference's (`{reference}`)")
     report = os.path.join(output, "report.md")
     atomic_write_text("\n".join(lines), report)
     buffer = io.StringIO()

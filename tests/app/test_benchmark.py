@@ -80,5 +80,10 @@ def test_report_against_a_reference_trainer_and_per_class(tmp_path):
     assert "| `stamp` | -0.017 (-0.031 to -0.002) | -0.017 (-0.031 to -0.002) |" in report
     assert "| `ablation` | -0.007 (-0.021 to +0.008) | -0.007 (-0.021 to +0.008) |" in report
     assert (tmp_path / "dice_per_class.png").stat().st_size > 5000
+    # per class against the reference too (the ablation's classes each +0.01 over STAMP's in every fold)
+    assert rows[2]["paired_difference_per_class_to_reference"]["1"]["mean"] == pytest.approx(0.01)
+    assert rows[1]["paired_difference_per_class_to_reference"] is None
+    assert "minus the reference's (`stamp`), fold by fold" in report
+    assert "| `ablation` | +0.010 (+0.010 to +0.010) | +0.010 (+0.010 to +0.010) |" in report
     with pytest.raises(PruningError, match="not one of the benchmarked"):
         summarise_runs(runs, trainers, reference="other")
