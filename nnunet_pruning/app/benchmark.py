@@ -67,16 +67,15 @@ def summarise_runs(runs: list[dict], trainers: list[str], reference: str | None 
     if reference is not None and reference not in by_trainer:
         raise PruningError(f"the reference trainer {reference} is not one of the benchmarked trainers")
     second = None if reference is None else {f: r["test_dice"] for f, r in by_trainer[reference].items()}
-    class_dice = {}  # {(trainer, class): {fold: Dice}}, each read once
+    theirs = {}  # {(baseline or reference, class): {fold: Dice}}, read once for all trainers
 
     def per_class_difference(labels, trainer: str, against: str) -> dict:
         """Per class of ``labels`` that ``against`` has: ``trainer``'s Dice minus ``against``'s, fold by fold."""
-        for t in (trainer, against):
-            for c in labels:
-                if (t, c) not in class_dice:
-                    class_dice[t, c] = _class_dice(by_trainer[t], c)
-        return {c: paired_difference(class_dice[trainer, c], class_dice[against, c])
-                for c in labels if class_dice[against, c]}
+        for c in labels:
+            if (against, c) not in theirs:
+                theirs[against, c] = _class_dice(by_trainer[against], c)
+        return {c: paired_difference(_class_dice(by_trainer[trainer], c), theirs[against, c])
+                for c in labels if theirs[against, c]}
 
     rows = []
     for trainer in trainers:
