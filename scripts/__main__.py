@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(f"scripts.{BENCHMARKS[argv[0]]}")
     sys.argv = [f"python -m scripts {argv[0]}", *argv[1:]]
-    return module.main(argv[1:]) if module.main.__code__.co_argcount else module.main()
+    return module.main(argv[1:])
 
 
 if __name__ == "__main__":

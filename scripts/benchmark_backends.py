@@ -25,10 +25,10 @@ import sys
 import numpy as np
 import torch
 
-from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
+from nnunet_pruning.app.machine import OtherCpuLoad
+from nnunet_pruning.app.provenance import write_result
 from nnunet_pruning.app.timing import StagedPredictor, TimingSettings, case_files, time_models
 from nnunet_pruning.core import runtimes
-from nnunet_pruning.core.files import write_json
 from nnunet_pruning.core.runtime_forward import SETTINGS
 
 
@@ -121,12 +121,10 @@ def main(argv=None) -> int:
         print(f"{r['model']:36s} {ran:26s} {r['params']:>11,} {r['gflops']:>7.2f} {r['s_per_case']:>8.3f} "
               f"{r['speedup']:>7.2f}x {r['network_s_per_case']:>7.3f} {r['network_speedup']:>10.2f}x {agree:>12s}")
     if args.json:
-        result = {"command": "python -m scripts backends " + " ".join(sys.argv[1:] if argv is None else argv),
-                  "rows": rows, "timing": timing, "other_cpu_cores_while_timing": load.cores,
-                  "versions": {"torch": torch.__version__, **{b: _version(b) for b in args.backends if b in runtimes.RUNTIMES}},
-                  "processor": cpu_model(), "cpu_count": os.cpu_count()}
-        write_json(result, args.json, indent=1)
-        print(f"wrote {args.json}")
+        write_result({"rows": rows, "timing": timing, "other_cpu_cores_while_timing": load.cores,
+                      "versions": {"torch": torch.__version__,
+                                   **{b: _version(b) for b in args.backends if b in runtimes.RUNTIMES}}},
+                     args.json, __file__, argv, indent=1)
     return 0
 
 

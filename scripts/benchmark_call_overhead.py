@@ -16,16 +16,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from unittest import mock
 
 import torch
 
-from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
+from nnunet_pruning.app.machine import OtherCpuLoad
+from nnunet_pruning.app.provenance import write_result
 from nnunet_pruning.core import cuda_inference, runtime_forward
 from nnunet_pruning.core.cuda_inference import use_cuda_inference
 from nnunet_pruning.core.clock import interleaved_seconds
-from nnunet_pruning.core.files import write_json
 from nnunet_pruning.core.resizable import make_resizable
 from nnunet_pruning.core.runtime_forward import use_runtime
 
@@ -74,9 +73,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
-    result = {"machine": cpu_model(), "torch": torch.__version__,
-              "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d"), "calls": args.calls,
-              "repeats": args.repeats, "networks": {}}
+    result = {"threads": torch.get_num_threads(), "calls": args.calls, "repeats": args.repeats, "networks": {}}
     print(f"{'network':8s} {'tensors':>7s} {'graphed call':>13s} {'runtime key':>12s} "
           f"{'walk: addresses':>16s} {'walk: list+signature':>21s}   (microseconds per call)")
     with OtherCpuLoad() as load:
@@ -88,8 +85,7 @@ def main(argv=None) -> int:
     result["other_load_cores"] = load.cores
     if load.warning():
         print(load.warning(), file=sys.stderr)
-    if args.json:
-        write_json(result, args.json)
+    write_result(result, args.json, __file__, argv)
     return 0
 
 

@@ -10,14 +10,13 @@ Warm-up runs first, then the median of ``--repeats`` runs; batch 1, inference mo
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 
 import torch
 
+from nnunet_pruning.app.provenance import write_result
 from nnunet_pruning.core.clock import interleaved_seconds
-from nnunet_pruning.core.files import write_json
 
 SHAPES = ([32, 32, 32], [64, 64, 8], [64, 64, 64])
 CHANNELS = (16, 20, 21, 24, 32)
@@ -42,8 +41,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     shapes = [[int(v) for v in s.split("x")] for s in args.shapes]
-    results = {"threads": args.threads, "torch": torch.__version__, "platform": platform.platform(),
-               "repeats": args.repeats, "warmup": args.warmup, "median_ms": {}}
+    results = {"threads": args.threads, "repeats": args.repeats, "warmup": args.warmup, "median_ms": {}}
     widest = max(args.channels)
     for shape in shapes:
         key = "x".join(map(str, shape))
@@ -52,9 +50,7 @@ def main(argv=None) -> int:
         cells = ", ".join(f"{c} ch {v:.1f} ms" for c, v in ms.items())
         print(f"{key:>10}: {cells}   (time of {min(args.channels)} ch / {widest} ch: "
               f"{ms[min(args.channels)] / ms[widest]:.2f}, FLOPs ratio {(min(args.channels) / widest) ** 2:.2f})")
-    if args.json:
-        write_json(results, args.json)
-        print(f"wrote {args.json}")
+    write_result(results, args.json, __file__, argv)
     return 0
 
 

@@ -36,7 +36,6 @@ import copy
 import io
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from types import SimpleNamespace
 if __package__ in (None, ""):  # run as python scripts/benchmark_gpu.py: its sibling modules import as scripts.*
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from nnunet_pruning.app.provenance import provenance  # noqa: E402
 from nnunet_pruning.core.files import write_json  # noqa: E402
 from scripts.kernel_profile import profile_forward  # noqa: E402
 
@@ -314,10 +314,9 @@ def main(argv=None) -> int:
     from nnunet_pruning.core.clock import cpu_model
     from nnunet_pruning.core.measure import count_gflops, count_params
 
-    result = {"command": "python scripts/benchmark_gpu.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    result = {**provenance(__file__, argv),
               "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model(),
-              "torch": torch.__version__, "cuda": torch.version.cuda, "platform": platform.platform(),
-              "cpu_count": os.cpu_count(), "patch": args.patch, "stages": args.stages, "max_width": args.max_width,
+              "cuda": torch.version.cuda, "patch": args.patch, "stages": args.stages, "max_width": args.max_width,
               "volume": args.shape, "batch": args.batch, "tta": args.tta, "warmup": args.warmup,
               "repeats": args.repeats, "steps_per_round": args.steps, "cudnn_benchmark": device.type == "cuda",
               "autocast": "fp16 (nnU-Net's train_step and predictor on CUDA)" if device.type == "cuda" else "none"}

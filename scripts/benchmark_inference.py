@@ -27,18 +27,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 
 import torch
 
 from nnunet_pruning.adapter.networks import load_plans
-from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
+from nnunet_pruning.app.machine import OtherCpuLoad
+from nnunet_pruning.app.provenance import write_result
 from nnunet_pruning.app.reference_networks import LATENCY_REFERENCE, build_networks, override_plans
 from nnunet_pruning.app.timing import time_networks
 from nnunet_pruning.core import runtimes
 from nnunet_pruning.core.errors import PruningError
-from nnunet_pruning.core.files import write_json
 from nnunet_pruning.core.measure import count_gflops, count_params
 
 
@@ -121,14 +120,12 @@ def main(argv=None) -> int:
              for name, net in networks.items()}
     devices = [torch.device("cpu")] if args.device == "cpu" else [torch.device("cuda")] if args.device == "cuda" \
         else [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    results = {"command": "python scripts/benchmark_inference.py " + " ".join(sys.argv[1:] if argv is None else argv),
-               "plans": os.path.abspath(args.plans), "configuration": args.configuration, "volume_shape": shape,
+    results = {"plans": os.path.abspath(args.plans), "configuration": args.configuration, "volume_shape": shape,
                "architecture": {k: cm.network_arch_init_kwargs[k] for k in ("n_stages", "features_per_stage")},
                "compile": args.compile, "latency_targets": targets,
                "patch_size": patch, "volumes": args.volumes, "tile_step_size": args.step_size, "tta": args.tta,
                "warmup": args.warmup, "repeats": args.repeats, "threads": args.threads,
-               "torch": torch.__version__, "platform": platform.platform(), "processor": cpu_model(),
-               "cpu_count": os.cpu_count(), "networks": stats, "devices": {}}
+               "networks": stats, "devices": {}}
     stock = "stock nnU-Net"
     for device in devices:
         if device.type == "cuda":
@@ -177,9 +174,7 @@ def main(argv=None) -> int:
                 print(f"{name}: pruned to {target['keep_fraction']:.0%} of the forward time on {target['device']}; "
                       f"measured now ({device}): {timed[name]['latency_fraction_now']:.1%} = "
                       f"{timed[name]['latency_vs_target']:.2f}x the target")
-    if args.json:
-        write_json(results, args.json)
-        print(f"wrote {args.json}")
+    write_result(results, args.json, __file__, argv)
     return 0
 
 

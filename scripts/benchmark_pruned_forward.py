@@ -19,9 +19,9 @@ import sys
 import torch
 
 from nnunet_pruning.adapter.architectures import build_unet, unet_spec
-from nnunet_pruning.core.files import write_json
+from nnunet_pruning.app.provenance import write_result
 from nnunet_pruning.core.groups import find_groups, is_transposed
-from nnunet_pruning.core.clock import cpu_model, interleaved_seconds
+from nnunet_pruning.core.clock import interleaved_seconds
 from nnunet_pruning.core.measure import count_gflops, count_params
 from nnunet_pruning.core.surgery import remove_channels
 
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         "architecture": args.architecture, "stages": args.stages, "patch": args.patch, "fraction": args.fraction,
         "params": {"stock": count_params(stock), "pruned": count_params(pruned)},
         "gflops": {"stock": count_gflops(stock, 1, args.patch), "pruned": count_gflops(pruned, 1, args.patch)},
-        "torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "machine": cpu_model(), "timings": {},
+        "cpu_threads": torch.get_num_threads(), "timings": {},
     }
     result["flops_ratio"] = result["gflops"]["stock"] / result["gflops"]["pruned"]
     for device in devices:
@@ -90,9 +90,7 @@ def main(argv=None) -> int:
         print(f"{device} ({t['device']}): median forward stock {t['median_seconds']['stock']:.3f} s, pruned "
               f"{t['median_seconds']['pruned']:.3f} s -> measured speedup {t['speedup']:.2f}x "
               f"(FLOPs ratio {result['flops_ratio']:.2f}x)")
-    if args.json:
-        write_json(result, args.json)
-        print(f"wrote {args.json}")
+    write_result(result, args.json, __file__, argv)
     return 0
 
 

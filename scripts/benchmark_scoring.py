@@ -22,14 +22,16 @@ time a variant starts); figures are medians over every timed iteration, with the
 from __future__ import annotations
 
 import argparse
-import platform
+import os
 import statistics
 import sys
 import time
 
-from nnunet_pruning.core.files import write_json
+if __package__ in (None, ""):  # run as python scripts/benchmark_scoring.py: its sibling modules import as scripts.*
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from scripts.benchmark_training import initialised_trainer, nnunet_folders, read_plans
+from nnunet_pruning.app.provenance import write_result  # noqa: E402
+from scripts.benchmark_training import initialised_trainer, nnunet_folders, read_plans  # noqa: E402
 
 VARIANTS = ("no scoring", "targeted dropout only", "STAMP, activation hooks", "STAMP, parameter gradients")
 COMPILED = " [compiled]"
@@ -130,16 +132,12 @@ def main(argv=None) -> int:
     busy = [v for v, cores in measured["other_cpu_cores"].items() if max(c or 0 for c in cores) > BUSY_CORES]
     if busy:
         print(f"warning: other processes kept CPU cores busy during {', '.join(busy)}: those figures are suspect")
-    if args.json:
-        write_json({"command": "python -m scripts scoring " + " ".join(argv if argv is not None else sys.argv[1:]),
-                   "device": device, "torch": torch.__version__, "platform": platform.platform(),
-                   "trainer": args.trainer, "batch_size": trainer.configuration_manager.batch_size,
+    write_result({"device": device, "trainer": args.trainer, "batch_size": trainer.configuration_manager.batch_size,
                    "patch_size": list(trainer.configuration_manager.patch_size),
                    "median_s_per_iteration": medians,
                    "vs_no_scoring": {v: m / medians["no scoring"] for v, m in medians.items()},
                    "round_ratios_vs_no_scoring": ratios,
-                   **measured}, args.json)
-        print(f"wrote {args.json}")
+                  **measured}, args.json, __file__, argv)
     return 0
 
 

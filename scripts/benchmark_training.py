@@ -24,13 +24,12 @@ import contextlib
 import io
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 
-from nnunet_pruning.core.files import write_json
+from nnunet_pruning.app.provenance import write_result
 
 DEFAULT_TRAINERS = ["nnUNetTrainerStock_demo", "nnUNetTrainerRandomLargest_demo", "nnUNetTrainerSTAMP_demo"]
 
@@ -213,13 +212,8 @@ def main(argv=None) -> int:
     if busy:
         print(f"warning: other processes were busy during {', '.join(busy)}: those figures are suspect (see "
               f"other_cpu_cores in the JSON); rerun on an idle machine")
-    if args.json:
-        import torch
-
-        write_json({"plans": os.path.abspath(args.plans), "configuration": args.configuration,
-                   "threads": args.threads, "torch": torch.__version__, "platform": platform.platform(),
-                   "cpu_count": os.cpu_count(), "runs": runs}, args.json)
-        print(f"wrote {args.json}")
+    write_result({"plans": os.path.abspath(args.plans), "configuration": args.configuration,
+                  "threads": args.threads, "runs": runs}, args.json, __file__, argv)
     return 0
 
 

@@ -24,17 +24,16 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import platform
 import re
 import shutil
 import statistics
 import sys
 import time
 
-from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
+from nnunet_pruning.app.machine import OtherCpuLoad
 from nnunet_pruning.app.pipeline import Pipeline, SyntheticDataset
+from nnunet_pruning.app.provenance import write_result
 from nnunet_pruning.app.workspace import NnUNetWorkspace
-from nnunet_pruning.core.files import write_json
 
 DATASET = SyntheticDataset(901, "Benchmark", num_train=10, num_test=4, size=32, seed=0)
 QUIET_SECONDS = 10
@@ -147,15 +146,8 @@ def main(argv=None) -> int:
         print(f"[training time] {label:<24} median wall {s['median_wall_s']:6.1f} s "
               f"({s[f'median_wall_vs_{labels[0]}']:.2f}x), epochs {s['median_epochs_s']:6.1f} s "
               f"({s[f'median_epochs_vs_{labels[0]}']:.2f}x)", flush=True)
-    if args.json:
-        import torch
-        result = {"command": "python scripts/benchmark_training_time.py " + " ".join(
-                      sys.argv[1:] if argv is None else argv),
-                  "machine": {"platform": platform.platform(), "processor": cpu_model(),
-                              "cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__},
-                  "date": time.strftime("%Y-%m-%d"), "summary": summary, "runs": runs}
-        write_json(result, args.json)
-        print(f"[training time] wrote {args.json}")
+    write_result({"threads": args.threads, "summary": summary, "runs": runs}, args.json, __file__, argv,
+                 say=lambda line: print(f"[training time] {line}"))
     return 0
 
 

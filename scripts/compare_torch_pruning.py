@@ -10,6 +10,7 @@ Torch-Pruning remove them from its dependency graph and compare the outputs (flo
 
 from __future__ import annotations
 
+import argparse
 import copy
 import sys
 
@@ -49,7 +50,8 @@ def check(architecture: str, inplace: bool) -> tuple[int, dict]:
     return exact, failures
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     try:
         import torch_pruning  # noqa: F401  (only to check it is installed)
     except ImportError:

@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import torch
 
@@ -27,9 +26,9 @@ from nnunet_pruning.adapter.checkpoints import load_checkpoint_file
 from nnunet_pruning.adapter.networks import build_from_checkpoint, build_network, chosen_folds, load_plans, \
     resolve_trainer
 from nnunet_pruning.adapter.pruning_logs import read_pruning_log, target_status
-from nnunet_pruning.app.machine import OtherCpuLoad, cpu_model
+from nnunet_pruning.app.machine import OtherCpuLoad
+from nnunet_pruning.app.provenance import write_result
 from nnunet_pruning.core import latency
-from nnunet_pruning.core.files import write_json
 from nnunet_pruning.core.latency import LatencyDevice
 
 
@@ -71,9 +70,7 @@ def main(argv=None) -> int:
     if args.rounds < 1 or args.threads < 1:
         parser.error(f"--rounds and --threads must be >= 1 (got {args.rounds}, {args.threads})")
     where = LatencyDevice("cpu", args.threads)
-    results = {"command": "python -m scripts latency-recheck " + " ".join(sys.argv[1:] if argv is None else argv),
-               "machine": cpu_model(), "torch": torch.__version__, "device": where.describe(),
-               "date": time.strftime("%Y-%m-%d"), "rounds": args.rounds, "models": {}}
+    results = {"device": where.describe(), "rounds": args.rounds, "models": {}}
     print(f"{'model':48s} {'fold':>4s} {'target':>6s} {'logged':>7s} {'now':>7s} {'range now':>13s}"
           + (f" {'ch-last':>7s}" if args.channels_last else ""))
     with OtherCpuLoad() as load:
@@ -93,9 +90,7 @@ def main(argv=None) -> int:
         print(load.warning())
     print("logged: the last pruning step's measured forward time while training; now: timed again here (median of "
           f"{args.rounds}), the network as the predictor loads it; shares of the unpruned network's time")
-    if args.json:
-        write_json(results, args.json)
-        print(f"wrote {args.json}")
+    write_result(results, args.json, __file__, argv)
     return 0
 
 

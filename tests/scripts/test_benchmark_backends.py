@@ -34,5 +34,5 @@ def test_every_model_on_every_backend_with_its_segmentation_checked(tmp_path, mo
     assert rows[1]["max_probability_difference"] < 1e-3 and "labels_agree" not in rows[0]
     assert all(t["backend"] == r["ran_on"] for r, t in zip(rows, result["timing"]["models"].values()))
     assert [r["ran_on"] for r in rows[:2]] == ["torch", "onnxruntime"]
-    assert result["command"].startswith("python -m scripts backends --models")
+    assert result["command"].startswith("python scripts/benchmark_backends.py --models")
     assert "labels agree" in capsys.readouterr().out
