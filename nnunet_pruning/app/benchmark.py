@@ -125,8 +125,10 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
                   num_train: int = 10, num_test: int = 4, seed: int = 0, task: str = "shapes",
                   time_inference: bool = True,
                   progress=print, threads: int = 2, reference: str | None = None, dataset: str | None = None,
-                  backend: str | None = None) -> dict:
+                  backend: str | None = None, command: str = "nnunet-pruning benchmark") -> dict:
     """Run (or resume) the benchmark into ``output``; returns ``{kind: path}`` of the report files.
+
+    ``command``: the command line that reruns it (report.md and results.json quote it).
 
     ``reference``: one of ``trainers`` to report paired differences to, besides the baseline (the first).
     ``dataset``: a dataset of the user's nnU-Net folders (with imagesTs/labelsTs) instead of the synthetic one;
@@ -179,7 +181,7 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     if time_inference:
         timing = _time_first_fold(pipeline, trainers, folds[0], say, backend)
     dataset_json = pipeline.dataset_json()
-    setup = {"dataset": name, "cases": {"train": dataset_json["numTraining"],
+    setup = {"command": command, "dataset": name, "cases": {"train": dataset_json["numTraining"],
                                         "test": len(os.listdir(os.path.join(pipeline.raw_folder, "labelsTs")))},
              "shape": dataset_json.get("generator", {}).get("shape"), "folds": folds, "trainers": trainers,
              "labels": {str(v): k for k, v in dataset_json["labels"].items() if isinstance(v, int) and v},
@@ -293,6 +295,7 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
              f"Every trainer ran folds {', '.join(setup['folds'])} (a run per fold: another training split, another "
              f"pruning seed, nnU-Net's own randomness); test Dice from `nnUNetv2_predict` + "
              f"`nnUNetv2_evaluate_folder` on the held-out test cases. The baseline is `{trainers[0]}`.", "",
+             f"Command: `{setup.get('command', 'nnunet-pruning benchmark')}`", "",
              "| trainer | runs | test Dice mean +- sd | paired diff to baseline (95% CI) |" + ref_head + class_head +
              " params | GFLOPs | s / case | training min (all runs) |",
              "|---|---|---|---|" + "---|" * (bool(reference) + len(classes)) + "---|---|---|---|"]

@@ -115,12 +115,10 @@ def _cmd_compare(args) -> int:
     settings = TimingSettings(tile_step_size=args.step_size, use_mirroring=not args.disable_tta, device=args.device,
                               threads=args.threads, warmup=args.warmup, repeats=args.repeats, compile=args.compile,
                               backend=args.backend)
-    command = shlex.join(["nnunet-pruning", *sys.argv[1:]]) if sys.argv[1:2] == ["compare"] \
-        else "nnunet-pruning compare"
     with contextlib.redirect_stdout(sys.stderr):  # nnU-Net prints; our progress goes to stderr too
         run_compare(models, args.output, dataset=args.dataset, configuration=args.configuration,
                     folds=args.folds, labels=args.labels, time_images=time_images, max_cases=args.max_cases,
-                    settings=settings, checkpoint_name=args.checkpoint, command=command, progress=_stdout_line,
+                    settings=settings, checkpoint_name=args.checkpoint, command=args.command_line, progress=_stdout_line,
                     plans=args.plans)
     return 0
 
@@ -187,7 +185,7 @@ def _cmd_benchmark(args) -> int:
             run_benchmark(args.output, trainers, args.folds, size=args.size, num_train=args.train,
                           num_test=args.test, seed=args.seed, task=args.task, time_inference=args.time,
                           progress=_stdout_line, threads=args.threads, reference=args.reference,
-                          dataset=args.dataset, backend=args.backend)
+                          dataset=args.dataset, backend=args.backend, command=args.command_line)
     except CommandFailed as e:
         raise PruningError(f"the benchmark stopped: {e.one_line()}; fix that and rerun the same command (finished "
                            f"runs are kept)") from None
@@ -386,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=FutureWarning)
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["nnunet-pruning", *(sys.argv[1:] if argv is None else argv)])  # for reports
     try:
         with sigterm_as_interrupt():
             return args.func(args)

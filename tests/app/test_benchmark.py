@@ -39,7 +39,8 @@ def test_summary_rows():
 def test_report_shows_mean_sd_and_paired_differences(tmp_path):
     setup = {"dataset": "Dataset901_Benchmark", "cases": {"train": 10, "test": 4}, "shape": [32, 32, 32],
              "folds": ["0", "1", "2"], "trainers": ["stock", "stamp"], "elapsed_seconds": 600.0,
-             "labels": {"1": "tube", "2": "dot"}, "synthetic": {"seed": 3, "shape": [32, 32, 32], "task": "fine"}}
+             "labels": {"1": "tube", "2": "dot"}, "synthetic": {"seed": 3, "shape": [32, 32, 32], "task": "fine"},
+             "command": "nnunet-pruning benchmark -o out --task fine"}
     runs = _runs()
     for r in runs:
         r["test_dice_per_class"] = {"1": 0.1, "2": 0.2}
@@ -47,6 +48,8 @@ def test_report_shows_mean_sd_and_paired_differences(tmp_path):
     report = open(written["report"]).read()
     assert "(10 training / 4 test cases, shape 32x32x32, synthetic task fine, seed 3), 3d_fullres" in report
     assert "| Dice tube (1) | Dice dot (2) |" in report
+    assert "Command: `nnunet-pruning benchmark -o out --task fine`" in report
+    assert json.load(open(written["json"]))["setup"]["command"] == setup["command"]
     assert "| `stock` | 3 | 0.800 +- 0.020 | baseline |" in report
     assert "| `stamp` (**target missed in fold 2**) | 3 | 0.783 +- 0.021 | -0.017 (-0.031 to -0.002) |" in report
     assert "cost: 10.0 min" in report and "![test Dice per run](dice.png)" in report

@@ -167,18 +167,21 @@ def test_time_with_a_folder_of_images_or_a_model_folder(tmp_path):
     assert cli.split_time_argument(["b"], str(model)) == ([str(model), "b"], "auto")
 
 
-def test_compare_command_line_in_the_report_is_shell_quoted(monkeypatch, tmp_path):
-    """Issue 14.6: the report's Command: line runs as printed, paths with spaces included."""
+@pytest.mark.parametrize("argv, module, function", [
+    (["compare", "/my models/a", "/my models/b", "-o", "out dir"], "compare", "run_compare"),
+    (["benchmark", "-o", "my bench", "--task", "fine", "-f", "0", "1"], "benchmark", "run_benchmark")])
+def test_the_command_line_in_a_report_is_shell_quoted(argv, module, function, monkeypatch):
+    """Issue 14.6: the report's Command: line runs as printed, paths with spaces included (benchmark's too)."""
+    import importlib
     import shlex
 
-    from nnunet_pruning.app import compare
-
     seen = {}
-    monkeypatch.setattr(compare, "run_compare", lambda *a, **k: seen.update(k))
-    monkeypatch.setattr("sys.argv", ["nnunet-pruning", "compare", "/my models/a", "/my models/b", "-o", "out dir"])
+    monkeypatch.setattr(importlib.import_module(f"nnunet_pruning.app.{module}"), function,
+                        lambda *a, **k: seen.update(k))
+    monkeypatch.setattr("sys.argv", ["elsewhere"])  # what main() was given counts, not the process's argv
     monkeypatch.setenv("nnUNet_extTrainer", environment.ext_trainer_folder())
-    assert cli.main(sys.argv[1:]) == 0
-    assert shlex.split(seen["command"]) == sys.argv
+    assert cli.main(argv) == 0
+    assert shlex.split(seen["command"]) == ["nnunet-pruning", *argv]
 
 
 @pytest.mark.parametrize("source, message", [("./no/such/folder", "does not exist"),
