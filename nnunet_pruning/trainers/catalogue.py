@@ -8,7 +8,7 @@ __all__ = ["describe_trainer", "catalogue", "format_catalogue"]
 
 def describe_trainer(cls) -> dict:
     """``{name, method, target, schedule}`` of a trainer class, read from the class itself."""
-    from nnunet_pruning.trainers.registry import budget_of_class, summary_of
+    from nnunet_pruning.trainers.registry import budget_of_class, summary_of, width_text
 
     b = budget_of_class(cls)
     budget = f"{b.epochs} epochs x {b.iterations} iterations"
@@ -25,7 +25,7 @@ def describe_trainer(cls) -> dict:
                          + (f"CPU, {schedule.latency_threads} threads)" if schedule.latency_device == "cpu"
                             else "training device)") if schedule.target_metric == "latency" else ""),
             "schedule": f"{budget}; warm-up {schedule.warmup_epochs}, a step every {schedule.every_epochs} "
-                        f"epoch(s) of {schedule.step_fraction:.1%}, min width {schedule.min_width}, target after "
+                        f"epoch(s) of {schedule.step_fraction:.1%}, {width_text(schedule)}, target after "
                         f"epoch {reach}{note}"}
 
 
@@ -47,16 +47,20 @@ def format_catalogue(include_extra: bool = False) -> str:
     lines += ["", "Any method on any budget by name (no Python needed):", *(f"  {p}" for p in PATTERNS),
               f"  METHOD: {', '.join(SHOWN_METHODS)}", "",
               "  keep<P>: keep at most P% of the target metric; <E>epochs, <I>iters: nnU-Net's epochs and iterations",
-              "  per epoch; warmup<W>: epochs before the first step; minw<M>: the narrowest layer; cpu<T> (latency",
-              "  methods): measure the forward time on the CPU with T threads, not on the training device. The schedule is",
+              "  per epoch; warmup<W>: epochs before the first step; minw<M>: the narrowest layer; fullres<F>: the",
+              "  narrowest full-resolution layer (keeps thin structures); cpu<T> (latency methods): measure the",
+              "  forward time on the CPU with T threads, not on the training device. The schedule is",
               "  fitted to the epochs (same shares as the 1000-epoch default), so every name reaches its target.",
               "  Preset budgets (instead of epochs, iterations and warm-up):"]
     lines += [f"    _{name}: {b.epochs} epoch{'s' if b.epochs > 1 else ''} x {b.iterations} iterations; {b.summary}"
               for name, b in PRESETS.items()]
     lines += ["", "Examples:"]
     for name in EXAMPLES:
-        row = describe_trainer(named_trainer_class(name))
-        lines += [f"  {name}", f"      {row['method']}; {row['target']}; {row['schedule']}"]
+        cls = named_trainer_class(name)
+        row = describe_trainer(cls)
+        width = getattr(cls, "flat_width", None)
+        detail = f"{row['target']}; " if row["target"] != "-" else f"every stage {width} filters; " if width else ""
+        lines += [f"  {name}", f"      {detail}{row['schedule']}"]
     if not include_extra:
         lines += ["", "nnunet-pruning trainers --all also lists STAMP's ablations and the channels-last stock baseline."]
     return "\n".join(lines)

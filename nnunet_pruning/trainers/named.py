@@ -2,7 +2,7 @@
 
 nnU-Net users pick budgets by trainer name (``nnUNetTrainer_250epochs``). The same works here::
 
-    nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_cpu<T>][_demo|_smoke]
+    nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_fullres<F>][_cpu<T>][_demo|_smoke]
     nnUNetTrainerFlatUNet[<WIDTH>][_<E>epochs][_<I>iters][_demo|_smoke]
     nnUNetTrainerStock[_<E>epochs][_<I>iters][_demo|_smoke]
 
@@ -11,7 +11,8 @@ nnU-Net users pick budgets by trainer name (``nnUNetTrainer_250epochs``). The sa
 ``keep<P>`` keeps at most P% of the method's target metric (parameters; GFLOPs for STAMPFlops; the measured
 forward time for the latency methods, on the training device or, with ``cpu<T>``, on the CPU with T threads);
 ``<E>epochs`` and ``<I>iters`` are nnU-Net's epochs and training iterations per epoch; ``warmup<W>`` the epochs
-before the first pruning step; ``minw<M>`` the narrowest a layer may become; ``demo`` and ``smoke`` are the
+before the first pruning step; ``minw<M>`` the narrowest a layer may become; ``fullres<F>`` the narrowest a
+full-resolution layer may become (thin structures: docs/results.md, the ``fine`` task); ``demo`` and ``smoke`` are the
 preset budgets of :data:`~nnunet_pruning.trainers.budgets.PRESETS` (instead of epochs, iterations and warm-up).
 Settings come in this order, each at most once. Without a preset the pruning schedule is fitted to the epoch
 count (:meth:`~nnunet_pruning.core.schedule.PruningSchedule.fitted`), so every named variant reaches its target.
@@ -37,7 +38,7 @@ __all__ = ["GRAMMAR", "PATTERNS", "SHOWN_METHODS", "EXAMPLES", "NamedTrainer", "
 #: the pruning methods a name may start with, as the grammar shows them (the ablations are accepted too)
 SHOWN_METHODS = ("STAMP", "STAMPFlops", "RandomLargest", "STAMPRandomChannel", "STAMPLatency", "RandomLargestLatency")
 #: the three name patterns, as the docs show them (tests/trainers/test_named.py checks README and getting-started)
-PATTERNS = ("nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_cpu<T>][_demo|_smoke]",
+PATTERNS = ("nnUNetTrainer<METHOD>[_keep<P>][_<E>epochs][_<I>iters][_warmup<W>][_minw<M>][_fullres<F>][_cpu<T>][_demo|_smoke]",
             "nnUNetTrainerFlatUNet[<WIDTH>][_<E>epochs][_<I>iters][_demo|_smoke]",
             "nnUNetTrainerStock[_<E>epochs][_<I>iters][_demo|_smoke]")
 GRAMMAR = (f"{PATTERNS[0]} with METHOD one of {', '.join(SHOWN_METHODS)} (cpu<T>: latency measured on the CPU with "
@@ -46,6 +47,7 @@ GRAMMAR = (f"{PATTERNS[0]} with METHOD one of {', '.join(SHOWN_METHODS)} (cpu<T>
 #: every one of these resolves (tests/trainers/test_named.py); the docs show them
 EXAMPLES = ("nnUNetTrainerSTAMP_keep10", "nnUNetTrainerSTAMP_250epochs", "nnUNetTrainerRandomLargest_keep10_250epochs",
             "nnUNetTrainerSTAMPFlops_keep30", "nnUNetTrainerSTAMP_keep10_100epochs_warmup10_minw8",
+            "nnUNetTrainerSTAMP_250epochs_fullres24",
             "nnUNetTrainerRandomLargest_keep10_4epochs_5iters", "nnUNetTrainerStock_4epochs_5iters",
             "nnUNetTrainerFlatUNet48", "nnUNetTrainerFlatUNet_250epochs", "nnUNetTrainerFlatUNet24_100epochs_50iters",
             "nnUNetTrainerSTAMPLatency_keep40", "nnUNetTrainerRandomLargestLatency_250epochs_cpu2",
@@ -55,11 +57,12 @@ _FLAT = re.compile(r"FlatUNet(\d*)$")
 #: (setting, pattern) in the one order they may appear
 _SETTINGS = (("keep", re.compile(r"keep(\d+)$")), ("epochs", re.compile(r"(\d+)epochs$")),
              ("iters", re.compile(r"(\d+)iters$")), ("warmup", re.compile(r"warmup(\d+)$")),
-             ("minw", re.compile(r"minw(\d+)$")), ("cpu", re.compile(r"cpu(\d+)$")),
+             ("minw", re.compile(r"minw(\d+)$")), ("fullres", re.compile(r"fullres(\d+)$")),
+             ("cpu", re.compile(r"cpu(\d+)$")),
              ("preset", re.compile(r"(demo|smoke)$")))
 _ORDER = ", ".join(key for key, _ in _SETTINGS[:-1]) + ", demo/smoke"
 #: the settings a kind of method takes
-_ALLOWED = {"pruning": ("keep", "epochs", "iters", "warmup", "minw", "cpu", "preset"),
+_ALLOWED = {"pruning": ("keep", "epochs", "iters", "warmup", "minw", "fullres", "cpu", "preset"),
             "flat": ("epochs", "iters", "preset"), "stock": ("epochs", "iters", "preset")}
 _KIND_WORDS = {"flat": "the Flat U-Net", "stock": "stock nnU-Net"}
 _MAX_WIDTH = 1024
@@ -79,6 +82,7 @@ class NamedTrainer:
     iterations: int | None = None
     warmup_epochs: int | None = None
     min_width: int | None = None
+    min_width_full_resolution: int | None = None
     flat_width: int | None = None
     cpu_threads: int | None = None
     preset: str | None = None
@@ -133,7 +137,7 @@ def parse_trainer_name(name: str) -> NamedTrainer | None:
                                f"warmup")
     if "keep" in values and not 1 <= values["keep"] <= 99:
         raise _malformed(name, f"keep{values['keep']} is outside 1-99 (percent of the target metric to keep)")
-    for key in ("epochs", "iters", "minw", "cpu"):
+    for key in ("epochs", "iters", "minw", "fullres", "cpu"):
         if key in values and values[key] < 1:
             raise _malformed(name, f"{key} must be at least 1")
     if "warmup" in values and values["warmup"] >= values.get("epochs", 1000):
@@ -145,7 +149,8 @@ def parse_trainer_name(name: str) -> NamedTrainer | None:
             raise _malformed(name, f"Flat U-Net width {width} is outside 1-{_MAX_WIDTH}")
     return NamedTrainer(name=name, method=token, keep_percent=values.get("keep"), epochs=values.get("epochs"),
                         iterations=values.get("iters"), warmup_epochs=values.get("warmup"),
-                        min_width=values.get("minw"), flat_width=width, cpu_threads=values.get("cpu"),
+                        min_width=values.get("minw"), min_width_full_resolution=values.get("fullres"),
+                        flat_width=width, cpu_threads=values.get("cpu"),
                         preset=values.get("preset"))
 
 
@@ -165,10 +170,14 @@ def _make_class(named: NamedTrainer) -> type:
         keep = None if named.keep_percent is None else named.keep_percent / 100
         schedule = budget.schedule(base.pruning_schedule, getattr(base, "schedule_changes", None), keep,
                                    named.warmup_epochs, named.min_width)
+        if named.min_width_full_resolution is not None:
+            schedule = replace(schedule, min_width_full_resolution=named.min_width_full_resolution)
         if named.cpu_threads is not None:
             schedule = replace(schedule, latency_device="cpu", latency_threads=named.cpu_threads)
         attributes["pruning_schedule"] = schedule
-    what = (f"Flat U-Net, every stage {named.flat_width} filters" if named.flat_width else summary_of(base))
+    # a pruning method's own summary names its default target: the name's may differ (describe_trainer has it)
+    what = (f"Flat U-Net, every stage {named.flat_width} filters." if named.flat_width
+            else f"the method of {base.__name__}, to the target its name sets;" if pruning else summary_of(base))
     attributes["__doc__"] = (f"{named.name}: {what} {budget.epochs} epochs x {budget.iterations} iterations (made "
                              f"from its name, see nnunet_pruning.trainers.named).")
     return type(named.name, (BudgetedTrainer, base), attributes)

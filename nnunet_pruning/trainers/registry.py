@@ -85,9 +85,15 @@ def budget_of_class(cls) -> Budget:
     return getattr(cls, "budget", DEFAULT_BUDGET)
 
 
+def width_text(schedule) -> str:
+    """``min width M`` and, where the schedule has one, the full-resolution floor."""
+    floor = schedule.min_width_full_resolution
+    return f"min width {schedule.min_width}" + (f", {floor} at full resolution" if floor > schedule.min_width else "")
+
+
 def _schedule_text(schedule) -> str:
     return (f"warm-up {schedule.warmup_epochs}, a step every {schedule.every_epochs} epoch(s) of "
-            f"{schedule.step_fraction:.0%} of the original, min width {schedule.min_width}")
+            f"{schedule.step_fraction:.0%} of the original, {width_text(schedule)}")
 
 
 def methods_table(extra: bool = False) -> str:

@@ -51,6 +51,15 @@ def test_settings_land_where_nnunet_reads_them():
         ("taylor", "latency", 0.4, "cpu", 4)
     s = named_trainer_class("nnUNetTrainerRandomLargestLatency_100epochs").pruning_schedule
     assert (s.method, s.target_metric, s.keep_fraction, s.latency_device) == ("random_largest", "latency", 0.5, "")
+    s = named_trainer_class("nnUNetTrainerSTAMP_keep10_minw4_fullres24_demo").pruning_schedule
+    assert (s.keep_fraction, s.min_width, s.min_width_full_resolution, s.warmup_epochs) == (0.1, 4, 24, 1)
+    assert (s.min_width_of(0), s.min_width_of(1)) == (24, 4)
+    assert named_trainer_class("nnUNetTrainerSTAMP_250epochs_fullres24").pruning_schedule == replace(
+        named_trainer_class("nnUNetTrainerSTAMP_250epochs").pruning_schedule, min_width_full_resolution=24)
+    # the ablation of the same floor is this name on nnU-Net's budget
+    from nnunet_pruning.trainers.ablations import nnUNetTrainerSTAMPFullResFloor
+    assert named_trainer_class("nnUNetTrainerSTAMP_fullres24").pruning_schedule == \
+        nnUNetTrainerSTAMPFullResFloor.pruning_schedule
 
 
 def test_fitted_schedule_is_the_default_at_1000_epochs():
@@ -71,6 +80,9 @@ def test_fitted_schedules_reach_their_target_in_time(epochs, keep):
     ("nnUNetTrainerSTAMP_250epochs_keep10", "comes too late"),
     ("nnUNetTrainerSTAMP_keep10_keep20", "given twice"),
     ("nnUNetTrainerSTAMP_fast", "'fast' is not a setting"),
+    ("nnUNetTrainerSTAMP_fullres0", "fullres must be at least 1"),
+    ("nnUNetTrainerSTAMP_fullres24_minw4", "comes too late"),
+    ("nnUNetTrainerFlatUNet_fullres24", "does not apply to the Flat U-Net"),
     ("nnUNetTrainerSTAMP_0epochs", "epochs must be at least 1"),
     ("nnUNetTrainerSTAMP_10epochs_warmup10", "leaves no epoch to prune"),
     ("nnUNetTrainerFlatUNet_keep10", "does not apply to the Flat U-Net"),
