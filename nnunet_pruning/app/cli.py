@@ -118,8 +118,8 @@ def _cmd_compare(args) -> int:
     with contextlib.redirect_stdout(sys.stderr):  # nnU-Net prints; our progress goes to stderr too
         run_compare(models, args.output, dataset=args.dataset, configuration=args.configuration,
                     folds=args.folds, labels=args.labels, time_images=time_images, max_cases=args.max_cases,
-                    settings=settings, checkpoint_name=args.checkpoint, command=args.command_line, progress=_stdout_line,
-                    plans=args.plans)
+                    settings=settings, checkpoint_name=args.checkpoint, command=args.command_line,
+                    progress=_stdout_line, plans=args.plans)
     return 0
 
 
