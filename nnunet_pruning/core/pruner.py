@@ -150,10 +150,14 @@ class Pruner:
         metric = self.schedule.target_metric
         value = self.target.measure(smallest)
         if value > self.target_value:
+            s = self.schedule
+            floors = f"min_width={s.min_width}" + (f" (min_width_full_resolution={s.min_width_full_resolution} at "
+                                                    f"full resolution)" if s.min_width_full_resolution > s.min_width
+                                                    else "")
             raise PruningError(
-                f"target unreachable: keeping {self.schedule.keep_fraction:.0%} of the {metric} needs widths below "
-                f"min_width={self.schedule.min_width} (with every group at min_width the network keeps "
-                f"{value / self.original[metric]:.1%}); lower min_width or raise keep_fraction")
+                f"target unreachable: keeping {s.keep_fraction:.0%} of the {metric} needs widths below {floors} "
+                f"(with every group at its floor the network keeps {value / self.original[metric]:.1%}); lower "
+                f"{'the floors' if s.min_width_full_resolution > s.min_width else 'min_width'} or raise keep_fraction")
 
     # -- hooks --------------------------------------------------------------------------------------------
     def min_widths(self) -> dict[str, int]:

@@ -238,3 +238,6 @@ def test_full_resolution_floor():
     assert any(g.level > 0 and g.width < floor for g in pruner.groups)
     with pytest.raises(PruningError, match="min_width_full_resolution"):
         PruningSchedule(min_width_full_resolution=-1).validate()
+    too_high = PruningSchedule(method="random_largest", keep_fraction=0.01, min_width_full_resolution=4)
+    with pytest.raises(PruningError, match=r"min_width_full_resolution=4 at full resolution.*lower the floors"):
+        Pruner(tiny_net("plain", 2, 4, dtype=torch.float32), too_high, SHAPE).check_reachable()
