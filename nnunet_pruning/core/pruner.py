@@ -151,13 +151,13 @@ class Pruner:
         value = self.target.measure(smallest)
         if value > self.target_value:
             s = self.schedule
-            floors = f"min_width={s.min_width}" + (f" (min_width_full_resolution={s.min_width_full_resolution} at "
-                                                    f"full resolution)" if s.min_width_full_resolution > s.min_width
-                                                    else "")
+            full = s.min_width_full_resolution > s.min_width
+            floors = f"min_width={s.min_width}" + (
+                f" (min_width_full_resolution={s.min_width_full_resolution} at full resolution)" if full else "")
             raise PruningError(
                 f"target unreachable: keeping {s.keep_fraction:.0%} of the {metric} needs widths below {floors} "
                 f"(with every group at its floor the network keeps {value / self.original[metric]:.1%}); lower "
-                f"{'the floors' if s.min_width_full_resolution > s.min_width else 'min_width'} or raise keep_fraction")
+                f"{'the floors' if full else 'min_width'} or raise keep_fraction")
 
     # -- hooks --------------------------------------------------------------------------------------------
     def min_widths(self) -> dict[str, int]:
