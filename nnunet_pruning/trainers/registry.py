@@ -19,7 +19,7 @@ from .methods import (nnUNetTrainerRandomLargest, nnUNetTrainerRandomLargestLate
 from .stock import nnUNetTrainerStock, nnUNetTrainerStockChannelsLast
 
 __all__ = ["Method", "METHODS", "TRAINERS", "PREFIX", "method_of", "summary_of", "budget_of_class",
-           "methods_table", "budgets_table", "schedules_table"]
+           "width_text", "methods_table", "budgets_table", "schedules_table"]
 
 PREFIX = "nnUNetTrainer"
 
