@@ -8,7 +8,7 @@ __all__ = ["describe_trainer", "catalogue", "format_catalogue"]
 
 def describe_trainer(cls) -> dict:
     """``{name, method, target, schedule}`` of a trainer class, read from the class itself."""
-    from nnunet_pruning.trainers.registry import budget_of_class, summary_of, width_text
+    from nnunet_pruning.trainers.registry import budget_of_class, schedule_text, summary_of
 
     b = budget_of_class(cls)
     budget = f"{b.epochs} epochs x {b.iterations} iterations"
@@ -24,9 +24,7 @@ def describe_trainer(cls) -> dict:
                       + (" (measured forward time at the patch size, "
                          + (f"CPU, {schedule.latency_threads} threads)" if schedule.latency_device == "cpu"
                             else "training device)") if schedule.target_metric == "latency" else ""),
-            "schedule": f"{budget}; warm-up {schedule.warmup_epochs}, a step every {schedule.every_epochs} "
-                        f"epoch(s) of {schedule.step_fraction:.1%}, {width_text(schedule)}, target after "
-                        f"epoch {reach}{note}"}
+            "schedule": f"{budget}; {schedule_text(schedule, digits=1, of_what='')}, target after epoch {reach}{note}"}
 
 
 def catalogue(include_extra: bool = False) -> list[dict]:

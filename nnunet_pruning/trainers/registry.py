@@ -19,7 +19,7 @@ from .methods import (nnUNetTrainerRandomLargest, nnUNetTrainerRandomLargestLate
 from .stock import nnUNetTrainerStock, nnUNetTrainerStockChannelsLast
 
 __all__ = ["Method", "METHODS", "TRAINERS", "PREFIX", "method_of", "summary_of", "budget_of_class",
-           "width_text", "methods_table", "budgets_table", "schedules_table"]
+           "width_text", "schedule_text", "methods_table", "budgets_table", "schedules_table"]
 
 PREFIX = "nnUNetTrainer"
 
@@ -91,9 +91,10 @@ def width_text(schedule) -> str:
     return f"min width {schedule.min_width}" + (f", {floor} at full resolution" if floor > schedule.min_width else "")
 
 
-def _schedule_text(schedule) -> str:
+def schedule_text(schedule, digits: int = 0, of_what: str = " of the original") -> str:
+    """``warm-up W, a step every E epoch(s) of S%<of_what>, min width M[, F at full resolution]``."""
     return (f"warm-up {schedule.warmup_epochs}, a step every {schedule.every_epochs} epoch(s) of "
-            f"{schedule.step_fraction:.0%} of the original, {width_text(schedule)}")
+            f"{schedule.step_fraction:.{digits}%}{of_what}, {width_text(schedule)}")
 
 
 def methods_table(extra: bool = False) -> str:
@@ -102,7 +103,7 @@ def methods_table(extra: bool = False) -> str:
     for m in METHODS.values():
         if m.extra and not extra:
             continue
-        budget = "nnU-Net's 1000 x 250" + (f"; {_schedule_text(m.cls.pruning_schedule)}" if m.kind == "pruning" else "")
+        budget = "nnU-Net's 1000 x 250" + (f"; {schedule_text(m.cls.pruning_schedule)}" if m.kind == "pruning" else "")
         rows.append(f"| `{m.cls.__name__}` | {summary_of(m.cls)} | {budget} |")
     return "\n".join(rows)
 
