@@ -33,7 +33,7 @@ def target_status(log: dict | None) -> dict | None:
     ``target_reached`` only when the log says so *and* the last step is at the target (logs written before
     outcomes were kept said "reached" for every run that stopped); ``outcome`` is the words for how it ended.
     """
-    from nnunet_pruning.core.pruner import outcome_text
+    from nnunet_pruning.core.pruner import full_resolution_floor, outcome_text
 
     if not log:
         return None
@@ -46,7 +46,7 @@ def target_status(log: dict | None) -> dict | None:
     outcome = log.get("outcome")
     if outcome is None and log.get("target_reached"):  # an old log: stopped, with or without its target
         outcome = "reached" if reached else "nothing_left_to_cut"
-    words = outcome_text("reached" if reached else outcome)
+    words = outcome_text("reached" if reached else outcome, full_resolution_floor(schedule))
     if "outcome" not in log and not log.get("target_reached"):
         words = "out of epochs or still pruning"  # a log from before outcomes were kept
     status = {"target_metric": metric, "keep_fraction": keep, "kept_fraction": kept, "target_reached": reached,

@@ -25,7 +25,7 @@ from nnunet_pruning.core.strategies import Selection, get_strategy
 from nnunet_pruning.core.targets import make_target
 from nnunet_pruning.core.surgery import remove_channels
 
-__all__ = ["Pruner", "select_channels", "OUTCOMES", "outcome_text"]
+__all__ = ["Pruner", "select_channels", "OUTCOMES", "outcome_text", "full_resolution_floor"]
 
 #: how a pruning run ended (``None`` while it still prunes): the target, or why it stopped short of it
 OUTCOMES = {"reached": "target reached",
@@ -34,9 +34,21 @@ OUTCOMES = {"reached": "target reached",
             "out_of_epochs": "stopped short: out of epochs"}
 
 
-def outcome_text(outcome: str | None) -> str:
-    """The words for an outcome of :data:`OUTCOMES` (``None``: still pruning)."""
-    return OUTCOMES.get(outcome, "still pruning") if outcome else "still pruning"
+def outcome_text(outcome: str | None, full_resolution_floor: int = 0) -> str:
+    """The words for an outcome of :data:`OUTCOMES` (``None``: still pruning); a run that stopped short with a
+    ``full_resolution_floor`` (``min_width_full_resolution`` above ``min_width``) names it: the floor may be what
+    held the rest of the target (a latency target: the full-resolution layers hold most of the time)."""
+    words = OUTCOMES.get(outcome, "still pruning") if outcome else "still pruning"
+    if full_resolution_floor and outcome in ("nothing_left_to_cut", "minimum_widths"):
+        words += f" (full-resolution layers held at >= {full_resolution_floor} channels)"
+    return words
+
+
+def full_resolution_floor(schedule) -> int:
+    """``min_width_full_resolution`` where it is above ``min_width``, else 0 (a schedule or its ``as_dict``)."""
+    get = schedule.get if isinstance(schedule, dict) else lambda key, default: getattr(schedule, key, default)
+    floor = get("min_width_full_resolution", 0) or 0
+    return floor if floor > (get("min_width", 1) or 1) else 0
 
 
 def select_channels(groups: Sequence[ChannelGroup], method: str, need: float, costs: dict[str, float],
@@ -248,7 +260,8 @@ class Pruner:
                   **({"latency": measured["latency"], "latency_fraction": measured["latency"] / self.original["latency"]}
                      if "latency" in measured else {}),
                   "target_reached": self.target_reached,
-                  **({"stopped": outcome_text(self.outcome)} if self.finished and not self.target_reached else {}),
+                  **({"stopped": outcome_text(self.outcome, full_resolution_floor(schedule))}
+                     if self.finished and not self.target_reached else {}),
                   "seconds": time.perf_counter() - started, **extra}
         self.log.append(record)
         return record

@@ -28,3 +28,17 @@ def test_still_pruning_and_out_of_epochs():
     assert "NOT reached, still pruning" in describe_status(target_status(_log(0.5, target_reached=False, outcome=None)))
     assert "NOT reached, stopped short: out of epochs" in describe_status(target_status(_log(0.5, target_reached=False,
                                                                                  outcome="out_of_epochs")))
+
+
+def test_a_run_stopped_at_a_full_resolution_floor_names_it():
+    """STAMPLatency_fullres24 on the fine task stopped at 66% of the time: the floor held the rest."""
+    log = _log(0.664, keep=0.5, target_reached=False, outcome="nothing_left_to_cut")
+    log["schedule"].update(min_width=1, min_width_full_resolution=24)
+    assert describe_status(target_status(log)).startswith(
+        "keeps 66.4% of the latency, target <= 50%: NOT reached, stopped short: nothing left to cut that measured "
+        "faster or could go (full-resolution layers held at >= 24 channels)")
+    log["schedule"].update(min_width=24)  # the floor is no floor above min_width
+    assert "held at" not in describe_status(target_status(log))
+    log["outcome"] = "out_of_epochs"
+    log["schedule"].update(min_width=1)
+    assert "held at" not in describe_status(target_status(log))

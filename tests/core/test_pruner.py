@@ -140,6 +140,14 @@ def test_a_run_that_stops_short_says_so_and_why():
     assert reached.step(0)["target_reached"] and reached.outcome == "reached" and "stopped" not in reached.log[-1]
 
 
+def test_a_run_stopped_at_a_full_resolution_floor_names_the_floor():
+    pruner = _pruner(keep_fraction=0.01, step_fraction=0.99, min_width=2, min_width_full_resolution=3)
+    record = pruner.step(0)
+    assert pruner.outcome == "minimum_widths"
+    assert record["stopped"] == (
+        "stopped short: every layer at its minimum width (full-resolution layers held at >= 3 channels)")
+
+
 def test_optimizer_state_follows_a_step():
     pruner = _pruner("taylor")
     net = pruner.network
