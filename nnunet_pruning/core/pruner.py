@@ -146,30 +146,53 @@ class Pruner:
             self._voxels = conv_voxels(self.network, self.input_shape)
         return self._voxels
 
-    def check_reachable(self) -> None:
-        """A one-line error when even every group at ``min_width`` keeps more than the target.
-
-        Not for latency: time is not monotonic in the widths (a narrower layer can be slower), so a latency
-        target that cannot be met ends as "target missed" in the log, count and compare.
-        """
-        if not self.target.counted:
-            return
+    def kept_at_floors(self) -> float:
+        """The share of the target metric the network keeps with every group at its floor (``min_width``, at full
+        resolution ``min_width_full_resolution``): counted, or for latency one measurement of such a copy."""
         smallest = copy.deepcopy(self.network)
         for group in find_groups(smallest):
             floor = self.schedule.min_width_of(group.level)
             if group.width > floor:
                 remove_channels(smallest, group, range(group.width - floor))
-        metric = self.schedule.target_metric
-        value = self.target.measure(smallest)
-        if value > self.target_value:
-            s = self.schedule
-            full = s.min_width_full_resolution > s.min_width
-            floors = f"min_width={s.min_width}" + (
-                f" (min_width_full_resolution={s.min_width_full_resolution} at full resolution)" if full else "")
+        return self.target.measure(smallest) / self.original[self.schedule.target_metric]
+
+    def _floors_text(self) -> tuple[str, bool]:
+        s = self.schedule
+        full = s.min_width_full_resolution > s.min_width
+        return (f"min_width={s.min_width}" + (
+            f" (min_width_full_resolution={s.min_width_full_resolution} at full resolution)" if full else ""), full)
+
+    def check_reachable(self) -> None:
+        """A one-line error when even every group at ``min_width`` keeps more than the target.
+
+        Not for latency: time is not monotonic in the widths (a narrower layer can be slower), so a latency
+        target that cannot be met ends as "target missed" in the log, count and compare (:meth:`floor_warning`
+        says so before training).
+        """
+        if not self.target.counted:
+            return
+        kept = self.kept_at_floors()
+        s = self.schedule
+        if kept > s.keep_fraction * (1 + 1e-9):
+            floors, full = self._floors_text()
             raise PruningError(
-                f"target unreachable: keeping {s.keep_fraction:.0%} of the {metric} needs widths below {floors} "
-                f"(with every group at its floor the network keeps {value / self.original[metric]:.1%}); lower "
+                f"target unreachable: keeping {s.keep_fraction:.0%} of the {s.target_metric} needs widths below "
+                f"{floors} (with every group at its floor the network keeps {kept:.1%}); lower "
                 f"{'the floors' if full else 'min_width'} or raise keep_fraction")
+
+    def floor_warning(self) -> str | None:
+        """For a latency target: a warning when a copy with every group at its floor measures above the target (the
+        run will likely stop short); ``None`` when it measures within it, or for a counted target."""
+        if self.target.counted:
+            return None
+        kept = self.kept_at_floors()
+        s = self.schedule
+        if kept <= s.keep_fraction:
+            return None
+        floors, full = self._floors_text()
+        return (f"WARNING: with every layer at its floor, {floors}, the forward pass measured {kept:.1%} of the "
+                f"unpruned time, above the target of {s.keep_fraction:.0%}: the run will likely stop short of it; "
+                f"lower {'the floors' if full else 'min_width'} or raise keep_fraction")
 
     # -- hooks --------------------------------------------------------------------------------------------
     def min_widths(self) -> dict[str, int]:

@@ -107,11 +107,14 @@ class nnUNetTrainerPruningBase(PruningCheckpoints, CompilePolicy, LatencyTableCa
         return zlib.crc32(f"fold-{self.fold}".encode())
 
     def on_train_start(self):
+        floor_warning = None
         if self.pruning_schedule.target_metric == "latency":
             if not self.was_initialized:
                 self.initialize()
             # measured before nnU-Net starts its data-augmentation workers, which share the CPU
             self._latency = self.latency_model((self.num_input_channels, *self.configuration_manager.patch_size))
+            if self._loaded_pruning_state is None:  # a fresh run (a resumed one was told at its start)
+                floor_warning = self.make_pruner().floor_warning()
         super().on_train_start()
         sync = None
         if self.is_ddp:
@@ -131,6 +134,8 @@ class nnUNetTrainerPruningBase(PruningCheckpoints, CompilePolicy, LatencyTableCa
             f"{self.pruner.original['gflops']:.2f} GFLOPs at the patch size"
             + (f", {self.pruner.original['latency'] * 1e3:.1f} ms per forward pass ({self.latency_where().describe()})"
                if "latency" in self.pruner.original else ""))
+        if floor_warning:
+            self.print_to_log_file(f"{floor_warning} (by name: _keep<P>, _minw<M>, _fullres<F>)")
         if s.last_pruning_epoch() >= self.num_epochs:
             self.print_to_log_file(
                 f"WARNING: this schedule reaches its target only after epoch {s.last_pruning_epoch() + 1}, but "
