@@ -299,6 +299,7 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
              "| trainer | runs | test Dice mean +- sd | paired diff to baseline (95% CI) |" + ref_head + class_head +
              " params | GFLOPs | s / case | training min (all runs) |",
              "|---|---|---|---|" + "---|" * (bool(reference) + len(classes)) + "---|---|---|---|"]
+    reasons: list[str] = []  # why a run missed its target, one line per run under the table
     for row in rows:
         sd = f" +- {row['dice_sd']:.3f}" if row["dice_sd"] is not None else ""
         diff_text = _diff_text(row["paired_difference"], "baseline")
@@ -311,11 +312,15 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
         seconds = models.get(row["trainer"], {}).get("median", {}).get("total")
         time_text = "-" if seconds is None else f"{seconds:.3f}" + (
             f" ({base_time / seconds:.2f}x)" if base_time else "")
-        missed = "".join(f" (**target missed in fold {f}**{': ' + why if why else ''})"
-                         for f, why in row["targets_missed"].items())
+        folds_missed = list(row["targets_missed"])
+        missed = (f" (**target missed in fold{'s' if len(folds_missed) > 1 else ''} {', '.join(folds_missed)}**)"
+                  if folds_missed else "")
+        reasons += [f"- `{row['trainer']}` fold {f}: {why}" for f, why in row["targets_missed"].items() if why]
         lines.append(f"| `{row['trainer']}`{missed} | {row['n']} | {row['dice_mean']:.3f}{sd} | {diff_text} | "
                      f"{row['params_mean']:,.0f} | {row['gflops_mean']:.2f} | {time_text} | "
                      f"{row['train_seconds'] / 60:.1f} |")
+    if reasons:
+        lines += ["", "Targets missed (the pruning log of each run):", "", *reasons]
     lines += ["", "- paired diff: per fold, the trainer's test Dice minus the baseline's on the same fold; mean and a "
               "95% t interval over the folds (n - 1 degrees of freedom). An interval that contains 0 does not "
               "separate the methods at this number of runs.",

@@ -52,6 +52,13 @@ def test_report_shows_mean_sd_and_paired_differences(tmp_path):
     assert json.load(open(written["json"]))["setup"]["command"] == setup["command"]
     assert "| `stock` | 3 | 0.800 +- 0.020 | baseline |" in report
     assert "| `stamp` (**target missed in fold 2**) | 3 | 0.783 +- 0.021 | -0.017 (-0.031 to -0.002) |" in report
+    assert "Targets missed" not in report  # no reason recorded: nothing to list
+    for r in runs:
+        if r["trainer"] == "stamp" and r["fold"] in ("1", "2"):
+            r.update(target_reached=False, pruning="66.4% of the latency (target 50%), stopped short")
+    report = open(write_benchmark_report(str(tmp_path), runs, ["stock", "stamp"], setup)["report"]).read()
+    assert "| `stamp` (**target missed in folds 1, 2**) | 3 |" in report  # one note in the cell, reasons below
+    assert "- `stamp` fold 1: 66.4% of the latency (target 50%), stopped short" in report
     assert "cost: 10.0 min" in report and "![test Dice per run](dice.png)" in report
     assert len(list(csv.DictReader(open(written["csv"])))) == 6
     assert json.load(open(written["json"]))["summary"][1]["paired_difference"]["n"] == 3
