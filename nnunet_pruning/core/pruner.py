@@ -157,10 +157,9 @@ class Pruner:
         return self.target.measure(smallest) / self.original[self.schedule.target_metric]
 
     def _floors_text(self) -> tuple[str, bool]:
-        s = self.schedule
-        full = s.min_width_full_resolution > s.min_width
-        return (f"min_width={s.min_width}" + (
-            f" (min_width_full_resolution={s.min_width_full_resolution} at full resolution)" if full else ""), full)
+        full = full_resolution_floor(self.schedule)
+        return (f"min_width={self.schedule.min_width}" + (
+            f" (min_width_full_resolution={full} at full resolution)" if full else ""), bool(full))
 
     def check_reachable(self) -> None:
         """A one-line error when even every group at ``min_width`` keeps more than the target.
