@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nnunet_pruning.core.pruner import full_resolution_floor
+
 from .ablations import (nnUNetTrainerSTAMPFlopsWeighted, nnUNetTrainerSTAMPFullResFloor,
                         nnUNetTrainerSTAMPScoreAfterTarget, nnUNetTrainerSTAMPSignedSum, nnUNetTrainerSTAMPTwoSteps)
 from .budgets import DEFAULT_BUDGET, PRESETS, Budget
@@ -87,8 +89,8 @@ def budget_of_class(cls) -> Budget:
 
 def width_text(schedule) -> str:
     """``min width M`` and, where the schedule has one, the full-resolution floor."""
-    floor = schedule.min_width_full_resolution
-    return f"min width {schedule.min_width}" + (f", {floor} at full resolution" if floor > schedule.min_width else "")
+    floor = full_resolution_floor(schedule)
+    return f"min width {schedule.min_width}" + (f", {floor} at full resolution" if floor else "")
 
 
 def schedule_text(schedule, digits: int = 0, of_what: str = " of the original") -> str:
