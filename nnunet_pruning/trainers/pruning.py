@@ -154,9 +154,10 @@ class nnUNetTrainerPruningBase(PruningCheckpoints, CompilePolicy, LatencyTableCa
         if record is not None and self.is_ddp:
             self._rewrap_ddp()
         if record is not None:
+            groups = len(record['groups'])
             self.print_to_log_file(
                 f"pruning step {record['step']} after epoch {record['epoch']}: removed {record['channels_removed']} "
-                f"channels from {len(record['groups'])} groups -> {record['params']:,} params "
+                f"channels from {groups} group{'s' if groups != 1 else ''} -> {record['params']:,} params "
                 f"({record['params_fraction']:.1%}), {record['gflops']:.2f} GFLOPs ({record['gflops_fraction']:.1%})"
                 + (f", {record['latency'] * 1e3:.1f} ms measured ({record['latency_fraction']:.1%})"
                    if "latency" in record else "")
