@@ -16,7 +16,7 @@ import os
 import statistics
 import time
 
-from nnunet_pruning.app.demo import DEMO_TRAINERS
+from nnunet_pruning.app.demo import THESIS_TRAINERS
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import atomic_write_text, write_json
 
@@ -24,8 +24,8 @@ __all__ = ["DEFAULT_TRAINERS", "BENCHMARK_DATASET_ID", "paired_difference", "sum
            "run_benchmark", "write_benchmark_report"]
 
 BENCHMARK_DATASET_ID = 901
-#: the demo's four methods on the demo budget, stock first
-DEFAULT_TRAINERS = [name for _, name in DEMO_TRAINERS]
+#: stock and the thesis' three methods on the demo budget, stock first
+DEFAULT_TRAINERS = [name for _, name in THESIS_TRAINERS]
 #: nnU-Net log lines worth showing while a model trains
 
 

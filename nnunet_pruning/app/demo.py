@@ -1,4 +1,4 @@
-"""The demo: synthetic dataset -> plan -> train four models -> predict -> evaluate -> compare report.
+"""The demo: synthetic dataset -> plan -> train five models -> predict -> evaluate -> compare report.
 
 Every step is a stock ``nnUNetv2_*`` command (or ``nnunet-pruning``) run in a subprocess, exactly as a
 user would type it. Progress lines go to stdout; each command's full output goes to ``commands.log``.
@@ -16,15 +16,18 @@ from nnunet_pruning.app.pipeline import TRAINING_PROGRESS, Pipeline, SyntheticDa
 from nnunet_pruning.app.workspace import NnUNetWorkspace
 from nnunet_pruning.core.files import write_json
 
-__all__ = ["DEMO_TRAINERS", "DEMO_DATASET", "run_demo", "chance_dice", "budget_text"]
+__all__ = ["DEMO_TRAINERS", "THESIS_TRAINERS", "DEMO_DATASET", "run_demo", "chance_dice", "budget_text"]
 
 DATASET_ID = 900
 #: the demo's synthetic dataset, made in the output folder unless the user brings one (``-d``)
 DEMO_DATASET = SyntheticDataset(DATASET_ID, num_train=10, num_test=4, size=32)
-#: (label in the report, trainer name). Each trains the demo budget (``_demo``, see trainers/budgets.py).
-DEMO_TRAINERS = [("stock nnU-Net", "nnUNetTrainerStock_demo"), ("Flat U-Net 32", "nnUNetTrainerFlatUNet_demo"),
-                 ("random-largest (keep 20% params)", "nnUNetTrainerRandomLargest_demo"),
-                 ("STAMP (keep 20% params)", "nnUNetTrainerSTAMP_demo")]
+#: (label in the report, trainer name): the thesis' methods beside stock, each on the demo budget (``_demo``, see
+#: trainers/budgets.py); ``benchmark`` runs these by default
+THESIS_TRAINERS = [("stock nnU-Net", "nnUNetTrainerStock_demo"), ("Flat U-Net 32", "nnUNetTrainerFlatUNet_demo"),
+                   ("random-largest (keep 20% params)", "nnUNetTrainerRandomLargest_demo"),
+                   ("STAMP (keep 20% params)", "nnUNetTrainerSTAMP_demo")]
+#: the demo adds STAMP pruned to half of the forward time it measures on this machine while it trains
+DEMO_TRAINERS = THESIS_TRAINERS + [("STAMPLatency (keep 50% of the time)", "nnUNetTrainerSTAMPLatency_keep50_demo")]
 
 
 def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset: str | None = None) -> int:

@@ -72,33 +72,39 @@ def _conv_count(model: dict) -> int:
 
 
 def plot_trajectories(models: list[dict], path: str) -> bool:
-    """Params and GFLOPs (% of the unpruned network) per pruning step of every pruned fold, and the EMA
-    pseudo-Dice at each step. Returns False (and writes nothing) when no model was pruned."""
+    """Params and GFLOPs (% of the unpruned network) per pruning step of every pruned fold, the measured forward
+    time where a run pruned to one (latency target: as its trainer measured it), and the EMA pseudo-Dice at each
+    step. Returns False (and writes nothing) when no model was pruned."""
     runs = [(i, m["label"], fold, f["pruning_log"]) for i, m in enumerate(models) for fold, f in m["folds"].items()
             if f.get("pruning_log")]
     if not runs:
         return False
+    keys = [("params_fraction", "parameters"), ("gflops_fraction", "GFLOPs at the patch size")]
+    timed = {(log.get("latency") or {}).get("device") for _, _, _, log in runs
+             if any("latency_fraction" in s for s in log["steps"])}
+    if timed:
+        keys.append(("latency_fraction", f"measured forward time ({', '.join(sorted(d or '?' for d in timed))})"))
     plt = pyplot()
     with plt.style.context("default"):
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+        fig, axes = plt.subplots(1, len(keys) + 1, figsize=(5 * (len(keys) + 1), 4.2))
         for n, (i, label, fold, log) in enumerate(runs):  # colours as in the other plots (model index)
             style = dict(color=f"C{i % 10}", linestyle=("-", "--", ":", "-.")[n % 4], label=f"{label} fold {fold}")
             steps = log["steps"]
             epochs = [-1] + [s["epoch"] for s in steps]
-            for ax, key in zip(axes[:2], ("params_fraction", "gflops_fraction")):
-                ax.step(epochs, [100.0] + [100 * s[key] for s in steps], where="post", marker="o", **style)
+            for ax, (key, _) in zip(axes, keys):
+                if all(key in s for s in steps):
+                    ax.step(epochs, [100.0] + [100 * s[key] for s in steps], where="post", marker="o", **style)
             dice = [(s["epoch"], s.get("ema_pseudo_dice")) for s in steps if s.get("ema_pseudo_dice") is not None]
-            axes[2].plot([d[0] for d in dice], [d[1] for d in dice], marker="o", **style)
-        for ax, title in zip(axes, ("parameters", "GFLOPs at the patch size", "EMA pseudo-Dice at each step")):
+            axes[-1].plot([d[0] for d in dice], [d[1] for d in dice], marker="o", **style)
+        for ax, title in zip(axes, [t for _, t in keys] + ["EMA pseudo-Dice at each step"]):
             ax.set_xlabel("epoch (-1: before pruning)")
             ax.set_title(title)
             ax.grid(alpha=0.3)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-        for ax in axes[:2]:
+        for ax in axes[:-1]:
             ax.set_ylim(0, 105)
-        set_score_limits(axes[2], [s.get("ema_pseudo_dice") for _, _, _, log in runs for s in log["steps"]])
-        axes[0].set_ylabel("% of the unpruned network")
-        axes[1].set_ylabel("% of the unpruned network")
+            ax.set_ylabel("% of the unpruned network")
+        set_score_limits(axes[-1], [s.get("ema_pseudo_dice") for _, _, _, log in runs for s in log["steps"]])
         axes[0].legend(fontsize=8)
         save_figure(fig, path)
     return True

@@ -255,3 +255,23 @@ def test_count_says_whether_the_target_was_reached():
     text = format_count({"source": "/m", "trainer": "t", "configuration": "2d", "gflops_unit": "u",
                          "networks": {"fold_0": network}})
     assert "pruning of fold_0: keeps 59.0% of the params, target <= 20%: NOT reached" in text
+
+
+def test_trajectories_plot_the_measured_time_where_a_run_pruned_to_it(tmp_path, monkeypatch):
+    """A latency run adds a panel of its measured forward time (named by device); params-only runs keep three."""
+    from nnunet_pruning.app import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
+    params = _entry("stamp", 200, 2.0, 0.8, pruned=True)
+    timed = _entry("fast", 500, 4.0, 0.8, pruned=True)
+    timed.folds["0"]["pruning_log"] = {"latency": {"device": "cpu, 2 threads"}, "steps": [
+        {"epoch": 0, "params_fraction": 0.9, "gflops_fraction": 0.6, "latency_fraction": 0.7, "ema_pseudo_dice": 0.2},
+        {"epoch": 1, "params_fraction": 0.5, "gflops_fraction": 0.3, "latency_fraction": 0.45}]}
+    assert plots.plot_trajectories([params.as_dict()], str(tmp_path / "a.png"))
+    assert plots.plot_trajectories([params.as_dict(), timed.as_dict()], str(tmp_path / "b.png"))
+    titles = [[ax.get_title() for ax in fig.axes] for fig in figures]
+    assert titles[0] == ["parameters", "GFLOPs at the patch size", "EMA pseudo-Dice at each step"]
+    assert titles[1][2] == "measured forward time (cpu, 2 threads)" and len(titles[1]) == 4
+    time_lines = figures[1].axes[2].get_lines()
+    assert len(time_lines) == 1 and list(time_lines[0].get_ydata()) == pytest.approx([100.0, 70.0, 45.0])

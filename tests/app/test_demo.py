@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from nnunet_pruning.app.demo import DEMO_TRAINERS, budget_text, chance_dice
+from nnunet_pruning.app.demo import DEMO_TRAINERS, THESIS_TRAINERS, budget_text, chance_dice
 from nnunet_pruning.trainers.budgets import PRESETS
 
 
-def test_budget_of_the_demo_trainers_comes_from_their_classes():
-    text = budget_text([t for _, t in DEMO_TRAINERS], batch_size=2)
+def test_budget_of_the_thesis_trainers_comes_from_their_classes():
+    text = budget_text([t for _, t in THESIS_TRAINERS], batch_size=2)
     demo = PRESETS["demo"]
     epochs, iterations, DEMO = demo.epochs, demo.iterations, dict(demo.pruning)
     assert text.startswith(f"**Budget.** Every model trains {epochs} epochs x {iterations} iterations "
@@ -17,6 +17,16 @@ def test_budget_of_the_demo_trainers_comes_from_their_classes():
     steps = [str(e) for e in range(epochs) if e + 1 >= DEMO["warmup_epochs"]][:3]
     assert f"The pruning trainers prune after epochs {', '.join(steps)} (to {DEMO['keep_fraction']:.0%} of the " \
            f"parameters); {epochs - 1 - int(steps[-1])} epochs of recovery follow." in text
+
+
+def test_the_demo_adds_stamp_to_half_the_measured_time_and_says_so():
+    names = [t for _, t in DEMO_TRAINERS]
+    assert names[:len(THESIS_TRAINERS)] == [t for _, t in THESIS_TRAINERS]
+    text = budget_text(names, batch_size=2)
+    assert "`nnUNetTrainerRandomLargest_demo`, `nnUNetTrainerSTAMP_demo` prune after epochs 0, 1, 2 (to 20% of the " \
+           "parameters); 2 epochs of recovery follow." in text
+    assert "`nnUNetTrainerSTAMPLatency_keep50_demo` prunes after epochs 0, 1 (to 50% of the measured forward " \
+           "time); 3 epochs of recovery follow." in text
 
 
 def test_budget_names_each_trainer_when_they_differ():
