@@ -168,6 +168,8 @@ def main(argv=None) -> int:
           "vs eager: against stock nnU-Net as nnUNetv2_predict runs it (PyTorch, eager); fwd/tile: one network forward pass of one patch; net share: "
           "tiles x fwd/tile as a share of the prediction time (the rest is tiling, Gaussian weighting and "
           "aggregation, the same for every network)")
+    for device, timed in results["devices"].items():
+        print(f"ran on ({device}): " + "; ".join(f"{name}: {t['backend']}" for name, t in timed.items()))
     for name, target in targets.items():
         for device, timed in results["devices"].items():
             if name in timed:

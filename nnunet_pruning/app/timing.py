@@ -249,6 +249,17 @@ def network_predictor(network, plans_file: str, configuration: str, device, use_
     return predictor
 
 
+def _ran_on(name: str, predictor, device) -> str:
+    """What ran a timed entry's network: PyTorch when compiled or on a GPU, else its backend on the CPU (``auto:
+    openvino`` when ``nnUNet_pruning_backend=auto`` chose OpenVINO, as ``nnUNetv2_predict`` would have)."""
+    if device.type != "cpu" or name.endswith("[compiled]"):
+        return "torch"
+    from nnunet_pruning.core.runtime_forward import backend_in_use
+    from nnunet_pruning.core.wrappers import unwrap
+
+    return backend_in_use(unwrap(predictor.network))
+
+
 def time_networks(networks: dict, plans_file: str, configuration: str, volumes: list, device, args) -> dict:
     """Every network of ``{name: network}`` in a predictor of the same plans and settings, timed on the same
     preprocessed ``volumes`` (interleaved, after ``args.warmup`` runs; ``args.compile``: eager, compiled or both);
@@ -307,6 +318,7 @@ def time_networks(networks: dict, plans_file: str, configuration: str, volumes: 
         forward = interleaved_seconds({name: (lambda p=predictor: p.network(patch))
                                        for name, predictor in predictors.items()}, args.warmup, args.repeats, device)
     return {name: {"median_s": statistics.median(t), "runs_s": t, "tiles": tiles,
+                   "backend": _ran_on(name, predictors[name], device),
                    "first_run_with_compile_s": compile_seconds.get(name),
                    "forward_per_tile_median_s": statistics.median(forward[name]),
                    "network_share": tiles * statistics.median(forward[name]) / statistics.median(t)}

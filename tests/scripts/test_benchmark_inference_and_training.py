@@ -35,8 +35,11 @@ def test_inference_benchmark(plans_file, tmp_path, capsys):
                                                           stats[name]["gflops_patch"])
         assert t["speedup_vs_stock"] == pytest.approx(timed["stock nnU-Net"]["median_s"] / t["median_s"])
         assert t["tiles"] == 8  # 12^3 volume, 8^3 patch, step 0.5: 2 x 2 x 2 tiles
+    # what ran each network: this package's as nnUNetv2_predict runs them (the tests pin nnUNet_pruning_backend)
+    assert {t["backend"] for t in timed.values()} == {"torch"}
     assert isinstance(result["other_cpu_cores"]["cpu"], float)  # measured (Linux: /proc/stat), not skipped
-    assert "FLOPs ratio" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "FLOPs ratio" in printed and "ran on (cpu): stock nnU-Net: torch; Flat U-Net: torch;" in printed
 
 
 def test_inference_benchmark_on_a_runtime_backend(plans_file, tmp_path, monkeypatch):
@@ -57,6 +60,7 @@ def test_inference_benchmark_on_a_runtime_backend(plans_file, tmp_path, monkeypa
     assert runtime_entries and all(name.removesuffix(" [onnxruntime]") in timed for name in runtime_entries)
     assert made and set(made) == {"onnxruntime"}
     stock = timed["stock nnU-Net [onnxruntime]"]
+    assert {timed[name]["backend"] for name in runtime_entries} == {"onnxruntime"}
     for name in runtime_entries:
         t = timed[name]
         assert t["speedup_vs_stock"] == pytest.approx(stock["median_s"] / t["median_s"])
