@@ -314,12 +314,17 @@ def time_networks(networks: dict, plans_file: str, configuration: str, volumes: 
         [max(s, p) for s, p in zip(volumes[0].shape[1:], first.configuration_manager.patch_size)]))
     patch = torch.randn((1, volumes[0].shape[0], *first.configuration_manager.patch_size), device=device)
     autocast = torch.autocast("cuda") if device.type == "cuda" else contextlib.nullcontext()  # as the predictor
-    with torch.inference_mode(), autocast:
+    # its own load figure: these few seconds can be distorted by a short burst of other work that the whole run's
+    # average hides (forward passes 2x too slow at 0.1 cores over the run, docs/results.md)
+    with torch.inference_mode(), autocast, OtherCpuLoad() as load:
         forward = interleaved_seconds({name: (lambda p=predictor: p.network(patch))
                                        for name, predictor in predictors.items()}, args.warmup, args.repeats, device)
+    if load.warning("the forward-pass timing"):
+        print(f"[benchmark {device.type}] {load.warning('the forward-pass timing')}", flush=True)
     return {name: {"median_s": statistics.median(t), "runs_s": t, "tiles": tiles,
                    "backend": _ran_on(name, predictors[name], device),
                    "first_run_with_compile_s": compile_seconds.get(name),
                    "forward_per_tile_median_s": statistics.median(forward[name]),
+                   "other_cpu_cores_forward": load.cores,
                    "network_share": tiles * statistics.median(forward[name]) / statistics.median(t)}
             for name, t in times.items()}

@@ -38,6 +38,7 @@ def test_inference_benchmark(plans_file, tmp_path, capsys):
     # what ran each network: this package's as nnUNetv2_predict runs them (the tests pin nnUNet_pruning_backend)
     assert {t["backend"] for t in timed.values()} == {"torch"}
     assert isinstance(result["other_cpu_cores"]["cpu"], float)  # measured (Linux: /proc/stat), not skipped
+    assert all(isinstance(t["other_cpu_cores_forward"], float) for t in timed.values())  # and the forward part's
     printed = capsys.readouterr().out
     assert "FLOPs ratio" in printed and "ran on (cpu): stock nnU-Net: torch; Flat U-Net: torch;" in printed
 
@@ -209,3 +210,23 @@ def test_scoring_benchmark(plans_file, tmp_path, capsys):
     assert handles["STAMP, activation hooks"][1] is False and handles["STAMP, activation hooks"][0] > 0
     assert "x no scoring" in capsys.readouterr().out
     assert scoring.main(["--plans", plans_file, "--trainer", "nnUNetTrainerRandomLargest_smoke"]) == 2
+
+
+def test_inference_benchmark_warns_of_load_during_the_forward_passes(plans_file, tmp_path, capsys, monkeypatch):
+    """The single forward passes are timed in a few seconds: other work then gets its own warning and figure,
+    which the whole run's average would hide."""
+    from nnunet_pruning.app import machine, timing
+
+    class Busy(machine.OtherCpuLoad):
+        def stop(self):
+            self.cores = 1.0
+            return self.cores
+
+    monkeypatch.setattr(timing, "OtherCpuLoad", Busy)
+    out = tmp_path / "inference.json"
+    assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "8", "8", "8", "--volumes", "1",
+                                              "--warmup", "0", "--repeats", "1", "--device", "cpu", "--minimal",
+                                              "--json", str(out)]) == 0
+    assert "[benchmark cpu] warning: other processes kept 1.00 CPU cores busy during the forward-pass timing;" in \
+        capsys.readouterr().out
+    assert {t["other_cpu_cores_forward"] for t in json.loads(out.read_text())["devices"]["cpu"].values()} == {1.0}
