@@ -159,6 +159,12 @@ def _benchmark_defaults() -> list[str]:
     return DEFAULT_TRAINERS
 
 
+def _demo_defaults() -> list[str]:
+    from nnunet_pruning.app.demo import DEMO_TRAINERS
+
+    return [name for _, name in DEMO_TRAINERS]
+
+
 def _cmd_benchmark(args) -> int:
     from nnunet_pruning.adapter.environment import require_nnunet_version
     from nnunet_pruning.app.benchmark import run_benchmark
@@ -359,8 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "demo_output)")
     p.add_argument("--trainers", nargs="+", metavar="TRAINER",
                    help="train and compare these trainers instead (the first is the baseline; default: "
-                        "nnUNetTrainerStock_demo, nnUNetTrainerFlatUNet_demo, nnUNetTrainerRandomLargest_demo, "
-                        "nnUNetTrainerSTAMP_demo)")
+                        + ", ".join(_demo_defaults()) + ")")
     p.add_argument("-d", "--dataset", help="use this dataset of your nnU-Net folders ($nnUNet_raw, with imagesTs and "
                                            "labelsTs) instead of the synthetic one; models train into "
                                            "$nnUNet_results (default: synthetic dataset 900 in --output)")

@@ -223,3 +223,14 @@ def test_backend_choices_are_the_runtime_settings():
     from nnunet_pruning.core.runtime_forward import SETTINGS
 
     assert cli.BACKEND_SETTINGS == SETTINGS
+
+
+def test_help_names_the_default_trainers_from_where_they_are_defined(capsys):
+    from nnunet_pruning.app.benchmark import DEFAULT_TRAINERS
+    from nnunet_pruning.app.demo import DEMO_TRAINERS
+
+    for command, names in (("demo", [t for _, t in DEMO_TRAINERS]), ("benchmark", DEFAULT_TRAINERS)):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert [name for name in names if name not in text] == [], command
