@@ -10,7 +10,8 @@ BENCHMARKS = {"inference": "benchmark_inference", "gpu": "benchmark_gpu", "train
               "training": "benchmark_training", "pruned-forward": "benchmark_pruned_forward",
               "conv-channels": "benchmark_conv_channels", "torch-pruning": "compare_torch_pruning",
               "backends": "benchmark_backends", "scoring": "benchmark_scoring",
-              "call-overhead": "benchmark_call_overhead", "latency-recheck": "latency_recheck"}
+              "call-overhead": "benchmark_call_overhead", "latency-recheck": "latency_recheck",
+              "pool-dice": "pool_dice"}
 
 
 def _summary(module_name: str) -> str:
