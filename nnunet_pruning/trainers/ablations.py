@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from nnunet_pruning.core.dropout import TargetedDropout
+
 from .methods import nnUNetTrainerSTAMP
 
 __all__ = ["ABLATIONS", "nnUNetTrainerSTAMPScoreAfterTarget", "nnUNetTrainerSTAMPSignedSum", "nnUNetTrainerSTAMPTwoSteps",
-           "nnUNetTrainerSTAMPFullResFloor", "nnUNetTrainerSTAMPFlopsWeighted"]
+           "nnUNetTrainerSTAMPFullResFloor", "nnUNetTrainerSTAMPFlopsWeighted", "nnUNetTrainerSTAMPNoDropout"]
 
 
 class _Ablation(nnUNetTrainerSTAMP):
@@ -55,8 +57,27 @@ class nnUNetTrainerSTAMPFlopsWeighted(_Ablation):
     schedule_changes = {"method": "taylor_flops"}
 
 
+class _NoDropout(TargetedDropout):
+    """Targeted dropout that never drops: every probability stays 0 (its hooks return the output unchanged)."""
+
+    def __init__(self, groups):
+        super().__init__(groups, initial=0.0)
+
+    def update(self, normalised, base: float = 0.0) -> None:
+        pass
+
+
+class nnUNetTrainerSTAMPNoDropout(_Ablation):
+    """No targeted dropout: the same Taylor scores and cuts, nothing dropped while pruning."""
+
+    def make_pruner(self, sync=None):
+        pruner = super().make_pruner(sync)
+        pruner.dropout = _NoDropout(pruner.groups)
+        return pruner
+
+
 #: (what the ablation changes, trainer name on the demo budget), the default first
 ABLATIONS = [("STAMP demo default", "nnUNetTrainerSTAMP_demo")] + [
     (cls.__doc__.splitlines()[0], f"{cls.__name__}_demo") for cls in (
         nnUNetTrainerSTAMPScoreAfterTarget, nnUNetTrainerSTAMPSignedSum, nnUNetTrainerSTAMPTwoSteps,
-        nnUNetTrainerSTAMPFullResFloor, nnUNetTrainerSTAMPFlopsWeighted)]
+        nnUNetTrainerSTAMPFullResFloor, nnUNetTrainerSTAMPFlopsWeighted, nnUNetTrainerSTAMPNoDropout)]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from nnunet_pruning.core.pruner import full_resolution_floor
 
-from .ablations import (nnUNetTrainerSTAMPFlopsWeighted, nnUNetTrainerSTAMPFullResFloor,
+from .ablations import (nnUNetTrainerSTAMPFlopsWeighted, nnUNetTrainerSTAMPFullResFloor, nnUNetTrainerSTAMPNoDropout,
                         nnUNetTrainerSTAMPScoreAfterTarget, nnUNetTrainerSTAMPSignedSum, nnUNetTrainerSTAMPTwoSteps)
 from .budgets import DEFAULT_BUDGET, PRESETS, Budget
 from .flat_unet import nnUNetTrainerFlatUNet
@@ -61,6 +61,7 @@ METHODS = {m.token: m for m in (
     Method(nnUNetTrainerSTAMPTwoSteps, "pruning", extra=True),
     Method(nnUNetTrainerSTAMPFullResFloor, "pruning", extra=True),
     Method(nnUNetTrainerSTAMPFlopsWeighted, "pruning", extra=True),
+    Method(nnUNetTrainerSTAMPNoDropout, "pruning", extra=True),
 )}
 
 #: the methods' own classes by name (nnU-Net's default budget); every other name is made by :mod:`.named`
