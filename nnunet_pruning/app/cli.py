@@ -153,16 +153,12 @@ def _cmd_trainers(args) -> int:
     return 0
 
 
-def _benchmark_defaults() -> list[str]:
+def _default_trainers(command: str) -> list[str]:
+    """What ``demo`` and ``benchmark`` train without ``--trainers``, from where each list is defined."""
     from nnunet_pruning.app.benchmark import DEFAULT_TRAINERS
-
-    return DEFAULT_TRAINERS
-
-
-def _demo_defaults() -> list[str]:
     from nnunet_pruning.app.demo import DEMO_TRAINERS
 
-    return [name for _, name in DEMO_TRAINERS]
+    return DEFAULT_TRAINERS if command == "benchmark" else [name for _, name in DEMO_TRAINERS]
 
 
 def _cmd_benchmark(args) -> int:
@@ -334,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="benchmark_output", help="folder for data, models and the report (default "
                                                                 "benchmark_output)")
     p.add_argument("--trainers", nargs="+", metavar="TRAINER",
-                   help="the first is the baseline (default: " + " ".join(_benchmark_defaults()) + ")")
+                   help="the first is the baseline (default: " + " ".join(_default_trainers("benchmark")) + ")")
     p.add_argument("--ablations", action="store_true",
                    help="benchmark stock nnU-Net against STAMP and its ablations (docs/methods.md) instead of "
                         "--trainers (default: off)")
@@ -365,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "demo_output)")
     p.add_argument("--trainers", nargs="+", metavar="TRAINER",
                    help="train and compare these trainers instead (the first is the baseline; default: "
-                        + ", ".join(_demo_defaults()) + ")")
+                        + ", ".join(_default_trainers("demo")) + ")")
     p.add_argument("-d", "--dataset", help="use this dataset of your nnU-Net folders ($nnUNet_raw, with imagesTs and "
                                            "labelsTs) instead of the synthetic one; models train into "
                                            "$nnUNet_results (default: synthetic dataset 900 in --output)")

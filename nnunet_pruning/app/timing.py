@@ -319,8 +319,9 @@ def time_networks(networks: dict, plans_file: str, configuration: str, volumes: 
     with torch.inference_mode(), autocast, OtherCpuLoad() as load:
         forward = interleaved_seconds({name: (lambda p=predictor: p.network(patch))
                                        for name, predictor in predictors.items()}, args.warmup, args.repeats, device)
-    if load.warning("the forward-pass timing"):
-        print(f"[benchmark {device.type}] {load.warning('the forward-pass timing')}", flush=True)
+    warning = load.warning("the forward-pass timing")
+    if warning:
+        print(f"[benchmark {device.type}] {warning}", flush=True)
     return {name: {"median_s": statistics.median(t), "runs_s": t, "tiles": tiles,
                    "backend": _ran_on(name, predictors[name], device),
                    "first_run_with_compile_s": compile_seconds.get(name),
