@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from nnunet_pruning.core.pruner import full_resolution_floor
 
 from .ablations import (nnUNetTrainerSTAMPFlopsWeighted, nnUNetTrainerSTAMPFullResFloor, nnUNetTrainerSTAMPNoDropout,
-                        nnUNetTrainerSTAMPScoreAfterTarget, nnUNetTrainerSTAMPSignedSum, nnUNetTrainerSTAMPTwoSteps)
+                        nnUNetTrainerSTAMPScoreAfterTarget, nnUNetTrainerSTAMPSignedSum, nnUNetTrainerSTAMPThreeSteps,
+                        nnUNetTrainerSTAMPTwoSteps)
 from .budgets import DEFAULT_BUDGET, PRESETS, Budget
 from .flat_unet import nnUNetTrainerFlatUNet
 from .methods import (nnUNetTrainerRandomLargest, nnUNetTrainerRandomLargestLatency, nnUNetTrainerSTAMP,
@@ -59,6 +60,7 @@ METHODS = {m.token: m for m in (
     Method(nnUNetTrainerSTAMPScoreAfterTarget, "pruning", extra=True),
     Method(nnUNetTrainerSTAMPSignedSum, "pruning", extra=True),
     Method(nnUNetTrainerSTAMPTwoSteps, "pruning", extra=True),
+    Method(nnUNetTrainerSTAMPThreeSteps, "pruning", extra=True),
     Method(nnUNetTrainerSTAMPFullResFloor, "pruning", extra=True),
     Method(nnUNetTrainerSTAMPFlopsWeighted, "pruning", extra=True),
     Method(nnUNetTrainerSTAMPNoDropout, "pruning", extra=True),

@@ -1,5 +1,7 @@
 """The demo's report text: the budget read from the trainer classes, and the chance Dice it is measured against."""
 
+import math
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -14,7 +16,8 @@ def test_budget_of_the_thesis_trainers_comes_from_their_classes():
     epochs, iterations, DEMO = demo.epochs, demo.iterations, dict(demo.pruning)
     assert text.startswith(f"**Budget.** Every model trains {epochs} epochs x {iterations} iterations "
                            f"({epochs * iterations} SGD steps, batch 2;")
-    steps = [str(e) for e in range(epochs) if e + 1 >= DEMO["warmup_epochs"]][:3]
+    needed = math.ceil(round((1 - DEMO["keep_fraction"]) / DEMO["step_fraction"], 9))  # 2 steps of 40% keep 20%
+    steps = [str(e) for e in range(epochs) if e + 1 >= DEMO["warmup_epochs"]][:needed]
     assert f"The pruning trainers prune after epochs {', '.join(steps)} (to {DEMO['keep_fraction']:.0%} of the " \
            f"parameters); {epochs - 1 - int(steps[-1])} epochs of recovery follow." in text
 
@@ -23,8 +26,8 @@ def test_the_demo_adds_stamp_to_half_the_measured_time_and_says_so():
     names = [t for _, t in DEMO_TRAINERS]
     assert names[:len(THESIS_TRAINERS)] == [t for _, t in THESIS_TRAINERS]
     text = budget_text(names, batch_size=2)
-    assert "`nnUNetTrainerRandomLargest_demo`, `nnUNetTrainerSTAMP_demo` prune after epochs 0, 1, 2 (to 20% of the " \
-           "parameters); 2 epochs of recovery follow." in text
+    assert "`nnUNetTrainerRandomLargest_demo`, `nnUNetTrainerSTAMP_demo` prune after epochs 0, 1 (to 20% of the " \
+           "parameters); 3 epochs of recovery follow." in text
     assert "`nnUNetTrainerSTAMPLatency_keep50_demo` prunes after epochs 0, 1 (to 50% of the measured forward " \
            "time); 3 epochs of recovery follow." in text
 

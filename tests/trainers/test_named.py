@@ -186,7 +186,7 @@ def test_preset_budgets_demo_and_smoke():
     demo = named_trainer_class("nnUNetTrainerSTAMP_demo")
     assert (demo.budget.epochs, demo.budget.iterations, demo.budget.val_iterations) == (5, 20, 5)
     s = demo.pruning_schedule
-    assert (s.method, s.keep_fraction, s.warmup_epochs, s.every_epochs, s.step_fraction) == ("taylor", 0.2, 1, 1, 0.3)
+    assert (s.method, s.keep_fraction, s.warmup_epochs, s.every_epochs, s.step_fraction) == ("taylor", 0.2, 1, 1, 0.4)
     assert named_trainer_class("nnUNetTrainerStock_demo").budget.epochs == 5
     assert named_trainer_class("nnUNetTrainerSTAMP_keep10_demo").pruning_schedule.keep_fraction == 0.1
     # the smoke budget gives the pruning methods room for their steps; only tests use it
@@ -195,8 +195,9 @@ def test_preset_budgets_demo_and_smoke():
     assert smoke.budget.epochs == 4 and smoke.budget.for_tests and smoke.budget.max_batch_size == 2
     assert (smoke.pruning_schedule.target_metric, smoke.pruning_schedule.keep_fraction) == ("gflops", 0.5)
     # an ablation keeps its one change on a preset budget
-    two = named_trainer_class("nnUNetTrainerSTAMPTwoSteps_demo").pruning_schedule
-    assert two == replace(s, step_fraction=0.4)
+    three = named_trainer_class("nnUNetTrainerSTAMPThreeSteps_demo").pruning_schedule
+    assert three == replace(s, step_fraction=0.3)
+    assert named_trainer_class("nnUNetTrainerSTAMPTwoSteps_demo").pruning_schedule == s  # the preset's own since 11-30
     assert named_trainer_class("nnUNetTrainerSTAMPSignedSum_demo").pruning_schedule == replace(s, score="signed_sum")
 
 
