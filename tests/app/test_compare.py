@@ -81,15 +81,19 @@ def test_no_trajectory_plot_without_pruning(tmp_path):
     assert "trajectories" not in written and "no pruning trajectory" in open(written["report"]).read()
 
 
-@pytest.mark.parametrize("other, says", [(0.02, "0.02 CPU cores busy on average while timing (idle enough)"),
-                                         (1.3, "1.30 CPU cores busy on average while timing (**suspect")])
-def test_report_says_how_busy_the_machine_was_while_timing(tmp_path, other, says):
+@pytest.mark.parametrize("other, peak, says", [
+    (0.02, None, "0.02 CPU cores busy on average while timing (idle enough)"),
+    (1.3, None, "1.30 CPU cores busy on average while timing (**suspect"),
+    (0.02, 0.1, "0.02 CPU cores busy on average while timing, 0.10 in the busiest second (idle enough)"),
+    (0.05, 1.2, "0.05 CPU cores busy on average while timing, 1.20 in the busiest second (**suspect")])
+def test_report_says_how_busy_the_machine_was_while_timing(tmp_path, other, peak, says):
     models = [_entry("stock", 1000, 8.0, 0.8).as_dict(), _entry("flat", 100, 4.0, 0.78).as_dict()]
     for m, seconds in zip(models, (2.0, 1.0)):
         m["inference"] = {"median": {"total": seconds, "network": seconds / 2}}
     settings = {"repeats": 3, "warmup": 1, "device": "cpu", "threads": 2, "tile_step_size": 0.5,
                 "use_mirroring": False}
-    timing = {"settings": settings, "cases": ["a", "b"], "models": {}, "other_cpu_cores": other}
+    timing = {"settings": settings, "cases": ["a", "b"], "models": {}, "other_cpu_cores": other,
+              "other_cpu_cores_peak": peak}
     written = write_outputs(models, timing, str(tmp_path), {}, "c")
     assert f"- other processes kept {says}" in open(written["report"]).read()
 
