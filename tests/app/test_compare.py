@@ -223,7 +223,7 @@ def test_a_model_that_missed_its_target_is_flagged(tmp_path):
                                        "steps": [{"epoch": 99, "params_fraction": 0.59, "gflops_fraction": 0.6}]}
     notes = target_notes([stock, short])
     assert notes == ["**stamp fold 0 did not reach its pruning target** (keeps 59.0% of the params, target <= 20%: "
-                     "NOT reached, out of epochs or still pruning): train longer, or choose a schedule that fits (see nnunet-pruning trainers)."]
+                     "NOT reached, out of epochs or still pruning (1 step, after epoch 99)): train longer, or choose a schedule that fits (see nnunet-pruning trainers)."]
     models = [stock.as_dict(), short.as_dict()]
     assert models[1]["summary"]["target_reached"] is False and models[0]["summary"]["target_reached"] is None
     written = write_outputs(models, None, str(tmp_path), {}, "c", notes)
@@ -246,7 +246,8 @@ def test_a_latency_run_says_what_it_measured():
                                        "target_reached": True, "outcome": "reached", "latency": {"device": "cpu"},
                                        "steps": [{"epoch": 3, "latency_fraction": 0.45, "latency": 0.09}]}
     assert latency_notes([stock, params, timed]) == [
-        "fast fold 0: keeps 45.0% of the latency, target <= 50%: reached; measured latency 90.0 ms per forward pass "
+        "fast fold 0: keeps 45.0% of the latency, target <= 50%: reached (1 step, after epoch 3); measured latency "
+        "90.0 ms per forward pass "
         "at the patch size (45.0% of unpruned, cpu, during training)."]
 
 
