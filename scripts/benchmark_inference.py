@@ -133,6 +133,7 @@ def main(argv=None) -> int:
         with OtherCpuLoad() as load:
             timed = time_networks(networks, args.plans, args.configuration, volumes, device, args)
         results.setdefault("other_cpu_cores", {})[device.type] = load.cores
+        results.setdefault("other_cpu_cores_peak", {})[device.type] = load.peak
         if load.warning():
             print(f"[benchmark {device.type}] {load.warning()}", flush=True)
         for name, t in timed.items():

@@ -26,8 +26,9 @@ def read_pruning_log(fold_dir: str) -> dict | None:
 
 
 def target_status(log: dict | None) -> dict | None:
-    """``{target_metric, keep_fraction, kept_fraction, target_reached, outcome}`` of a pruning log (``None``:
-    unpruned), and ``latency`` (seconds), ``latency_fraction`` and ``latency_device`` when the run measured latency.
+    """``{target_metric, keep_fraction, kept_fraction, target_reached, outcome, step_epochs}`` of a pruning log
+    (``None``: unpruned), and ``latency`` (seconds), ``latency_fraction`` and ``latency_device`` when the run
+    measured latency. ``step_epochs``: the epoch after which each step ran.
 
     ``kept_fraction`` is what the last step left of the target metric (1.0 before the first step).
     ``target_reached`` only when the log says so *and* the last step is at the target (logs written before
@@ -50,7 +51,7 @@ def target_status(log: dict | None) -> dict | None:
     if "outcome" not in log and not log.get("target_reached"):
         words = "out of epochs or still pruning"  # a log from before outcomes were kept
     status = {"target_metric": metric, "keep_fraction": keep, "kept_fraction": kept, "target_reached": reached,
-              "outcome": words}
+              "outcome": words, "step_epochs": [s["epoch"] for s in steps if "epoch" in s]}
     latency = log.get("latency")
     if latency:
         last = steps[-1] if steps else {}
@@ -60,12 +61,16 @@ def target_status(log: dict | None) -> dict | None:
 
 
 def describe_status(status: dict) -> str:
-    """``keeps 59.0% of the params, target <= 20%: NOT reached, stopped short: out of epochs`` (one phrase for
-    tables and notes)."""
+    """``keeps 59.0% of the params, target <= 20%: NOT reached, stopped short: out of epochs (3 steps, after epochs
+    49, 59, 69)`` (one phrase for tables and notes)."""
     target = status["keep_fraction"]
     reached = "reached" if status["target_reached"] else f"NOT reached, {status.get('outcome', 'still pruning')}"
     target_text = f"{target:.0%}" if target is not None else "?"
     text = f"keeps {status['kept_fraction']:.1%} of the {status['target_metric']}, target <= {target_text}: {reached}"
+    epochs = status.get("step_epochs") or []
+    if epochs:  # what the run did; a schedule says what it planned (a latency step may cut more or less)
+        listed = ", ".join(map(str, epochs)) if len(epochs) <= 4 else f"{epochs[0]}, {epochs[1]}, ... {epochs[-1]}"
+        text += f" ({len(epochs)} step{'s' if len(epochs) > 1 else ''}, after epoch{'s' if len(epochs) > 1 else ''} {listed})"
     if status.get("latency") is not None:
         text += (f"; measured latency {status['latency'] * 1e3:.1f} ms per forward pass at the patch size "
                  f"({status['latency_fraction']:.1%} of unpruned, {status['latency_device']}, during training)")

@@ -2,21 +2,27 @@
 
 :class:`OtherCpuLoad` reads the machine's busy CPU time (``/proc/stat``) and this process's own CPU time
 (``os.times``) at the start and end of a measurement; the difference is what *other* processes used, in
-cores. Child processes count as "other" until they have ended and been waited for. Linux only; elsewhere
-it reports ``None`` and warns of nothing.
+cores. A thread reads both once per :data:`PEAK_SECONDS` between, so that a short burst (a build, another
+test) shows as the busiest second even when the average over a long run hides it. Child processes count as
+"other" until they have ended and been waited for. Linux only; elsewhere it reports ``None`` and warns of
+nothing.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from nnunet_pruning.core.clock import cpu_model
 
-__all__ = ["OtherCpuLoad", "busy_cpu_seconds", "cpu_model", "BUSY_CORES"]
+__all__ = ["OtherCpuLoad", "busy_cpu_seconds", "cpu_model", "BUSY_CORES", "BUSY_PEAK_CORES", "PEAK_SECONDS"]
 
 #: other processes using more than this many cores on average make a timing suspect
 BUSY_CORES = 0.25
+#: ... or more than this many in any one window of PEAK_SECONDS (a burst the average hides)
+BUSY_PEAK_CORES = 0.75
+PEAK_SECONDS = 1.0
 
 
 def busy_cpu_seconds() -> float | None:
@@ -42,24 +48,64 @@ def _own_cpu_seconds() -> float:
 class OtherCpuLoad:
     """Measures the cores other processes kept busy between :meth:`start` and :meth:`stop`.
 
-    ``with OtherCpuLoad() as load: ...`` then ``load.cores`` (``None`` when unknown) and ``load.warning()``.
+    ``with OtherCpuLoad() as load: ...`` then ``load.cores`` (the average; ``None`` when unknown), ``load.peak``
+    (the busiest window of ``window`` seconds; the whole run when it is shorter) and ``load.warning()``.
     """
 
-    def __init__(self):
+    def __init__(self, window: float = PEAK_SECONDS):
         self.cores: float | None = None
-        self._start = None
+        self.peak: float | None = None
+        self.window = window
+        self._start = self._last = None
+        self._busiest = 0.0
+        self._done = threading.Event()
+        self._sampler: threading.Thread | None = None
+
+    @staticmethod
+    def _read() -> tuple:
+        return busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
+
+    @staticmethod
+    def _other(before: tuple, after: tuple) -> float | None:
+        """Cores other processes used between two readings (``None`` when unknown)."""
+        (busy0, own0, wall0), (busy1, own1, wall1) = before, after
+        if busy0 is None or busy1 is None or wall1 <= wall0:
+            return None
+        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0))
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.window):
+            self._record(self._read())
+
+    def _record(self, now: tuple) -> None:
+        """A reading at the end of a window."""
+        self._busiest = max(self._busiest, self._other(self._last, now) or 0.0)
+        self._last = now
 
     def start(self) -> "OtherCpuLoad":
-        self._start = (busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter())
+        self._start = self._last = self._read()
+        self._busiest = 0.0
+        self._done.clear()
+        if self._start[0] is not None:
+            self._sampler = threading.Thread(target=self._sample, name="other-cpu-load", daemon=True)
+            self._sampler.start()
         return self
 
     def stop(self) -> float | None:
-        busy0, own0, wall0 = self._start
-        busy1, own1, wall1 = busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
-        if busy0 is None or busy1 is None or wall1 <= wall0:
-            self.cores = None
+        if self._sampler is not None:
+            self._done.set()
+            self._sampler.join()
+            self._sampler = None
+        return self._finish(self._read())
+
+    def _finish(self, end: tuple) -> float | None:
+        self.cores = self._other(self._start, end)
+        if self.cores is None:
+            self.peak = None
         else:
-            self.cores = max(0.0, ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0))
+            # the last, partial window counts only when it is the whole run (a short one would read noisy)
+            last = self._other(self._last, end) if self._last is self._start else None
+            self.peak = max(self._busiest, last if last is not None else 0.0, self.cores)
         return self.cores
 
     def __enter__(self) -> "OtherCpuLoad":
@@ -68,9 +114,15 @@ class OtherCpuLoad:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def suspect(self) -> bool:
+        """Whether other processes were busy enough to distort a timing: on average, or in one window."""
+        return self.cores is not None and (self.cores > BUSY_CORES or (self.peak or 0.0) > BUSY_PEAK_CORES)
+
     def warning(self, what: str = "the timing") -> str | None:
         """One line when other processes were busy enough to distort ``what``, else ``None``."""
-        if self.cores is None or self.cores <= BUSY_CORES:
+        if not self.suspect():
             return None
-        return (f"warning: other processes kept {self.cores:.2f} CPU cores busy during {what}; rerun on an idle "
-                f"machine for numbers you can trust")
+        burst = (f" (up to {self.peak:.2f} in one {self.window:g}-s window)"
+                 if self.peak is not None and self.peak > BUSY_PEAK_CORES and self.peak > self.cores + 0.05 else "")
+        return (f"warning: other processes kept {self.cores:.2f} CPU cores busy on average{burst} during {what}; "
+                f"rerun on an idle machine for numbers you can trust")

@@ -6,7 +6,7 @@ import csv
 import io
 import os
 
-from nnunet_pruning.app.machine import BUSY_CORES
+from nnunet_pruning.app.machine import BUSY_CORES, BUSY_PEAK_CORES
 from nnunet_pruning.core.files import atomic_write_text, write_json
 from nnunet_pruning.core.measure import GFLOPS_UNIT
 
@@ -163,10 +163,12 @@ def write_outputs(models: list[dict], timing: dict | None, output: str, label_na
             lines += ["", compiled_table(models, timing), ""]
         elif s.get("compile") == "compiled":
             lines += ["- every network was compiled with `torch.compile` (as `nnUNet_compile=1 nnUNetv2_predict`)."]
-        other = timing.get("other_cpu_cores")
+        other, peak = timing.get("other_cpu_cores"), timing.get("other_cpu_cores_peak")
         if other is not None:
+            busy = other > BUSY_CORES or (peak or 0.0) > BUSY_PEAK_CORES
             lines += [f"- other processes kept {other:.2f} CPU cores busy on average while timing"
-                      + (" (**suspect: rerun on an idle machine**)." if other > BUSY_CORES else " (idle enough).")]
+                      + (f", {peak:.2f} in the busiest second" if peak is not None else "")
+                      + (" (**suspect: rerun on an idle machine**)." if busy else " (idle enough).")]
     else:
         lines += ["- inference time: not measured (add `--time` to time nnU-Net's predictor side by side)."]
     lines += [f"- {n}" for n in (notes or [])]

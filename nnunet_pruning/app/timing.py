@@ -212,7 +212,8 @@ def time_models(models: list[tuple], cases: list[tuple[str, list[str]]], setting
     if load.warning():
         progress(f"[compare] {load.warning('the timing runs')}")
     result = {"settings": settings.as_dict(), "cases": [case for case, _ in cases], "models": {},
-              "other_cpu_cores": load.cores, "first_run_with_compile_s": compile_seconds}
+              "other_cpu_cores": load.cores, "other_cpu_cores_peak": load.peak,
+              "first_run_with_compile_s": compile_seconds}
     stages = ("preprocess", "network", "export", "total")
     for label, per_case_runs in runs.items():
         per_case = {case: {s: statistics.median(r[s] for r in rs) for s in stages}
@@ -326,6 +327,6 @@ def time_networks(networks: dict, plans_file: str, configuration: str, volumes: 
                    "backend": _ran_on(name, predictors[name], device),
                    "first_run_with_compile_s": compile_seconds.get(name),
                    "forward_per_tile_median_s": statistics.median(forward[name]),
-                   "other_cpu_cores_forward": load.cores,
+                   "other_cpu_cores_forward": load.cores, "other_cpu_cores_forward_peak": load.peak,
                    "network_share": tiles * statistics.median(forward[name]) / statistics.median(t)}
             for name, t in times.items()}

@@ -42,3 +42,16 @@ def test_a_run_stopped_at_a_full_resolution_floor_names_it():
     log["outcome"] = "out_of_epochs"
     log["schedule"].update(min_width=1)
     assert "held at" not in describe_status(target_status(log))
+
+
+def test_the_steps_the_run_took_are_named():
+    """A schedule says what it planned; the log what the run did (a latency step may cut more or less)."""
+    log = {"schedule": {"target_metric": "params", "keep_fraction": 0.2}, "target_reached": True,
+           "outcome": "reached", "steps": [{"epoch": e, "params_fraction": f} for e, f in ((0, 0.6), (1, 0.2))]}
+    assert target_status(log)["step_epochs"] == [0, 1]
+    assert describe_status(target_status(log)) == "keeps 20.0% of the params, target <= 20%: reached (2 steps, after " \
+                                                  "epochs 0, 1)"
+    log["steps"] = [{"epoch": e, "params_fraction": 0.2} for e in range(49, 200, 10)]
+    assert describe_status(target_status(log)).endswith("(16 steps, after epochs 49, 59, ... 199)")
+    log["steps"] = []
+    assert describe_status(target_status(log)).startswith("keeps 100.0% of the params, target <= 20%: NOT reached")

@@ -81,15 +81,19 @@ def test_no_trajectory_plot_without_pruning(tmp_path):
     assert "trajectories" not in written and "no pruning trajectory" in open(written["report"]).read()
 
 
-@pytest.mark.parametrize("other, says", [(0.02, "0.02 CPU cores busy on average while timing (idle enough)"),
-                                         (1.3, "1.30 CPU cores busy on average while timing (**suspect")])
-def test_report_says_how_busy_the_machine_was_while_timing(tmp_path, other, says):
+@pytest.mark.parametrize("other, peak, says", [
+    (0.02, None, "0.02 CPU cores busy on average while timing (idle enough)"),
+    (1.3, None, "1.30 CPU cores busy on average while timing (**suspect"),
+    (0.02, 0.1, "0.02 CPU cores busy on average while timing, 0.10 in the busiest second (idle enough)"),
+    (0.05, 1.2, "0.05 CPU cores busy on average while timing, 1.20 in the busiest second (**suspect")])
+def test_report_says_how_busy_the_machine_was_while_timing(tmp_path, other, peak, says):
     models = [_entry("stock", 1000, 8.0, 0.8).as_dict(), _entry("flat", 100, 4.0, 0.78).as_dict()]
     for m, seconds in zip(models, (2.0, 1.0)):
         m["inference"] = {"median": {"total": seconds, "network": seconds / 2}}
     settings = {"repeats": 3, "warmup": 1, "device": "cpu", "threads": 2, "tile_step_size": 0.5,
                 "use_mirroring": False}
-    timing = {"settings": settings, "cases": ["a", "b"], "models": {}, "other_cpu_cores": other}
+    timing = {"settings": settings, "cases": ["a", "b"], "models": {}, "other_cpu_cores": other,
+              "other_cpu_cores_peak": peak}
     written = write_outputs(models, timing, str(tmp_path), {}, "c")
     assert f"- other processes kept {says}" in open(written["report"]).read()
 
@@ -219,7 +223,7 @@ def test_a_model_that_missed_its_target_is_flagged(tmp_path):
                                        "steps": [{"epoch": 99, "params_fraction": 0.59, "gflops_fraction": 0.6}]}
     notes = target_notes([stock, short])
     assert notes == ["**stamp fold 0 did not reach its pruning target** (keeps 59.0% of the params, target <= 20%: "
-                     "NOT reached, out of epochs or still pruning): train longer, or choose a schedule that fits (see nnunet-pruning trainers)."]
+                     "NOT reached, out of epochs or still pruning (1 step, after epoch 99)): train longer, or choose a schedule that fits (see nnunet-pruning trainers)."]
     models = [stock.as_dict(), short.as_dict()]
     assert models[1]["summary"]["target_reached"] is False and models[0]["summary"]["target_reached"] is None
     written = write_outputs(models, None, str(tmp_path), {}, "c", notes)
@@ -242,7 +246,8 @@ def test_a_latency_run_says_what_it_measured():
                                        "target_reached": True, "outcome": "reached", "latency": {"device": "cpu"},
                                        "steps": [{"epoch": 3, "latency_fraction": 0.45, "latency": 0.09}]}
     assert latency_notes([stock, params, timed]) == [
-        "fast fold 0: keeps 45.0% of the latency, target <= 50%: reached; measured latency 90.0 ms per forward pass "
+        "fast fold 0: keeps 45.0% of the latency, target <= 50%: reached (1 step, after epoch 3); measured latency "
+        "90.0 ms per forward pass "
         "at the patch size (45.0% of unpruned, cpu, during training)."]
 
 

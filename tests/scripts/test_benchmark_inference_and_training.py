@@ -227,6 +227,7 @@ def test_inference_benchmark_warns_of_load_during_the_forward_passes(plans_file,
     assert _load("benchmark_inference").main(["--plans", plans_file, "--shape", "8", "8", "8", "--volumes", "1",
                                               "--warmup", "0", "--repeats", "1", "--device", "cpu", "--minimal",
                                               "--json", str(out)]) == 0
-    assert "[benchmark cpu] warning: other processes kept 1.00 CPU cores busy during the forward-pass timing;" in \
+    assert "[benchmark cpu] warning: other processes kept 1.00 CPU cores busy on average during the forward-pass " \
+           "timing;" in \
         capsys.readouterr().out
     assert {t["other_cpu_cores_forward"] for t in json.loads(out.read_text())["devices"]["cpu"].values()} == {1.0}
