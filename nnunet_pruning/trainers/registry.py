@@ -123,9 +123,10 @@ def budgets_table() -> str:
     for name, b in PRESETS.items():
         epochs = f"{b.epochs}" + (f" ({b.pruning_epochs} for the pruning methods)" if b.pruning_epochs else "")
         settings = dict(b.pruning)
-        rows.append(f"| `_{name}` | {epochs} x {b.iterations}: {b.summary} | warm-up {settings['warmup_epochs']}, a "
-                    f"step every {settings['every_epochs']} epoch of {settings['step_fraction']:.0%}, keep "
-                    f"{settings['keep_fraction']:.0%} |")
+        step = (f"{b.pruning_steps} equal steps, one every {settings['every_epochs']} epoch" if b.pruning_steps else
+                f"a step every {settings['every_epochs']} epoch of {settings['step_fraction']:.0%}")
+        rows.append(f"| `_{name}` | {epochs} x {b.iterations}: {b.summary} | warm-up {settings['warmup_epochs']}, "
+                    f"{step}, keep {settings['keep_fraction']:.0%} |")
     return "\n".join(rows)
 
 

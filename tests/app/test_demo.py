@@ -1,7 +1,5 @@
 """The demo's report text: the budget read from the trainer classes, and the chance Dice it is measured against."""
 
-import math
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -16,7 +14,7 @@ def test_budget_of_the_thesis_trainers_comes_from_their_classes():
     epochs, iterations, DEMO = demo.epochs, demo.iterations, dict(demo.pruning)
     assert text.startswith(f"**Budget.** Every model trains {epochs} epochs x {iterations} iterations "
                            f"({epochs * iterations} SGD steps, batch 2;")
-    needed = math.ceil(round((1 - DEMO["keep_fraction"]) / DEMO["step_fraction"], 9))  # 2 steps of 40% keep 20%
+    needed = demo.pruning_steps  # 2 equal steps: 40% each to keep 20% of the parameters
     steps = [str(e) for e in range(epochs) if e + 1 >= DEMO["warmup_epochs"]][:needed]
     assert f"The pruning trainers prune after epochs {', '.join(steps)} (to {DEMO['keep_fraction']:.0%} of the " \
            f"parameters); {epochs - 1 - int(steps[-1])} epochs of recovery follow." in text

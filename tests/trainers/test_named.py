@@ -195,6 +195,10 @@ def test_preset_budgets_demo_and_smoke():
     assert smoke.budget.epochs == 4 and smoke.budget.for_tests and smoke.budget.max_batch_size == 2
     assert (smoke.pruning_schedule.target_metric, smoke.pruning_schedule.keep_fraction) == ("gflops", 0.5)
     # an ablation keeps its one change on a preset budget
+    # two equal steps whatever the target: half of what it removes each
+    latency = named_trainer_class("nnUNetTrainerSTAMPLatency_keep50_demo").pruning_schedule
+    assert (latency.keep_fraction, latency.step_fraction, latency.steps_needed()) == (0.5, 0.25, 2)
+    assert named_trainer_class("nnUNetTrainerSTAMP_keep10_demo").pruning_schedule.step_fraction == pytest.approx(0.45)
     three = named_trainer_class("nnUNetTrainerSTAMPThreeSteps_demo").pruning_schedule
     assert three == replace(s, step_fraction=0.3)
     assert named_trainer_class("nnUNetTrainerSTAMPTwoSteps_demo").pruning_schedule == s  # the preset's own since 11-30
