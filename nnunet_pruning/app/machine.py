@@ -3,9 +3,9 @@
 :class:`OtherCpuLoad` reads the machine's busy CPU time (``/proc/stat``) and this process's own CPU time
 (``os.times``) at the start and end of a measurement; the difference is what *other* processes used, in
 cores. A thread reads both once per :data:`PEAK_SECONDS` between, so that a short burst (a build, another
-test) shows as the busiest second even when the average over a long run hides it. Child processes count as
-"other" until they have ended and been waited for. Linux only; elsewhere it reports ``None`` and warns of
-nothing.
+test) shows as the busiest second even when the average over a long run hides it. This process's own
+descendants (torch.compile's workers, an export pool) count as its own work, running or ended. Linux only;
+elsewhere it reports ``None`` and warns of nothing.
 """
 
 from __future__ import annotations
@@ -40,9 +40,38 @@ def busy_cpu_seconds() -> float | None:
     return (sum(ticks[:8]) - idle - steal) / os.sysconf("SC_CLK_TCK")
 
 
+def _descendants_cpu_seconds(root: int) -> float:
+    """CPU seconds of ``root``'s live descendants (with what their own ended children used), from ``/proc``."""
+    parents, seconds = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()  # after "pid (comm)": comm may hold spaces
+        except OSError:  # ended meanwhile
+            continue
+        parents[int(entry)] = int(fields[1])
+        seconds[int(entry)] = sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    total, todo = 0, list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        total += seconds[pid]
+        todo += children.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _own_cpu_seconds() -> float:
+    """This process's CPU seconds, its ended children's and its running descendants'."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    own = t.user + t.system + t.children_user + t.children_system
+    try:
+        return own + _descendants_cpu_seconds(os.getpid())
+    except OSError:  # no /proc: busy_cpu_seconds is None too, and nothing is measured
+        return own
 
 
 class OtherCpuLoad:

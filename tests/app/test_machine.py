@@ -31,15 +31,18 @@ def test_own_work_is_not_counted_as_other_load():
     assert load.cores <= total - spin + 0.1  # 0.1: /proc/stat counts in ticks
 
 
+def _neighbour(seconds: float) -> None:
+    """Another process spinning for ``seconds``: not this one's descendant (``sh`` starts it and exits at once)."""
+    spin = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
+    subprocess.run(["sh", "-c", f"{sys.executable} -S -c '{spin}' > /dev/null 2>&1 &"], check=True)
+
+
 def test_a_busy_neighbour_is_reported():
-    spin = "import time\nend = time.time() + 3\nwhile time.time() < end: pass"
-    neighbour = subprocess.Popen([sys.executable, "-c", spin])
-    try:
-        time.sleep(0.5)  # let it start
-        with OtherCpuLoad() as load:
-            time.sleep(1.5)
-    finally:
-        neighbour.wait()
+    _neighbour(2.5)
+    time.sleep(0.5)  # let it start
+    with OtherCpuLoad() as load:
+        time.sleep(1.5)
+    time.sleep(0.6)  # let it end
     assert load.cores > 0.7 and load.peak >= load.cores
     assert load.cores > BUSY_CORES and load.warning("the test").startswith(
         f"warning: other processes kept {load.cores:.2f} CPU cores busy on average")
@@ -69,13 +72,27 @@ def test_a_run_shorter_than_a_window_has_its_average_as_peak():
 
 
 def test_the_sampler_reads_a_neighbour_in_its_windows():
-    spin = "import time\nend = time.time() + 0.8\nwhile time.time() < end: pass"
     with OtherCpuLoad(window=0.25) as load:
         time.sleep(0.3)
-        neighbour = subprocess.Popen([sys.executable, "-S", "-c", spin])  # other work: not waited for till after
+        _neighbour(0.8)
         time.sleep(1.5)
-    neighbour.wait()
     assert load.peak >= load.cores and load.peak > 0.6  # a quarter second of it kept a core busy
+
+
+def test_own_child_processes_are_own_work_running_or_ended():
+    """torch.compile's workers and nnU-Net's export pool are this process's doing, not a neighbour's: their CPU
+    time counts as its own while they run, not only once waited for (a compiled benchmark warned of 1.22 cores in
+    one second otherwise)."""
+    from nnunet_pruning.app.machine import _own_cpu_seconds
+
+    spin = "import time\nwhile time.process_time() < 1.0: pass"  # 1 s of CPU, however crowded the machine
+    before = _own_cpu_seconds()
+    child = subprocess.Popen([sys.executable, "-S", "-c", spin])
+    time.sleep(0.6)
+    running = _own_cpu_seconds() - before  # os.times() alone: ~0 (this process sleeps, the child is not reaped)
+    child.wait()
+    ended = _own_cpu_seconds() - before
+    assert child.returncode == 0 and running > 0.1 and ended >= 1.0
 
 
 def test_no_warning_when_unknown_or_idle():
