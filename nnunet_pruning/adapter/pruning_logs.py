@@ -70,7 +70,8 @@ def describe_status(status: dict) -> str:
     epochs = status.get("step_epochs") or []
     if epochs:  # what the run did; a schedule says what it planned (a latency step may cut more or less)
         listed = ", ".join(map(str, epochs)) if len(epochs) <= 4 else f"{epochs[0]}, {epochs[1]}, ... {epochs[-1]}"
-        text += f" ({len(epochs)} step{'s' if len(epochs) > 1 else ''}, after epoch{'s' if len(epochs) > 1 else ''} {listed})"
+        plural = "s" if len(epochs) > 1 else ""
+        text += f" ({len(epochs)} step{plural}, after epoch{plural} {listed})"
     if status.get("latency") is not None:
         text += (f"; measured latency {status['latency'] * 1e3:.1f} ms per forward pass at the patch size "
                  f"({status['latency_fraction']:.1%} of unpruned, {status['latency_device']}, during training)")

@@ -15,7 +15,8 @@ from nnunet_pruning.core.dropout import TargetedDropout
 from .methods import nnUNetTrainerSTAMP
 
 __all__ = ["ABLATIONS", "nnUNetTrainerSTAMPScoreAfterTarget", "nnUNetTrainerSTAMPSignedSum", "nnUNetTrainerSTAMPTwoSteps",
-           "nnUNetTrainerSTAMPThreeSteps", "nnUNetTrainerSTAMPFullResFloor", "nnUNetTrainerSTAMPFlopsWeighted", "nnUNetTrainerSTAMPNoDropout"]
+           "nnUNetTrainerSTAMPThreeSteps", "nnUNetTrainerSTAMPFullResFloor", "nnUNetTrainerSTAMPFlopsWeighted",
+           "nnUNetTrainerSTAMPNoDropout"]
 
 
 class _Ablation(nnUNetTrainerSTAMP):
