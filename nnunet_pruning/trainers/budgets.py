@@ -65,6 +65,8 @@ class Budget:
         schedule = replace(replace(base, **dict(self.pruning)), **(changes or {}))
         if keep is not None:
             schedule = replace(schedule, keep_fraction=keep)
+        if warmup is not None:
+            schedule = replace(schedule, warmup_epochs=warmup)
         if self.pruning_steps and "step_fraction" not in (changes or {}):
             schedule = replace(schedule, step_fraction=(1 - schedule.keep_fraction) / self.pruning_steps)
         if min_width is not None:

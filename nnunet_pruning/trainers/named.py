@@ -13,7 +13,8 @@ forward time for the latency methods, on the training device or, with ``cpu<T>``
 ``<E>epochs`` and ``<I>iters`` are nnU-Net's epochs and training iterations per epoch; ``warmup<W>`` the epochs
 before the first pruning step; ``minw<M>`` the narrowest a layer may become; ``fullres<F>`` the narrowest a
 full-resolution layer may become (thin structures: docs/results.md, the ``fine`` task); ``demo`` and ``smoke`` are the
-preset budgets of :data:`~nnunet_pruning.trainers.budgets.PRESETS` (instead of epochs, iterations and warm-up).
+preset budgets of :data:`~nnunet_pruning.trainers.budgets.PRESETS` (instead of epochs and iterations; with
+``warmup<W>`` the preset's steps start after W epochs).
 Settings come in this order, each at most once. Without a preset the pruning schedule is fitted to the epoch
 count (:meth:`~nnunet_pruning.core.schedule.PruningSchedule.fitted`), so every named variant reaches its target.
 
@@ -93,6 +94,15 @@ def _malformed(name: str, why: str) -> PruningError:
                         f"{', '.join(EXAMPLES[:3])}")
 
 
+def _pruning_epochs(values: dict) -> int:
+    """The epochs a pruning method trains on the budget the name's settings give."""
+    if "preset" in values:
+        from nnunet_pruning.trainers.budgets import PRESETS
+
+        return PRESETS[values["preset"]].epochs_of(True)
+    return values.get("epochs", 1000)
+
+
 def parse_trainer_name(name: str) -> NamedTrainer | None:
     """The settings a trainer name carries; ``None`` for a name that is not of this grammar at all (or that
     is a method's own class).
@@ -132,15 +142,14 @@ def parse_trainer_name(name: str) -> NamedTrainer | None:
             raise _malformed(name, f"'{text}' applies only to {' and '.join(latency)} (a latency target)")
         position = index
         values[key] = match.group(1) if key == "preset" else int(match.group(1))
-    if "preset" in values and {"epochs", "iters", "warmup"} & set(values):
-        raise _malformed(name, f"'{values['preset']}' is a budget of its own: give it without epochs, iters or "
-                               f"warmup")
+    if "preset" in values and {"epochs", "iters"} & set(values):
+        raise _malformed(name, f"'{values['preset']}' is a budget of its own: give it without epochs or iters")
     if "keep" in values and not 1 <= values["keep"] <= 99:
         raise _malformed(name, f"keep{values['keep']} is outside 1-99 (percent of the target metric to keep)")
     for key in ("epochs", "iters", "minw", "fullres", "cpu"):
         if key in values and values[key] < 1:
             raise _malformed(name, f"{key} must be at least 1")
-    if "warmup" in values and values["warmup"] >= values.get("epochs", 1000):
+    if "warmup" in values and values["warmup"] >= _pruning_epochs(values):
         raise _malformed(name, f"warmup{values['warmup']} leaves no epoch to prune")
     width = None
     if flat and flat.group(1):

@@ -89,6 +89,8 @@ def test_fitted_schedules_reach_their_target_in_time(epochs, keep):
     ("nnUNetTrainerStock_keep10", "does not apply to stock nnU-Net"),
     ("nnUNetTrainerStock_warmup2", "does not apply to stock nnU-Net"),
     ("nnUNetTrainerSTAMP_5epochs_demo", "is a budget of its own"),
+    ("nnUNetTrainerSTAMP_warmup5_demo", "leaves no epoch to prune"),
+    ("nnUNetTrainerSTAMP_demo_warmup2", "comes too late"),
     ("nnUNetTrainerSTAMP_demo_keep10", "comes too late"),
     ("nnUNetTrainerStock_fast", "'fast' is not a setting"),
     ("nnUNetTrainerFlatUNet2000", "outside 1-1024"),
@@ -203,6 +205,11 @@ def test_preset_budgets_demo_and_smoke():
     assert three == replace(s, step_fraction=0.3)
     assert named_trainer_class("nnUNetTrainerSTAMPTwoSteps_demo").pruning_schedule == s  # the preset's own since 11-30
     assert named_trainer_class("nnUNetTrainerSTAMPSignedSum_demo").pruning_schedule == replace(s, score="signed_sum")
+    # a later start on a preset: the same equal steps, after epochs 1 and 2
+    late = named_trainer_class("nnUNetTrainerSTAMPLatency_keep50_warmup2_demo")
+    assert late.budget == named_trainer_class("nnUNetTrainerSTAMPLatency_keep50_demo").budget
+    assert late.pruning_schedule == replace(latency, warmup_epochs=2)
+    assert [e for e in range(5) if late.pruning_schedule.is_pruning_epoch(e)][:2] == [1, 2]
 
 
 @pytest.mark.parametrize("document", ["README.md", "docs/getting-started.md", "docs/methods.md"])
