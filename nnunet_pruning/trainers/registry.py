@@ -125,8 +125,9 @@ def budgets_table() -> str:
         settings = dict(b.pruning)
         step = (f"{b.pruning_steps} equal steps, one every {settings['every_epochs']} epoch" if b.pruning_steps else
                 f"a step every {settings['every_epochs']} epoch of {settings['step_fraction']:.0%}")
-        rows.append(f"| `_{name}` | {epochs} x {b.iterations}: {b.summary} | warm-up {settings['warmup_epochs']}, "
-                    f"{step}, keep {settings['keep_fraction']:.0%} |")
+        latency = f" ({b.latency_warmup_epochs} for a latency target)" if b.latency_warmup_epochs is not None else ""
+        rows.append(f"| `_{name}` | {epochs} x {b.iterations}: {b.summary} | warm-up {settings['warmup_epochs']}"
+                    f"{latency}, {step}, keep {settings['keep_fraction']:.0%} |")
     return "\n".join(rows)
 
 

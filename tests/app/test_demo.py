@@ -26,8 +26,8 @@ def test_the_demo_adds_stamp_to_half_the_measured_time_and_says_so():
     text = budget_text(names, batch_size=2)
     assert "`nnUNetTrainerRandomLargest_demo`, `nnUNetTrainerSTAMP_demo` prune after epochs 0, 1 (to 20% of the " \
            "parameters); 3 epochs of recovery follow." in text
-    assert "`nnUNetTrainerSTAMPLatency_keep50_demo` prunes after epochs 0, 1 (to 50% of the measured forward " \
-           "time); 3 epochs of recovery follow." in text
+    assert "`nnUNetTrainerSTAMPLatency_keep50_demo` prunes after epochs 1, 2 (to 50% of the measured forward " \
+           "time); 2 epochs of recovery follow." in text
 
 
 def test_budget_names_each_trainer_when_they_differ():

@@ -200,16 +200,21 @@ def test_preset_budgets_demo_and_smoke():
     # two equal steps whatever the target: half of what it removes each
     latency = named_trainer_class("nnUNetTrainerSTAMPLatency_keep50_demo").pruning_schedule
     assert (latency.keep_fraction, latency.step_fraction, latency.steps_needed()) == (0.5, 0.25, 2)
+    # a latency target starts one epoch later on the demo budget: after epochs 1 and 2
+    assert latency.warmup_epochs == 2 and replace(latency, warmup_epochs=1, keep_fraction=0.2, step_fraction=0.4,
+                                                  method="taylor", target_metric="params") == s
+    assert named_trainer_class("nnUNetTrainerRandomLargestLatency_demo").pruning_schedule.warmup_epochs == 2
     assert named_trainer_class("nnUNetTrainerSTAMP_keep10_demo").pruning_schedule.step_fraction == pytest.approx(0.45)
     three = named_trainer_class("nnUNetTrainerSTAMPThreeSteps_demo").pruning_schedule
     assert three == replace(s, step_fraction=0.3)
     assert named_trainer_class("nnUNetTrainerSTAMPTwoSteps_demo").pruning_schedule == s  # the preset's own since 11-30
     assert named_trainer_class("nnUNetTrainerSTAMPSignedSum_demo").pruning_schedule == replace(s, score="signed_sum")
-    # a later start on a preset: the same equal steps, after epochs 1 and 2
-    late = named_trainer_class("nnUNetTrainerSTAMPLatency_keep50_warmup2_demo")
-    assert late.budget == named_trainer_class("nnUNetTrainerSTAMPLatency_keep50_demo").budget
-    assert late.pruning_schedule == replace(latency, warmup_epochs=2)
-    assert [e for e in range(5) if late.pruning_schedule.is_pruning_epoch(e)][:2] == [1, 2]
+    # a name's warm-up on a preset: the same equal steps, from another epoch (warmup1: the latency schedule before)
+    early = named_trainer_class("nnUNetTrainerSTAMPLatency_keep50_warmup1_demo")
+    assert early.budget == named_trainer_class("nnUNetTrainerSTAMPLatency_keep50_demo").budget
+    assert early.pruning_schedule == replace(latency, warmup_epochs=1)
+    assert [e for e in range(5) if early.pruning_schedule.is_pruning_epoch(e)][:2] == [0, 1]
+    assert named_trainer_class("nnUNetTrainerSTAMP_warmup2_demo").pruning_schedule == replace(s, warmup_epochs=2)
 
 
 @pytest.mark.parametrize("document", ["README.md", "docs/getting-started.md", "docs/methods.md"])
