@@ -17,7 +17,7 @@ import os
 import statistics
 import sys
 
-from nnunet_pruning.app.benchmark import paired_difference
+from nnunet_pruning.app.benchmark import paired_difference, plot_dice_runs
 from nnunet_pruning.app.provenance import write_result
 from nnunet_pruning.core.errors import PruningError
 
@@ -63,6 +63,7 @@ def main(argv=None) -> int:
     parser.add_argument("--trainers", nargs="+", required=True, help="the first is the baseline")
     parser.add_argument("--reference", help="also pair every trainer with this one")
     parser.add_argument("--json", help="write the pooled figures here")
+    parser.add_argument("--plot", help="write a PNG of every run's test Dice (dots) and each mean +- sd here")
     args = parser.parse_args(argv)
     if args.reference and args.reference not in args.trainers:
         parser.error(f"--reference {args.reference} is not one of --trainers")
@@ -71,7 +72,8 @@ def main(argv=None) -> int:
         for path in args.results:
             with open(path) as f:
                 results.append(json.load(f))
-        rows = summarise(pooled_runs(results, args.trainers), args.trainers, args.reference)
+        runs = pooled_runs(results, args.trainers)
+        rows = summarise(runs, args.trainers, args.reference)
     except (OSError, ValueError, KeyError, PruningError) as e:
         print(f"pool_dice: error: {e}", file=sys.stderr)
         return 2
@@ -86,6 +88,11 @@ def main(argv=None) -> int:
               + (f" {_diff_text(r.get('vs_reference'))} |" if args.reference else ""))
     write_result({"workspaces": [os.path.abspath(p) for p in args.results], "trainers": args.trainers,
                   "reference": args.reference, "rows": rows}, args.json, __file__, argv)
+    if args.plot:
+        plot_dice_runs([{"trainer": r["trainer"], "dice_mean": r["mean"], "dice_sd": r["sd"]} for r in rows],
+                       [{"trainer": t, "test_dice": d} for t in args.trainers for d in runs[t].values()], args.plot,
+                       f"test Dice per run (dots) over {len(results)} workspaces, mean +- sd")
+        print(f"wrote {args.plot}")
     return 0
 
 

@@ -21,7 +21,7 @@ from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import atomic_write_text, write_json
 
 __all__ = ["DEFAULT_TRAINERS", "BENCHMARK_DATASET_ID", "paired_difference", "summarise_runs",
-           "run_benchmark", "write_benchmark_report"]
+           "run_benchmark", "write_benchmark_report", "plot_dice_runs"]
 
 BENCHMARK_DATASET_ID = 901
 #: stock and the thesis' three methods on the demo budget, stock first
@@ -204,7 +204,10 @@ def _time_first_fold(pipeline, trainers: list[str], fold: str, say, backend: str
                            settings, progress=lambda line: None)
 
 
-def _plot(rows: list[dict], runs: list[dict], path: str) -> None:
+def plot_dice_runs(rows: list[dict], runs: list[dict], path: str,
+                   title: str = "test Dice per run (dots) and mean +- sd over folds") -> None:
+    """Each trainer's test Dice per run (dots) beside its mean +- sd; ``rows``: trainer, dice_mean, dice_sd;
+    ``runs``: trainer, test_dice."""
     from nnunet_pruning.trainers.progress_plot import pyplot, save_figure
 
     plt = pyplot()
@@ -218,7 +221,7 @@ def _plot(rows: list[dict], runs: list[dict], path: str) -> None:
         ax.set_xticks(range(len(rows)), [r["trainer"].replace("nnUNetTrainer", "") for r in rows], rotation=20,
                       ha="right")
         ax.set_ylabel("test Dice (mean over foreground classes)")
-        ax.set_title("test Dice per run (dots) and mean +- sd over folds")
+        ax.set_title(title)
         ax.margins(x=0.15)
         ax.grid(alpha=0.3)
         save_figure(fig, path)
@@ -351,7 +354,7 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
         writer.writerow(run)
     atomic_write_text(buffer.getvalue(), os.path.join(output, "runs.csv"))
     write_json({"setup": setup, "runs": runs, "summary": rows, "inference": timing}, os.path.join(output, "results.json"))
-    _plot(rows, runs, os.path.join(output, "dice.png"))
+    plot_dice_runs(rows, runs, os.path.join(output, "dice.png"))
     return {"report": report, "csv": os.path.join(output, "runs.csv"), "json": os.path.join(output, "results.json"),
             "plot": os.path.join(output, "dice.png"),
             **({"plot_per_class": os.path.join(output, "dice_per_class.png")} if per_class and len(classes) > 1 else {})}

@@ -45,3 +45,21 @@ def test_a_trainer_in_no_workspace_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "pool_dice: error: no run of stamp in any of the results given"
     with pytest.raises(SystemExit):
         _load().main([a, "--trainers", "stock", "--reference", "stamp"])
+
+
+def test_plot_shows_every_pooled_run(tmp_path, monkeypatch):
+    from nnunet_pruning.app import benchmark
+
+    drawn = {}
+    monkeypatch.setattr(_load(), "plot_dice_runs", lambda rows, runs, path, title: drawn.update(
+        rows=rows, runs=runs, path=path, title=title))
+    a = _results(tmp_path / "a.json", {"stock": [0.80, 0.82], "stamp": [0.75, 0.79]})
+    b = _results(tmp_path / "b.json", {"stock": [0.60], "stamp": [0.58]})
+    assert _load().main([a, b, "--trainers", "stock", "stamp", "--plot", str(tmp_path / "p.png")]) == 0
+    assert sorted(r["test_dice"] for r in drawn["runs"] if r["trainer"] == "stamp") == [0.58, 0.75, 0.79]
+    assert [r["trainer"] for r in drawn["rows"]] == ["stock", "stamp"]
+    assert drawn["rows"][1]["dice_mean"] == pytest.approx((0.75 + 0.79 + 0.58) / 3)
+    assert "over 2 workspaces" in drawn["title"]
+    # and the real plot is a PNG
+    benchmark.plot_dice_runs(drawn["rows"], drawn["runs"], str(tmp_path / "real.png"), drawn["title"])
+    assert (tmp_path / "real.png").read_bytes()[:4] == b"\x89PNG"
