@@ -88,8 +88,9 @@ DEFAULT_BUDGET = Budget(summary="nnU-Net's default")
 #: STAMP 2 epochs of recovery and 3.3 points below 2 x 40% over 15 runs on 3 synthetic datasets; a fixed 40% cut
 #: STAMPLatency to 55% of the time after one epoch (docs/results.md; ``nnUNetTrainerSTAMPThreeSteps_demo`` is
 #: the old preset for STAMP). A latency target starts a step later, after epochs 1 and 2: cut after one epoch
-#: (20 iterations), STAMPLatency collapsed in 3 of 3 runs on one dataset and trailed stock on another; with one
-#: more epoch first it did not (docs/results.md; ``_warmup1_demo`` trains the earlier schedule)
+#: (20 iterations), both latency trainers trailed stock, separated over 15 runs on 3 synthetic datasets
+#: (STAMPLatency -11.2 points, 3 runs below 0.6); with one more epoch first neither was (-3.2, -1.0)
+#: (docs/results.md; ``_warmup1_demo`` trains the earlier schedule)
 PRESETS = {
     "demo": Budget("demo", epochs=5, iterations=20, val_iterations=5,
                    pruning=(("keep_fraction", 0.2), ("warmup_epochs", 1), ("every_epochs", 1)), pruning_steps=2,
