@@ -23,10 +23,11 @@ from nnunet_pruning.core.errors import PruningError
 
 
 def pooled_runs(results: list[dict], trainers: list[str]) -> dict[str, dict[str, float]]:
-    """``{trainer: {"<workspace index>/<fold>": test Dice}}`` over every results.json given."""
+    """``{trainer: {"<workspace index>/<fold>": test Dice}}`` over every results.json given: its invocation's runs
+    and every other run scored in that workspace (``other_runs``)."""
     runs: dict[str, dict[str, float]] = {t: {} for t in trainers}
     for i, result in enumerate(results):
-        for run in result["runs"]:
+        for run in result["runs"] + result.get("other_runs", []):
             if run["trainer"] in runs and run.get("test_dice") is not None:
                 runs[run["trainer"]][f"{i}/{run['fold']}"] = float(run["test_dice"])
     missing = [t for t, values in runs.items() if not values]

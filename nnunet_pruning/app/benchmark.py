@@ -6,7 +6,8 @@ fold predicts the held-out test cases (``imagesTs``) with ``nnUNetv2_predict`` a
 ``nnUNetv2_evaluate_folder``. Per method the report gives the mean +- sd of test Dice, the paired
 difference to the baseline (first trainer) fold by fold with a 95% confidence interval, params, GFLOPs and
 the predictor's measured time. Every command is a stock one (``commands.log``); finished runs are kept, so
-an interrupted benchmark resumes where it stopped.
+an interrupted benchmark resumes where it stopped, and the runs an earlier invocation scored in the same
+workspace (other trainers or folds) stay in results.json and runs.csv beside this one's.
 """
 
 from __future__ import annotations
@@ -177,6 +178,7 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
         for trainer in trainers:
             runs.append(pipeline.test_run(trainer, fold, progress=TRAINING_PROGRESS))
             say(f"{trainer} fold {fold}: test Dice {runs[-1]['test_dice']:.3f}")
+    other_runs = _other_scored_runs(pipeline, runs, say)
     timing = None
     if time_inference:
         timing = _time_first_fold(pipeline, trainers, folds[0], say, backend)
@@ -186,9 +188,26 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
              "shape": dataset_json.get("generator", {}).get("shape"), "folds": folds, "trainers": trainers,
              "labels": {str(v): k for k, v in dataset_json["labels"].items() if isinstance(v, int) and v},
              "synthetic": dataset_json.get("generator"), "elapsed_seconds": time.time() - started}
-    written = write_benchmark_report(ws.root, runs, trainers, setup, timing, reference)
+    written = write_benchmark_report(ws.root, runs, trainers, setup, timing, reference, other_runs)
     say(f"done: {written['report']}")
     return written
+
+
+def _other_scored_runs(pipeline, runs: list[dict], say) -> list[dict]:
+    """The records of every run scored in this workspace before (another trainer or fold: an earlier benchmark or
+    the demo) that is not one of ``runs``: results.json and runs.csv keep them, so nothing finished is lost."""
+    mine = {(r["trainer"], r["fold"]) for r in runs}
+    before = [(t, f) for t, f in pipeline.scored_runs() if (t, f) not in mine]
+    if before:
+        say(f"{len(before)} other run{'s' if len(before) > 1 else ''} scored in this workspace before (other trainers "
+            f"or folds): kept in results.json and runs.csv")
+    others = []
+    for trainer, fold in before:
+        try:
+            others.append(pipeline.run_record(trainer, fold))
+        except (PruningError, OSError, KeyError, ValueError, RuntimeError) as e:
+            say(f"left out {trainer} fold {fold}, scored before but unreadable now: {str(e).splitlines()[0]}")
+    return others
 
 
 def _time_first_fold(pipeline, trainers: list[str], fold: str, say, backend: str | None = None) -> dict:
@@ -276,11 +295,33 @@ def _per_class_table(rows: list[dict], labels: dict[str, str], key: str, against
     return lines + [""]
 
 
+def _other_runs_text(other_runs: list[dict]) -> list[str]:
+    """Markdown lines naming the workspace's other scored runs per trainer: folds and test Dice."""
+    if not other_runs:
+        return []
+    lines = ["Other runs scored in this workspace before (other trainers or folds; not in the tables above, kept in "
+             "results.json `other_runs` and runs.csv; `python -m scripts pool-dice results.json --trainers ...` "
+             "pairs them too):", ""]
+    for trainer in dict.fromkeys(r["trainer"] for r in other_runs):
+        mine = sorted((r for r in other_runs if r["trainer"] == trainer), key=lambda r: r["fold"])
+        dice = [r["test_dice"] for r in mine]
+        sd = f" +- {statistics.stdev(dice):.3f}" if len(dice) > 1 else ""
+        lines.append(f"- `{trainer}` fold{'s' if len(mine) > 1 else ''} {', '.join(r['fold'] for r in mine)}: test "
+                     f"Dice {sum(dice) / len(dice):.3f}{sd}")
+    return lines + [""]
+
+
 def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], setup: dict,
-                           timing: dict | None = None, reference: str | None = None) -> dict:
-    """report.md, runs.csv, results.json and dice.png of a benchmark; returns ``{kind: path}``."""
+                           timing: dict | None = None, reference: str | None = None,
+                           other_runs: list[dict] | None = None) -> dict:
+    """report.md, runs.csv, results.json and dice.png of a benchmark; returns ``{kind: path}``.
+
+    ``runs``: this invocation's (the report's tables); ``other_runs``: every other run scored in the workspace,
+    listed below the tables and kept in results.json (``other_runs``) and runs.csv."""
     import csv
     import io
+
+    other_runs = other_runs or []
 
     rows = summarise_runs(runs, trainers, reference)
     classes = list(rows[0]["dice_per_class_mean"])
@@ -344,16 +385,20 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
         if to_reference:
             lines += _per_class_table(to_reference, labels, "paired_difference_per_class_to_reference",
                                       f"the reference's (`{reference}`)")
+    lines += _other_runs_text(other_runs)
     report = os.path.join(output, "report.md")
     atomic_write_text("\n".join(lines), report)
     buffer = io.StringIO()
-    fields = ["trainer", "fold", "test_dice", "params", "gflops", "train_seconds", "target_reached"]
+    fields = ["trainer", "fold", "test_dice", "params", "gflops", "train_seconds", "target_reached", "in_report"]
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for run in runs:
-        writer.writerow(run)
+        writer.writerow(dict(run, in_report=True))
+    for run in other_runs:
+        writer.writerow(dict(run, in_report=False))
     atomic_write_text(buffer.getvalue(), os.path.join(output, "runs.csv"))
-    write_json({"setup": setup, "runs": runs, "summary": rows, "inference": timing}, os.path.join(output, "results.json"))
+    write_json({"setup": setup, "runs": runs, "summary": rows, "inference": timing, "other_runs": other_runs},
+               os.path.join(output, "results.json"))
     plot_dice_runs(rows, runs, os.path.join(output, "dice.png"))
     return {"report": report, "csv": os.path.join(output, "runs.csv"), "json": os.path.join(output, "results.json"),
             "plot": os.path.join(output, "dice.png"),

@@ -204,10 +204,9 @@ class Pipeline:
         """The test cases predicted by one fold (``nnUNetv2_predict``, no mirroring; ``-npp 0 -nps 0``: in its own
         process, no worker processes to start for a few cases) and scored by ``nnUNetv2_evaluate_folder``, unless
         a newer ``summary.json`` exists; returns that summary."""
-        checkpoint = os.path.join(self.fold_folder(trainer, fold), "checkpoint_final.pth")
         predictions = self.predictions_folder(trainer, fold)
         summary_path = os.path.join(predictions, "summary.json")
-        if not (os.path.isfile(summary_path) and os.path.getmtime(summary_path) > os.path.getmtime(checkpoint)):
+        if not self.scored(trainer, fold):
             self.say(f"predicting and evaluating {trainer} fold {fold} on the test cases")
             self.ws.run("nnUNetv2_predict", "-i", os.path.join(self.raw_folder, "imagesTs"), "-o", predictions,
                         "-d", str(self.dataset_id), "-c", self.configuration, "-tr", trainer, "-f", str(fold),
@@ -222,14 +221,41 @@ class Pipeline:
         with open(summary_path) as f:
             return json.load(f)
 
+    def scored(self, trainer: str, fold) -> bool:
+        """Whether the fold's test predictions are scored: a ``summary.json`` newer than its checkpoint."""
+        checkpoint = os.path.join(self.fold_folder(trainer, fold), "checkpoint_final.pth")
+        summary = os.path.join(self.predictions_folder(trainer, fold), "summary.json")
+        return os.path.isfile(checkpoint) and os.path.isfile(summary) and \
+            os.path.getmtime(summary) > os.path.getmtime(checkpoint)
+
+    def scored_runs(self) -> list[tuple[str, str]]:
+        """``(trainer, fold)`` of every run in this workspace whose test predictions are scored (by any command
+        of this pipeline: demo or benchmark, any trainer, any fold), sorted."""
+        root = os.path.join(self.ws.root, "predictions")
+        found = []
+        trainers = sorted(os.listdir(root)) if os.path.isdir(root) else []
+        for trainer in [t for t in trainers if os.path.isdir(os.path.join(root, t))]:
+            for entry in sorted(os.listdir(os.path.join(root, trainer))):
+                fold = entry[len("fold_"):]
+                if entry.startswith("fold_") and fold and self.scored(trainer, fold):
+                    found.append((trainer, fold))
+        return found
+
     def test_run(self, trainer: str, fold, progress=None) -> dict:
-        """Train (unless finished), predict and evaluate one fold of one trainer: its record (test Dice overall
-        and per class, params, GFLOPs, training seconds, whether the pruning target was reached)."""
+        """Train (unless finished), predict and evaluate one fold of one trainer: its :meth:`run_record`."""
+        self.train(trainer, fold, progress=progress)
+        self.predict_and_evaluate(trainer, fold)
+        return self.run_record(trainer, fold)
+
+    def run_record(self, trainer: str, fold) -> dict:
+        """The record of a scored run (:meth:`scored`): test Dice overall and per class, params, GFLOPs, training
+        seconds, whether the pruning target was reached."""
         from nnunet_pruning.adapter.pruning_logs import read_pruning_log, target_status
         from nnunet_pruning.app.count import count_model_folder
 
-        fold_dir = self.train(trainer, fold, progress=progress)
-        summary = self.predict_and_evaluate(trainer, fold)
+        fold_dir = self.fold_folder(trainer, fold)
+        with open(os.path.join(self.predictions_folder(trainer, fold), "summary.json")) as f:
+            summary = json.load(f)
         counted = count_model_folder(self.model_folder(trainer), "checkpoint_final.pth", [str(fold)])
         counted = counted["networks"][f"fold_{fold}"]
         status = target_status(read_pruning_log(fold_dir))

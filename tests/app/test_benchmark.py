@@ -97,3 +97,58 @@ def test_report_against_a_reference_trainer_and_per_class(tmp_path):
     assert "| `ablation` | +0.010 (+0.010 to +0.010) | +0.010 (+0.010 to +0.010) |" in report
     with pytest.raises(PruningError, match="not one of the benchmarked"):
         summarise_runs(runs, trainers, reference="other")
+
+
+def test_runs_scored_before_in_the_workspace_are_kept_beside_the_report(tmp_path):
+    """An earlier invocation's trainers and folds leave the tables but not results.json or runs.csv."""
+    setup = {"dataset": "D", "cases": {"train": 10, "test": 4}, "folds": ["0", "1", "2"],
+             "trainers": ["stock", "stamp"], "elapsed_seconds": 60.0}
+    other = [{"trainer": "flat", "fold": "0", "test_dice": 0.70, "params": 10, "gflops": 1.0, "train_seconds": 50.0,
+              "target_reached": None},
+             {"trainer": "flat", "fold": "1", "test_dice": 0.74, "params": 10, "gflops": 1.0, "train_seconds": 50.0,
+              "target_reached": None},
+             {"trainer": "stock", "fold": "4", "test_dice": 0.9, "params": 100, "gflops": 2.0, "train_seconds": 60.0,
+              "target_reached": None}]
+    written = write_benchmark_report(str(tmp_path), _runs(), ["stock", "stamp"], setup, other_runs=other)
+    report = open(written["report"]).read()
+    assert "| `stock` | 3 | 0.800 +- 0.020 | baseline |" in report  # fold 4 of stock is no part of the table
+    assert "Other runs scored in this workspace before" in report
+    assert "- `flat` folds 0, 1: test Dice 0.720 +- 0.028" in report and "- `stock` fold 4: test Dice 0.900" in report
+    saved = json.load(open(written["json"]))
+    assert saved["other_runs"] == other and len(saved["runs"]) == 6
+    rows = list(csv.DictReader(open(written["csv"])))
+    assert [(r["trainer"], r["fold"], r["in_report"]) for r in rows[6:]] == [
+        ("flat", "0", "False"), ("flat", "1", "False"), ("stock", "4", "False")]
+    assert {r["in_report"] for r in rows[:6]} == {"True"}
+    plain = open(write_benchmark_report(str(tmp_path), _runs(), ["stock", "stamp"], setup)["report"]).read()
+    assert "Other runs" not in plain and json.load(open(written["json"]))["other_runs"] == []
+
+
+class _Workspace:
+    """Scored runs on disk as the pipeline finds them; one of them cannot be read any more."""
+
+    def __init__(self, scored):
+        self.scored, self.read = scored, []
+
+    def scored_runs(self):
+        return self.scored
+
+    def run_record(self, trainer, fold):
+        self.read.append((trainer, fold))
+        if trainer == "gone":
+            raise RuntimeError("no trainer class nnUNetTrainergone\nmore detail")
+        return {"trainer": trainer, "fold": fold, "test_dice": 0.5}
+
+
+def test_other_scored_runs_skip_this_invocations_and_say_what_is_left_out():
+    from nnunet_pruning.app.benchmark import _other_scored_runs
+
+    pipeline, said = _Workspace([("flat", "0"), ("gone", "0"), ("stamp", "0"), ("stock", "3")]), []
+    others = _other_scored_runs(pipeline, [{"trainer": "stamp", "fold": "0"}], said.append)
+    assert [(r["trainer"], r["fold"]) for r in others] == [("flat", "0"), ("stock", "3")]
+    assert ("stamp", "0") not in pipeline.read
+    assert said == ["3 other runs scored in this workspace before (other trainers or folds): kept in results.json "
+                    "and runs.csv", "left out gone fold 0, scored before but unreadable now: no trainer class "
+                    "nnUNetTrainergone"]
+    assert _other_scored_runs(_Workspace([("stamp", "0")]), [{"trainer": "stamp", "fold": "0"}], said.append) == []
+    assert len(said) == 2

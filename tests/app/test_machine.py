@@ -92,7 +92,8 @@ def test_own_child_processes_are_own_work_running_or_ended():
     running = _own_cpu_seconds() - before  # os.times() alone: ~0 (this process sleeps, the child is not reaped)
     child.wait()
     ended = _own_cpu_seconds() - before
-    assert child.returncode == 0 and running > 0.1 and ended >= 1.0
+    # the child's own clock reads >= 1 s; the kernel's counts of it are whole ticks (0.01 s), rounded down
+    assert child.returncode == 0 and running > 0.1 and ended >= 0.95
 
 
 def test_no_warning_when_unknown_or_idle():

@@ -168,3 +168,35 @@ def test_a_checkpoint_left_mid_write_is_no_finished_training(tmp_path):
     trained = len(ws.commands)
     pipeline.train("nnUNetTrainerX", 1)
     assert len(ws.commands) == trained  # a loadable checkpoint of a finished model: reused
+
+
+def test_scored_runs_are_the_predictions_newer_than_their_checkpoint(tmp_path):
+    """What the benchmark keeps of earlier invocations: every trainer's and fold's scored test predictions."""
+    ws = FakeWorkspace(str(tmp_path))
+    pipeline = Pipeline(ws, 905)
+    pipeline.make_dataset(SPEC)
+    pipeline.plan()
+
+    def scored(trainer, fold, checkpoint=True, summary=True, older=False):
+        if checkpoint:
+            os.makedirs(pipeline.fold_folder(trainer, fold), exist_ok=True)
+            open(os.path.join(pipeline.fold_folder(trainer, fold), "checkpoint_final.pth"), "w").close()
+        if summary:
+            os.makedirs(pipeline.predictions_folder(trainer, fold), exist_ok=True)
+            path = os.path.join(pipeline.predictions_folder(trainer, fold), "summary.json")
+            open(path, "w").close()
+            when = os.path.getmtime(os.path.join(pipeline.fold_folder(trainer, fold), "checkpoint_final.pth")) \
+                if checkpoint else 0
+            os.utime(path, (when - 10, when - 10) if older else (when + 10, when + 10))
+
+    assert pipeline.scored_runs() == []  # no predictions folder yet
+    scored("nnUNetTrainerB", 1)
+    scored("nnUNetTrainerA", 0)
+    scored("nnUNetTrainerA", 2)
+    scored("nnUNetTrainerA", 3, older=True)  # trained again since: its predictions are stale
+    scored("nnUNetTrainerA", 4, checkpoint=False)  # the model is gone
+    scored("nnUNetTrainerC", 0, summary=False)  # trained, never predicted
+    open(os.path.join(ws.root, "predictions", "notes.txt"), "w").close()
+    os.makedirs(os.path.join(ws.root, "predictions", "nnUNetTrainerA", "fold_"))
+    assert pipeline.scored_runs() == [("nnUNetTrainerA", "0"), ("nnUNetTrainerA", "2"), ("nnUNetTrainerB", "1")]
+    assert pipeline.scored("nnUNetTrainerA", 0) and not pipeline.scored("nnUNetTrainerA", 3)

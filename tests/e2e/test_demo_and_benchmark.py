@@ -124,6 +124,7 @@ def test_demo_then_benchmark_reuse_every_finished_run(planned_dataset, trainings
     base = {r["fold"]: r["test_dice"] for r in run_records if r["trainer"] == STOCK}
     assert pruned["paired_difference"]["mean"] == pytest.approx(sum(diffs[f] - base[f] for f in "01") / 2)
     assert results["setup"]["dataset"] == ws.dataset_name(DATASET_ID) and results["setup"]["cases"]["test"] == 2
+    assert results["other_runs"] == []  # the demo's runs are this benchmark's fold 0: none left beside it
     report = (out / "report.md").read_text()
     assert "test Dice mean +- sd" in report and "paired diff to baseline (95% CI)" in report
     assert f"{pruned['dice_mean']:.3f} +- {pruned['dice_sd']:.3f}" in report

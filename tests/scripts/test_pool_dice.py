@@ -63,3 +63,14 @@ def test_plot_shows_every_pooled_run(tmp_path, monkeypatch):
     # and the real plot is a PNG
     benchmark.plot_dice_runs(drawn["rows"], drawn["runs"], str(tmp_path / "real.png"), drawn["title"])
     assert (tmp_path / "real.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_workspaces_other_runs_are_pooled_too(tmp_path):
+    """results.json keeps the runs of earlier invocations in ``other_runs``: pooling pairs them as well."""
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"runs": [{"trainer": "stock", "fold": "0", "test_dice": 0.8},
+                                         {"trainer": "stock", "fold": "1", "test_dice": 0.7}],
+                                "other_runs": [{"trainer": "stamp", "fold": "0", "test_dice": 0.75},
+                                               {"trainer": "stamp", "fold": "1", "test_dice": 0.71}]}))
+    runs = _load().pooled_runs([json.loads(path.read_text())], ["stock", "stamp"])
+    assert runs == {"stock": {"0/0": 0.8, "0/1": 0.7}, "stamp": {"0/0": 0.75, "0/1": 0.71}}
