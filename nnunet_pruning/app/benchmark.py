@@ -300,7 +300,7 @@ def _other_runs_text(other_runs: list[dict]) -> list[str]:
     if not other_runs:
         return []
     lines = ["Other runs scored in this workspace before (other trainers or folds; not in the tables above, kept in "
-             "results.json `other_runs` and runs.csv; `python -m scripts pool-dice results.json --trainers ...` "
+             "results.json `other_runs` and runs.csv; `nnunet-pruning pool-dice WORKSPACE --trainers ...` "
              "pairs them too):", ""]
     for trainer in dict.fromkeys(r["trainer"] for r in other_runs):
         mine = sorted((r for r in other_runs if r["trainer"] == trainer), key=lambda r: r["fold"])

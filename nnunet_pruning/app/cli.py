@@ -1,4 +1,5 @@
-"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | trainers | benchmark | demo | export | predict.
+"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | trainers | benchmark | pool-dice | demo |
+export | predict.
 
 Every misuse ends in one line on stderr, ``nnunet-pruning: error: ...``, and exit status 2.
 """
@@ -226,7 +227,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="nnunet-pruning", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="nnunet-pruning", description=__doc__.split("\n\n")[0].replace("\n", " "))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     p = sub.add_parser("env", help="print the shell lines that make nnU-Net find this package's trainers")
@@ -367,8 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
                                            "$nnUNet_results (default: synthetic dataset 900 in --output)")
     p.set_defaults(func=_cmd_demo)
 
-    from nnunet_pruning.app import export, predict
+    from nnunet_pruning.app import export, pooling, predict
 
+    pooling.add_parser(sub)
     export.add_parser(sub)
     predict.add_parser(sub)
     return parser
