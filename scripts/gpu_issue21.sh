@@ -7,6 +7,8 @@
 #   then, AT ONCE if device time is left (the machine stays warm 30 s; part 2 needs part 1's models):
 #                       run(command="G21_PART=2 bash scripts/gpu_issue21.sh measure", carry=[".whl"], timeout_s=480)
 #   G21_PART=3 (training time per iteration, ~4 min; needs part 1's plans), the same way
+#   G21_PART=4 (`nnunet-pruning benchmark --device cuda`, 3 folds of stock and STAMPLatency at the demo budget: test
+#              Dice on the GPU; needs nothing of the other parts; G21_FOLDS="0" for one fold), the same way
 #   on this CPU, to try the plumbing (tiny sizes, minutes):
 #       G21_DEVICE=cpu G21_SIZE=32 G21_PATCH=32 G21_STAGES=3 G21_VOLUME=48 G21_PRUNED_BUDGET=smoke G21_COMPILE=eager \
 #           PATH=.venv/bin:$PATH bash scripts/gpu_issue21.sh measure   # then G21_PART=2 ...
@@ -39,6 +41,11 @@
 #      with no scoring, targeted dropout only, STAMP's activation hooks, STAMP's parameter-gradient scores,
 #      the hook-free ones also compiled (~35 s of compiling each): whether STAMP now trains compiled at stock's
 #      speed while it scores. ~4 minutes.
+# part 4 (G21_PART=4, optional, any machine state): 10. `nnunet-pruning benchmark --device cuda` on its synthetic
+#   dataset (32^3, written here with nibabel), nnUNetTrainerStock_demo and nnUNetTrainerSTAMPLatency_keep50_demo
+#   (its target measured on the GPU), folds 0 1 2: "STAMPLatency's test Dice within 2 points of stock" (3 runs
+#   at the demo budget: the CPU's 15 runs say how wide that is), and the predictor's time per case on the GPU.
+#   Not estimated on a GPU yet; on this CPU 1-1.5 min per run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -154,6 +161,22 @@ part2() {
     nnUNet_pruning_cuda_graphs=0 compare tta_nographs "$HEADLINE" --tta --compile eager
 }
 
+part4() {  # "nnunet-pruning benchmark on the GPU (3 folds)": stock and STAMPLatency (50% of the time measured here)
+    local B=$W/bench
+    if [ ! -f "$B/nnUNet_raw/Dataset901_Benchmark/dataset.json" ]; then  # the benchmark's own dataset, with nibabel
+        mkdir -p "$B/nnUNet_raw"
+        nnUNet_raw=$B/nnUNet_raw $NP make-dataset --id 901 --name Benchmark --train 10 --test 4 --size 32 --seed 0 \
+            --task shapes --image-io NibabelIO --overwrite > "$W/bench_dataset.log" 2>&1 || { tail -5 "$W/bench_dataset.log"; exit 1; }
+    fi
+    log_step "benchmark: start (folds ${G21_FOLDS:-0 1 2})"
+    # shellcheck disable=SC2086
+    $NP benchmark -o "$B" --device "$DEVICE" -f ${G21_FOLDS:-0 1 2} \
+        --trainers nnUNetTrainerStock_demo "nnUNetTrainerSTAMPLatency_keep50_${PRUNED}" > "$W/benchmark.log" 2>&1
+    log_step "benchmark: end (rc $?): $(grep -E 'test Dice|done|error' "$W/benchmark.log" | tail -8 | tr '\n' ' ')"
+    cp "$B/results.json" "$OUT/benchmark.json" 2>/dev/null; cp "$B/report.md" "$OUT/benchmark_report.md" 2>/dev/null
+    pack
+}
+
 part3() {
     local compiled=""
     [ "$DEVICE" = cuda ] && compiled=--compile
@@ -170,7 +193,7 @@ case "${1:-}" in
     measure)
         setup
         exec > >(tee -a "$OUT/log.txt") 2>&1
-        case "${G21_PART:-1}" in 2) part2 ;; 3) part3 ;; *) part1 ;; esac
+        case "${G21_PART:-1}" in 2) part2 ;; 3) part3 ;; 4) part4 ;; *) part1 ;; esac
         log_step "done"
         ;;
     *) echo "usage: bash scripts/gpu_issue21.sh wheels | measure   (see the head of this file)" >&2; exit 2 ;;

@@ -126,20 +126,23 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
                   num_train: int = 10, num_test: int = 4, seed: int = 0, task: str = "shapes",
                   time_inference: bool = True,
                   progress=print, threads: int = 2, reference: str | None = None, dataset: str | None = None,
-                  backend: str | None = None, command: str = "nnunet-pruning benchmark") -> dict:
+                  backend: str | None = None, command: str = "nnunet-pruning benchmark", device: str = "cpu") -> dict:
     """Run (or resume) the benchmark into ``output``; returns ``{kind: path}`` of the report files.
 
     ``command``: the command line that reruns it (report.md and results.json quote it).
 
     ``reference``: one of ``trainers`` to report paired differences to, besides the baseline (the first).
     ``dataset``: a dataset of the user's nnU-Net folders (with imagesTs/labelsTs) instead of the synthetic one;
-    its models train into ``$nnUNet_results`` (finished folds are reused)."""
+    its models train into ``$nnUNet_results`` (finished folds are reused).
+    ``device``: what every run trains, predicts and is timed on (cpu, cuda, mps); a latency trainer measures its
+    target there too."""
     from nnunet_pruning.adapter.datasets import dataset_id
-    from nnunet_pruning.app.pipeline import TRAINING_PROGRESS, Pipeline, SyntheticDataset
+    from nnunet_pruning.app.pipeline import TRAINING_PROGRESS, Pipeline, SyntheticDataset, check_device
     from nnunet_pruning.app.workspace import NnUNetWorkspace
 
     trainers = list(trainers or DEFAULT_TRAINERS)
     folds = [str(f) for f in (folds or ["0", "1", "2"])]
+    check_device(device)
     _check_inputs(trainers, folds, output)
     if reference is not None and reference not in trainers[1:]:
         raise PruningError(f"the reference {reference} must be one of the trainers after the baseline")
@@ -150,6 +153,8 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
 
         if backend != "auto":
             require(backend)
+            if device != "cpu" and backend != "torch":
+                raise PruningError(f"--backend {backend} runs on the CPU here; drop it with --device {device}")
         if not time_inference:
             raise PruningError(f"--backend {backend} chooses what runs the networks when timing; drop --no-time or "
                                f"--backend")
@@ -164,14 +169,15 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
         progress(f"[benchmark {time.time() - started:6.0f} s] {message}")
 
     if dataset is None:
-        pipeline = Pipeline(NnUNetWorkspace(output, threads=threads), BENCHMARK_DATASET_ID, say=say)
+        pipeline = Pipeline(NnUNetWorkspace(output, threads=threads), BENCHMARK_DATASET_ID, say=say, device=device)
         pipeline.make_dataset(SyntheticDataset(BENCHMARK_DATASET_ID, "Benchmark", num_train, num_test, size, seed,
                                                task))
         pipeline.require_test_cases()
     else:
-        pipeline = Pipeline.of_user_dataset(output, dataset_id(dataset), threads, say=say)
+        pipeline = Pipeline.of_user_dataset(output, dataset_id(dataset), threads, say=say, device=device)
     ws, name = pipeline.ws, pipeline.name
-    say(f"workspace {ws.root}; {len(trainers)} trainers x {len(folds)} folds; full command output in {pipeline.log}")
+    say(f"workspace {ws.root}; {len(trainers)} trainers x {len(folds)} folds on {device}; full command output in "
+        f"{pipeline.log}")
     pipeline.plan(trust_existing=dataset is not None)
     runs = []
     for fold in folds:  # fold by fold: a stopped benchmark already has complete pairs
@@ -187,7 +193,8 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
                                         "test": len(os.listdir(os.path.join(pipeline.raw_folder, "labelsTs")))},
              "shape": dataset_json.get("generator", {}).get("shape"), "folds": folds, "trainers": trainers,
              "labels": {str(v): k for k, v in dataset_json["labels"].items() if isinstance(v, int) and v},
-             "synthetic": dataset_json.get("generator"), "elapsed_seconds": time.time() - started}
+             "synthetic": dataset_json.get("generator"), "elapsed_seconds": time.time() - started, "device": device,
+             "device_name": _device_name(device)}
     written = write_benchmark_report(ws.root, runs, trainers, setup, timing, reference, other_runs)
     say(f"done: {written['report']}")
     return written
@@ -215,7 +222,7 @@ def _time_first_fold(pipeline, trainers: list[str], fold: str, say, backend: str
     ``backend``: every network on it, else as nnUNetv2_predict runs each)."""
     from nnunet_pruning.app.timing import TimingSettings, case_files, time_models
 
-    settings = TimingSettings(repeats=3, warmup=1, threads=2, backend=backend)
+    settings = TimingSettings(repeats=3, warmup=1, threads=2, backend=backend, device=pipeline.device)
     cases = case_files(os.path.join(pipeline.raw_folder, "imagesTs"), pipeline.dataset_json())
     say(f"timing nnU-Net's predictor for fold {fold} of every trainer on {len(cases)} test cases")
     with pipeline.ws.exported():  # the predictor looks trainers up in-process
@@ -278,6 +285,26 @@ def _plot_per_class(rows: list[dict], labels: dict[str, str], runs: list[dict], 
         save_figure(fig, path)
 
 
+def _device_name(device: str) -> str:
+    """The processor or card behind ``device`` (the report names it beside every time)."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    if device == "mps":
+        return "Apple GPU (MPS)"
+    from nnunet_pruning.core.clock import cpu_model
+
+    return cpu_model()
+
+
+def _device_text(setup: dict) -> str:
+    """How the report names the device every command ran on: CPU or GPU, and the model where it is known."""
+    device = setup.get("device", "cpu")
+    kind = "CPU" if device == "cpu" else "GPU"
+    return f"{kind} ({setup['device_name']})" if setup.get("device_name") else kind
+
+
 def _diff_text(diff: dict | None, none: str) -> str:
     if diff is None:
         return none
@@ -335,7 +362,7 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
     lines = ["# nnunet_pruning benchmark", "",
              f"Dataset {setup['dataset']} ({setup['cases']['train']} training / {setup['cases']['test']} test cases"
              f"{', shape ' + 'x'.join(map(str, setup['shape'])) if setup.get('shape') else ''}{task}), "
-             "3d_fullres, CPU. "
+             f"3d_fullres, {_device_text(setup)}. "
              f"Every trainer ran folds {', '.join(setup['folds'])} (a run per fold: another training split, another "
              f"pruning seed, nnU-Net's own randomness); test Dice from `nnUNetv2_predict` + "
              f"`nnUNetv2_evaluate_folder` on the held-out test cases. The baseline is `{trainers[0]}`.", "",
@@ -369,7 +396,9 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
               "95% t interval over the folds (n - 1 degrees of freedom). An interval that contains 0 does not "
               "separate the methods at this number of runs.",
               "- s / case: nnU-Net's predictor (preprocess + sliding window + export), median over the test cases "
-              "of 3 interleaved runs after a warm-up, fold " + setup["folds"][0] + ", 2 threads, no mirroring; "
+              "of 3 interleaved runs after a warm-up, fold " + setup["folds"][0] + ", "
+              + ("2 threads" if setup.get("device", "cpu") == "cpu" else _device_text(setup)) +
+              ", no mirroring; "
               "the networks on " + ", ".join(sorted({m.get("backend", "torch") for m in models.values()})) + "."
               if timing else "- s / case: not measured (run without --no-time to measure).",
               f"- cost: {setup['elapsed_seconds'] / 60:.1f} min for this invocation (finished runs are reused; "

@@ -12,7 +12,8 @@ import time
 
 from nnunet_pruning.adapter.datasets import dataset_id
 from nnunet_pruning.app.compare import run_compare
-from nnunet_pruning.app.pipeline import TRAINING_PROGRESS, Pipeline, SyntheticDataset
+from nnunet_pruning.app.pipeline import TRAINING_PROGRESS, Pipeline, SyntheticDataset, check_device
+from nnunet_pruning.app.timing import TimingSettings
 from nnunet_pruning.app.workspace import NnUNetWorkspace
 from nnunet_pruning.core.files import write_json
 
@@ -30,20 +31,23 @@ THESIS_TRAINERS = [("stock nnU-Net", "nnUNetTrainerStock_demo"), ("Flat U-Net 32
 DEMO_TRAINERS = THESIS_TRAINERS + [("STAMPLatency (keep 50% of the time)", "nnUNetTrainerSTAMPLatency_keep50_demo")]
 
 
-def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset: str | None = None) -> int:
+def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset: str | None = None,
+             device: str = "cpu") -> int:
     """Run the whole demo into ``output`` and write ``output/report.md``. Returns an exit status.
 
     ``trainers``: (label, trainer name) pairs, the first is the baseline; default :data:`DEMO_TRAINERS`.
     ``dataset``: an id of the user's nnU-Net folders (``$nnUNet_raw`` ...) with imagesTs/labelsTs, used instead
     of the synthetic dataset; its models train into ``$nnUNet_results`` (finished folds are reused).
+    ``device``: what every model trains, predicts and is timed on (cpu, cuda, mps).
     """
     trainers = list(trainers or DEMO_TRAINERS)
+    check_device(device)
     started = time.time()
 
     def say(message: str) -> None:
         print(f"[demo {time.time() - started:6.0f} s] {message}", flush=True)
 
-    pipeline = _pipeline(output, dataset, say)
+    pipeline = _pipeline(output, dataset, say, device)
     ws = pipeline.ws
     say(f"workspace {ws.root}; full command output in {pipeline.log}")
     name = pipeline.name
@@ -68,37 +72,38 @@ def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset
         r["test_dice_per_class"] = {names.get(k, k): v for k, v in r["test_dice_per_class"].items()}
     batch_size = plans["configurations"]["3d_fullres"]["batch_size"]
     preamble = _preamble(rows, chance, [t for _, t in trainers], batch_size,
-                         _dataset_text(name, dataset_json, cases))
+                         _dataset_text(name, dataset_json, cases, device))
     images = os.path.join(pipeline.raw_folder, "imagesTs")
     command = shlex.join(["nnunet-pruning", "compare", *(t for _, t in trainers), "-d", str(pipeline.dataset_id),
                           "-c", "3d_fullres", "-f", "0", "--labels", *(lb for lb, _ in trainers), "--time", images,
-                          "-o", ws.root])
+                          "-o", ws.root, *(["-device", device] if device != "cpu" else [])])
     with ws.exported():  # the predictor looks trainers up in-process
         written = run_compare([t for _, t in trainers], ws.root, dataset=str(pipeline.dataset_id),
                               configuration="3d_fullres", folds=["0"], labels=[lb for lb, _ in trainers],
                               time_images=images, command=command, title="nnunet_pruning demo", preamble=preamble,
-                              progress=say)
+                              progress=say, settings=TimingSettings(device=device))
     write_json({"chance_dice_all_voxels": chance, "models": rows}, os.path.join(ws.root, "demo_test_dice.json"))
     say(f"done in {(time.time() - started) / 60:.1f} min: {written['report']} (plots beside it)")
     return 0
 
 
-def _pipeline(output: str, dataset: str | None, say) -> Pipeline:
+def _pipeline(output: str, dataset: str | None, say, device: str = "cpu") -> Pipeline:
     """The demo's synthetic dataset in ``output``, or the user's dataset ``dataset`` in their nnU-Net folders."""
     if dataset is not None:
-        return Pipeline.of_user_dataset(output, dataset_id(dataset), say=say)
-    pipeline = Pipeline(NnUNetWorkspace(output), DATASET_ID, say=say)
+        return Pipeline.of_user_dataset(output, dataset_id(dataset), say=say, device=device)
+    pipeline = Pipeline(NnUNetWorkspace(output), DATASET_ID, say=say, device=device)
     pipeline.make_dataset(DEMO_DATASET)
     pipeline.require_test_cases()
     return pipeline
 
 
-def _dataset_text(name: str, dataset_json: dict, cases: tuple[int, int]) -> str:
+def _dataset_text(name: str, dataset_json: dict, cases: tuple[int, int], device: str = "cpu") -> str:
     made = dataset_json.get("generator")
     what = (f"Synthetic dataset {name} ({cases[0]} training / {cases[1]} test cases, "
             f"{'x'.join(map(str, made['shape']))}, classes with overlapping intensities)" if made else
             f"Dataset {name} ({cases[0]} training / {cases[1]} test cases)")
-    return f"{what}, 3d_fullres, fold 0, CPU, every command a stock `nnUNetv2_*` one (see commands.log)."
+    where = "CPU" if device == "cpu" else f"{device} (GPU)"
+    return f"{what}, 3d_fullres, fold 0, {where}, every command a stock `nnUNetv2_*` one (see commands.log)."
 
 
 def chance_dice(labels_folder: str) -> dict:

@@ -27,7 +27,8 @@ from nnunet_pruning.app.workspace import NnUNetWorkspace
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import atomic_write_text, write_json
 
-__all__ = ["SyntheticDataset", "Pipeline", "TRAINING_PROGRESS", "TRAIN_SECONDS", "require_test_cases"]
+__all__ = ["SyntheticDataset", "Pipeline", "TRAINING_PROGRESS", "TRAIN_SECONDS", "DEVICES", "check_device",
+           "require_test_cases"]
 
 #: nnU-Net log lines worth showing while a model trains
 TRAINING_PROGRESS = re.compile(r": (Epoch \d+|Pseudo dice|pruning step|Mean Validation Dice)")
@@ -70,11 +71,13 @@ class Pipeline:
         log: append every command and its output to this file (default ``ws.root/commands.log``).
         say: progress lines go here (default: none).
         configuration: nnU-Net configuration to plan, train and predict (default 3d_fullres).
+        device: what ``nnUNetv2_train`` and ``nnUNetv2_predict`` run on (their ``-device``: cpu, cuda or mps;
+            default cpu); :func:`check_device` first.
     """
 
     def __init__(self, ws: NnUNetWorkspace, dataset_id: int, log: str | None = None,
-                 say: Callable[[str], None] | None = None, configuration: str = "3d_fullres"):
-        self.ws, self.dataset_id, self.configuration = ws, dataset_id, configuration
+                 say: Callable[[str], None] | None = None, configuration: str = "3d_fullres", device: str = "cpu"):
+        self.ws, self.dataset_id, self.configuration, self.device = ws, dataset_id, configuration, device
         self.log = log or os.path.join(ws.root, "commands.log")
         self.say = say or (lambda line: None)
 
@@ -110,12 +113,13 @@ class Pipeline:
         require_test_cases(self.ws.raw, self.dataset_id)
 
     @classmethod
-    def of_user_dataset(cls, output: str, dataset_id: int, threads: int = 2, say=None) -> "Pipeline":
+    def of_user_dataset(cls, output: str, dataset_id: int, threads: int = 2, say=None,
+                        device: str = "cpu") -> "Pipeline":
         """A dataset of the user's nnU-Net folders (``$nnUNet_raw`` ...); checked before ``output`` is created."""
         from nnunet_pruning.adapter.environment import require_path_variable
 
         require_test_cases(require_path_variable("nnUNet_raw"), dataset_id)
-        return cls(NnUNetWorkspace.from_environment(output, threads), dataset_id, say=say)
+        return cls(NnUNetWorkspace.from_environment(output, threads), dataset_id, say=say, device=device)
 
     # ---- planning ----
     def _plan_marker(self, plans: str) -> str:
@@ -164,12 +168,23 @@ class Pipeline:
             # --c: an interrupted run goes on from its last checkpoint (nnU-Net starts afresh when there is none;
             # it refuses --c beside -pretrained_weights, which only a start can take)
             command = ["nnUNetv2_train", str(self.dataset_id), self.configuration, str(fold), "-tr", trainer,
-                       "-device", "cpu"] + ([] if "-pretrained_weights" in extra else ["--c"])
+                       "-device", self.device] + ([] if "-pretrained_weights" in extra else ["--c"])
             if plans != "nnUNetPlans":
                 command += ["-p", plans]
-            self.ws.run(*command, *extra, log=self.log, progress=progress, extra_env=extra_env)
+            self.ws.run(*command, *extra, log=self.log, progress=progress,
+                        extra_env={**self._augmentation_env(), **(extra_env or {})})
             write_json({"seconds": time.time() - started}, os.path.join(fold_dir, TRAIN_SECONDS), indent=None)
         return fold_dir
+
+    def _augmentation_env(self) -> dict:
+        """On the CPU the workspace's data augmentation runs in the training process (``nnUNet_n_proc_DA=0``: no
+        workers to compete for 2 cores); on a GPU it gets the worker processes nnU-Net would start (yours, if you
+        set ``nnUNet_n_proc_DA``), or the GPU would wait for them."""
+        if self.device == "cpu":
+            return {}
+        from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
+
+        return {"nnUNet_n_proc_DA": str(get_allowed_n_proc_DA())}
 
     @staticmethod
     def _trained(fold_dir: str) -> bool:
@@ -210,7 +225,7 @@ class Pipeline:
             self.say(f"predicting and evaluating {trainer} fold {fold} on the test cases")
             self.ws.run("nnUNetv2_predict", "-i", os.path.join(self.raw_folder, "imagesTs"), "-o", predictions,
                         "-d", str(self.dataset_id), "-c", self.configuration, "-tr", trainer, "-f", str(fold),
-                        "-device", "cpu", "--disable_tta", "-npp", "0", "-nps", "0", log=self.log)
+                        "-device", self.device, "--disable_tta", "-npp", "0", "-nps", "0", log=self.log)
             folder = self.model_folder(trainer)
             # summary.json appears only complete: it marks the step done
             partial = summary_path[:-len(".json")] + ".partial.json"
@@ -271,6 +286,26 @@ class Pipeline:
 
 #: the wall time of a pipeline's ``nnUNetv2_train`` run, beside its checkpoint
 TRAIN_SECONDS = "pipeline_train_seconds.json"
+
+
+#: nnUNetv2_train's and nnUNetv2_predict's -device values
+DEVICES = ("cpu", "cuda", "mps")
+
+
+def check_device(device: str) -> str:
+    """``device`` if nnU-Net's commands can run on it here (cpu, cuda, mps; ``cuda:1`` is not nnU-Net's: it takes
+    ``CUDA_VISIBLE_DEVICES``), else a one-line error; imports torch only for cuda and mps."""
+    if device not in DEVICES:
+        raise PruningError(f"device {device!r} is not one of {', '.join(DEVICES)} (as nnUNetv2_train -device; pick a "
+                           f"GPU with CUDA_VISIBLE_DEVICES)")
+    if device != "cpu":
+        import torch
+
+        found = torch.cuda.is_available() if device == "cuda" else torch.backends.mps.is_available()
+        if not found:
+            raise PruningError(f"device {device} asked for, but {device.upper()} is not available on this machine; "
+                               f"use --device cpu")
+    return device
 
 
 def require_test_cases(raw: str, dataset_id: int) -> None:

@@ -152,3 +152,18 @@ def test_other_scored_runs_skip_this_invocations_and_say_what_is_left_out():
                     "nnUNetTrainergone"]
     assert _other_scored_runs(_Workspace([("stamp", "0")]), [{"trainer": "stamp", "fold": "0"}], said.append) == []
     assert len(said) == 2
+
+
+def test_the_report_names_the_device_it_ran_on(tmp_path):
+    setup = {"dataset": "D", "cases": {"train": 10, "test": 4}, "folds": ["0", "1", "2"],
+             "trainers": ["stock", "stamp"], "elapsed_seconds": 60.0}
+    timing = {"models": {t: {"median": {"total": s}, "backend": "torch"} for t, s in (("stock", 2.0), ("stamp", 1.0))}}
+    report = open(write_benchmark_report(str(tmp_path), _runs(), ["stock", "stamp"], setup)["report"]).read()
+    assert "3d_fullres, CPU. Every trainer ran" in report  # results.json of before, without a device: the CPU
+    gpu = dict(setup, device="cuda", device_name="NVIDIA H200")
+    report = open(write_benchmark_report(str(tmp_path), _runs(), ["stock", "stamp"], gpu, timing)["report"]).read()
+    assert "3d_fullres, GPU (NVIDIA H200). Every trainer ran" in report
+    assert "fold 0, GPU (NVIDIA H200), no mirroring" in report and "| 1.000 (2.00x) |" in report
+    cpu = dict(setup, device="cpu", device_name="AMD EPYC 7B13")
+    report = open(write_benchmark_report(str(tmp_path), _runs(), ["stock", "stamp"], cpu, timing)["report"]).read()
+    assert "3d_fullres, CPU (AMD EPYC 7B13). Every trainer ran" in report and "fold 0, 2 threads, no mirroring" in report

@@ -234,3 +234,32 @@ def test_help_names_the_default_trainers_from_where_they_are_defined(capsys):
             cli.main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert [name for name in names if name not in text] == [], command
+
+
+@pytest.mark.parametrize("command", [["benchmark", "-o", "bench"], ["demo", "--output", "demo"]])
+def test_a_device_this_machine_lacks_is_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys, command):
+    """benchmark and demo train, predict and time on --device; CUDA asked for where there is none: one line, and
+    no workspace made."""
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main([*command, "--device", "cuda"]) == 2
+    assert "device cuda asked for, but CUDA is not available on this machine; use --device cpu" in _error(capsys)
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(SystemExit):
+        cli.main([*command, "--device", "tpu"])
+    assert "invalid choice: 'tpu'" in _error(capsys)
+
+
+def test_a_cpu_runtime_backend_with_a_gpu_benchmark_is_one_line(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from nnunet_pruning.core import runtimes
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(runtimes, "require", lambda backend: None)
+    assert cli.main(["benchmark", "--device", "cuda", "--backend", "onnxruntime"]) == 2
+    assert "--backend onnxruntime runs on the CPU here; drop it with --device cuda" in _error(capsys)
+    assert os.listdir(tmp_path) == []

@@ -19,10 +19,11 @@ class FakeWorkspace(NnUNetWorkspace):
 
     def __init__(self, root, fail_on=None):
         super().__init__(root)
-        self.commands, self.fail_on = [], fail_on
+        self.commands, self.fail_on, self.extra_env = [], fail_on, []
 
     def run(self, *command, **kwargs) -> str:
         self.commands.append(command)
+        self.extra_env.append(kwargs.get("extra_env"))
         if self.fail_on and command[0] == self.fail_on:
             raise RuntimeError(f"{command[0]} interrupted")
         if command[0] == "nnunet-pruning":
@@ -200,3 +201,35 @@ def test_scored_runs_are_the_predictions_newer_than_their_checkpoint(tmp_path):
     os.makedirs(os.path.join(ws.root, "predictions", "nnUNetTrainerA", "fold_"))
     assert pipeline.scored_runs() == [("nnUNetTrainerA", "0"), ("nnUNetTrainerA", "2"), ("nnUNetTrainerB", "1")]
     assert pipeline.scored("nnUNetTrainerA", 0) and not pipeline.scored("nnUNetTrainerA", 3)
+
+
+def test_every_command_runs_on_the_pipelines_device(tmp_path, monkeypatch):
+    """benchmark --device cuda: nnUNetv2_train and nnUNetv2_predict get -device cuda (default cpu)."""
+    import torch
+
+    from nnunet_pruning.app.pipeline import check_device
+
+    ws = FakeWorkspace(str(tmp_path))
+    pipeline = Pipeline(ws, 905, device="cuda")
+    pipeline.make_dataset(SPEC)
+    pipeline.plan()
+    pipeline.train("nnUNetTrainerX", 0)
+    with pytest.raises(FileNotFoundError):  # the fake predicts nothing: no summary to read
+        pipeline.predict_and_evaluate("nnUNetTrainerX", 0)
+    train, predict = ws.commands[-3], ws.commands[-2]
+    assert train[0] == "nnUNetv2_train" and train[train.index("-device") + 1] == "cuda"
+    assert predict[0] == "nnUNetv2_predict" and predict[predict.index("-device") + 1] == "cuda"
+    assert Pipeline(ws, 905).device == "cpu"
+    # data augmentation: nnU-Net's own worker count on a GPU (the user's nnUNet_n_proc_DA wins), in-process on the CPU
+    monkeypatch.setenv("nnUNet_n_proc_DA", "1")  # (nnU-Net caps it at the CPU count)
+    assert pipeline._augmentation_env() == {"nnUNet_n_proc_DA": "1"} and Pipeline(ws, 905)._augmentation_env() == {}
+    pipeline.train("nnUNetTrainerX", 1)
+    assert ws.commands[-1][0] == "nnUNetv2_train" and ws.extra_env[-1] == {"nnUNet_n_proc_DA": "1"}
+    assert check_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert check_device("cuda") == "cuda"
+    with pytest.raises(PruningError, match=r"device 'cuda:1' is not one of cpu, cuda, mps .*CUDA_VISIBLE_DEVICES"):
+        check_device("cuda:1")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(PruningError, match="device mps asked for, but MPS is not available on this machine"):
+        check_device("mps")
