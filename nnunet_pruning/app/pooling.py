@@ -92,15 +92,15 @@ def pool_dice(paths: list[str], trainers: list[str] | None = None, reference: st
     """Pool the benchmark workspaces (or their results.json) ``paths``; print the table, write ``json_path`` and the
     ``plot`` when given; returns the rows. ``trainers`` (the first is the baseline): default, the first
     workspace's benchmarked trainers."""
-    results = [read_results(p) for p in paths]
     if trainers is not None and len(trainers) < 2:
         raise PruningError("--trainers needs at least two trainers: the baseline first, then the ones to pool")
+    if trainers is not None and len(set(trainers)) != len(trainers):
+        raise PruningError(f"a trainer is listed twice ({' '.join(trainers)}); list each once")
+    results = [read_results(p) for p in paths]
     trainers = list(trainers or results[0].get("setup", {}).get("trainers") or [])
     if len(trainers) < 2:
         raise PruningError("name the trainers to pool (--trainers BASELINE T2 ...): the first results.json does "
                            "not say which it benchmarked")
-    if len(set(trainers)) != len(trainers):
-        raise PruningError(f"a trainer is listed twice ({' '.join(trainers)}); list each once")
     if reference is not None and reference not in trainers:
         raise PruningError(f"--reference {reference} is not one of the trainers ({' '.join(trainers)})")
     runs = pooled_runs(results, trainers)

@@ -110,6 +110,10 @@ MISUSES = [
     ("benchmark-backend-without-timing", ["nnunet-pruning", "benchmark", "--output", "{new}", "--backend",
                                           "openvino", "--no-time"], "drop --no-time or --backend"),
     ("trainers-unknown-option", ["nnunet-pruning", "trainers", "--bogus"], "unrecognized arguments"),
+    ("pool-dice-no-results", ["nnunet-pruning", "pool-dice", "{new}"], "no benchmark results.json there"),
+    ("pool-dice-one-trainer", ["nnunet-pruning", "pool-dice", "{scratch}", "--trainers", STOCK],
+     "--trainers needs at least two trainers"),
+    ("pool-dice-not-results", ["nnunet-pruning", "pool-dice", "{file}"], "not a readable results.json"),
     ("export-not-a-model-folder", ["nnunet-pruning", "export", "{scratch}", "-o", "{new}"],
      "is not a trained nnU-Net model folder"),
     ("export-missing-fold", ["nnunet-pruning", "export", "{stock_folder}", "-f", "3", "-o", "{new}"],
@@ -142,6 +146,10 @@ MISUSES = [
 if not torch.cuda.is_available():
     MISUSES.append(("compare-cuda-without-gpu", ["nnunet-pruning", "compare", STOCK, FLAT_TRAINER, "-d", D, "-c", C,
                                                  "-o", "{new}", "--time", "--device", "cuda"], "CUDA is not available"))
+    MISUSES.append(("benchmark-cuda-without-gpu", ["nnunet-pruning", "benchmark", "--output", "{new}", "--device",
+                                                   "cuda"], "CUDA is not available"))
+    MISUSES.append(("demo-cuda-without-gpu", ["nnunet-pruning", "demo", "--output", "{new}", "--device", "cuda"],
+                    "CUDA is not available"))
 
 
 #: rows that also run as real subprocesses: the process's whole stderr is the one line (nothing printed on import)
