@@ -126,7 +126,8 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
                   num_train: int = 10, num_test: int = 4, seed: int = 0, task: str = "shapes",
                   time_inference: bool = True,
                   progress=print, threads: int = 2, reference: str | None = None, dataset: str | None = None,
-                  backend: str | None = None, command: str = "nnunet-pruning benchmark", device: str = "cpu") -> dict:
+                  backend: str | None = None, command: str = "nnunet-pruning benchmark", device: str = "cpu",
+                  configuration: str = "3d_fullres") -> dict:
     """Run (or resume) the benchmark into ``output``; returns ``{kind: path}`` of the report files.
 
     ``command``: the command line that reruns it (report.md and results.json quote it).
@@ -135,7 +136,8 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     ``dataset``: a dataset of the user's nnU-Net folders (with imagesTs/labelsTs) instead of the synthetic one;
     its models train into ``$nnUNet_results`` (finished folds are reused).
     ``device``: what every run trains, predicts and is timed on (cpu, cuda, mps); a latency trainer measures its
-    target there too."""
+    target there too. ``configuration``: the nnU-Net configuration every run trains and predicts (3d_fullres, 2d,
+    3d_lowres)."""
     from nnunet_pruning.adapter.datasets import dataset_id
     from nnunet_pruning.app.pipeline import TRAINING_PROGRESS, Pipeline, SyntheticDataset, check_device
     from nnunet_pruning.app.workspace import NnUNetWorkspace
@@ -169,15 +171,17 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
         progress(f"[benchmark {time.time() - started:6.0f} s] {message}")
 
     if dataset is None:
-        pipeline = Pipeline(NnUNetWorkspace(output, threads=threads), BENCHMARK_DATASET_ID, say=say, device=device)
+        pipeline = Pipeline(NnUNetWorkspace(output, threads=threads), BENCHMARK_DATASET_ID, say=say, device=device,
+                            configuration=configuration)
         pipeline.make_dataset(SyntheticDataset(BENCHMARK_DATASET_ID, "Benchmark", num_train, num_test, size, seed,
                                                task))
         pipeline.require_test_cases()
     else:
-        pipeline = Pipeline.of_user_dataset(output, dataset_id(dataset), threads, say=say, device=device)
+        pipeline = Pipeline.of_user_dataset(output, dataset_id(dataset), threads, say=say, device=device,
+                                            configuration=configuration)
     ws, name = pipeline.ws, pipeline.name
-    say(f"workspace {ws.root}; {len(trainers)} trainers x {len(folds)} folds on {device}; full command output in "
-        f"{pipeline.log}")
+    say(f"workspace {ws.root}; {len(trainers)} trainers x {len(folds)} folds, {configuration}, on {device}; full "
+        f"command output in {pipeline.log}")
     pipeline.plan(trust_existing=dataset is not None)
     runs = []
     for fold in folds:  # fold by fold: a stopped benchmark already has complete pairs
@@ -193,7 +197,7 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
                                         "test": len(os.listdir(os.path.join(pipeline.raw_folder, "labelsTs")))},
              "shape": dataset_json.get("generator", {}).get("shape"), "folds": folds, "trainers": trainers,
              "labels": {str(v): k for k, v in dataset_json["labels"].items() if isinstance(v, int) and v},
-             "synthetic": dataset_json.get("generator"), "elapsed_seconds": time.time() - started, "device": device,
+             "synthetic": dataset_json.get("generator"), "elapsed_seconds": time.time() - started, "configuration": configuration, "device": device,
              "device_name": _device_name(device)}
     written = write_benchmark_report(ws.root, runs, trainers, setup, timing, reference, other_runs)
     say(f"done: {written['report']}")
@@ -362,7 +366,7 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
     lines = ["# nnunet_pruning benchmark", "",
              f"Dataset {setup['dataset']} ({setup['cases']['train']} training / {setup['cases']['test']} test cases"
              f"{', shape ' + 'x'.join(map(str, setup['shape'])) if setup.get('shape') else ''}{task}), "
-             f"3d_fullres, {_device_text(setup)}. "
+             f"{setup.get('configuration', '3d_fullres')}, {_device_text(setup)}. "
              f"Every trainer ran folds {', '.join(setup['folds'])} (a run per fold: another training split, another "
              f"pruning seed, nnU-Net's own randomness); test Dice from `nnUNetv2_predict` + "
              f"`nnUNetv2_evaluate_folder` on the held-out test cases. The baseline is `{trainers[0]}`.", "",

@@ -189,7 +189,7 @@ def _cmd_benchmark(args) -> int:
                           num_test=args.test, seed=args.seed, task=args.task, time_inference=args.time,
                           progress=_stdout_line, threads=args.threads, reference=args.reference,
                           dataset=args.dataset, backend=args.backend, command=args.command_line,
-                          device=args.device)
+                          device=args.device, configuration=args.configuration)
     except CommandFailed as e:
         raise PruningError(f"the benchmark stopped: {e.one_line()}; fix that and rerun the same command (finished "
                            f"runs are kept)") from None
@@ -214,7 +214,7 @@ def _cmd_demo(args) -> int:
     check_output_folder(args.output)
     try:
         return run_demo(args.output, [(t, t) for t in args.trainers] if args.trainers else None,
-                        dataset=args.dataset, device=args.device)
+                        dataset=args.dataset, device=args.device, configuration=args.configuration)
     except CommandFailed as e:
         raise PruningError(f"the demo stopped: {e.one_line()}; fix that and rerun the same command (finished "
                            f"models are kept)") from None
@@ -227,10 +227,13 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"nnunet-pruning: error: {self.prog}: {message}; see {self.prog} --help\n")
 
 
-def _device_argument(p) -> None:
+def _run_arguments(p) -> None:
+    """--device and -c, as benchmark and demo take them (the values: app/pipeline.py's DEVICES, CONFIGURATIONS)."""
     p.add_argument("-device", "--device", default="cpu", choices=("cpu", "cuda", "mps"),
                    help="what every model trains, predicts and is timed on, as nnUNetv2_train -device (default cpu; "
                         "a latency trainer measures its target there)")
+    p.add_argument("-c", "--configuration", default="3d_fullres", choices=("3d_fullres", "2d", "3d_lowres"),
+                   help="the nnU-Net configuration every model trains and predicts (default 3d_fullres)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -362,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKEND_SETTINGS,
                    help="time every network on this backend, as compare --backend (default: as nnUNetv2_predict "
                         "runs each)")
-    _device_argument(p)
+    _run_arguments(p)
     p.set_defaults(func=_cmd_benchmark)
 
     p = sub.add_parser("demo", help="synthetic dataset -> plan -> train -> predict -> evaluate -> report")
@@ -374,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-d", "--dataset", help="use this dataset of your nnU-Net folders ($nnUNet_raw, with imagesTs and "
                                            "labelsTs) instead of the synthetic one; models train into "
                                            "$nnUNet_results (default: synthetic dataset 900 in --output)")
-    _device_argument(p)
+    _run_arguments(p)
     p.set_defaults(func=_cmd_demo)
 
     from nnunet_pruning.app import export, pooling, predict

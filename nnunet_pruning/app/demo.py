@@ -32,13 +32,14 @@ DEMO_TRAINERS = THESIS_TRAINERS + [("STAMPLatency (keep 50% of the time)", "nnUN
 
 
 def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset: str | None = None,
-             device: str = "cpu") -> int:
+             device: str = "cpu", configuration: str = "3d_fullres") -> int:
     """Run the whole demo into ``output`` and write ``output/report.md``. Returns an exit status.
 
     ``trainers``: (label, trainer name) pairs, the first is the baseline; default :data:`DEMO_TRAINERS`.
     ``dataset``: an id of the user's nnU-Net folders (``$nnUNet_raw`` ...) with imagesTs/labelsTs, used instead
     of the synthetic dataset; its models train into ``$nnUNet_results`` (finished folds are reused).
     ``device``: what every model trains, predicts and is timed on (cpu, cuda, mps).
+    ``configuration``: the nnU-Net configuration (3d_fullres, 2d, 3d_lowres).
     """
     trainers = list(trainers or DEMO_TRAINERS)
     check_device(device)
@@ -47,7 +48,7 @@ def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset
     def say(message: str) -> None:
         print(f"[demo {time.time() - started:6.0f} s] {message}", flush=True)
 
-    pipeline = _pipeline(output, dataset, say, device)
+    pipeline = _pipeline(output, dataset, say, device, configuration)
     ws = pipeline.ws
     say(f"workspace {ws.root}; full command output in {pipeline.log}")
     name = pipeline.name
@@ -56,7 +57,7 @@ def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset
     cases = (dataset_json["numTraining"], len(os.listdir(labels_ts)))
     say(f"dataset {name}: {cases[0]} training and {cases[1]} test cases")
     plans = pipeline.plan(trust_existing=dataset is not None)
-    say("planned and preprocessed (3d_fullres)")
+    say(f"planned and preprocessed ({configuration})")
 
     rows = []
     for label, trainer in trainers:
@@ -70,16 +71,16 @@ def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset
     chance = {names.get(k, k): v for k, v in chance_dice(labels_ts).items()}
     for r in rows:
         r["test_dice_per_class"] = {names.get(k, k): v for k, v in r["test_dice_per_class"].items()}
-    batch_size = plans["configurations"]["3d_fullres"]["batch_size"]
+    batch_size = plans["configurations"][configuration]["batch_size"]
     preamble = _preamble(rows, chance, [t for _, t in trainers], batch_size,
-                         _dataset_text(name, dataset_json, cases, device))
+                         _dataset_text(name, dataset_json, cases, device, configuration))
     images = os.path.join(pipeline.raw_folder, "imagesTs")
     command = shlex.join(["nnunet-pruning", "compare", *(t for _, t in trainers), "-d", str(pipeline.dataset_id),
-                          "-c", "3d_fullres", "-f", "0", "--labels", *(lb for lb, _ in trainers), "--time", images,
+                          "-c", configuration, "-f", "0", "--labels", *(lb for lb, _ in trainers), "--time", images,
                           "-o", ws.root, *(["-device", device] if device != "cpu" else [])])
     with ws.exported():  # the predictor looks trainers up in-process
         written = run_compare([t for _, t in trainers], ws.root, dataset=str(pipeline.dataset_id),
-                              configuration="3d_fullres", folds=["0"], labels=[lb for lb, _ in trainers],
+                              configuration=configuration, folds=["0"], labels=[lb for lb, _ in trainers],
                               time_images=images, command=command, title="nnunet_pruning demo", preamble=preamble,
                               progress=say, settings=TimingSettings(device=device))
     write_json({"chance_dice_all_voxels": chance, "models": rows}, os.path.join(ws.root, "demo_test_dice.json"))
@@ -87,23 +88,26 @@ def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset
     return 0
 
 
-def _pipeline(output: str, dataset: str | None, say, device: str = "cpu") -> Pipeline:
+def _pipeline(output: str, dataset: str | None, say, device: str = "cpu",
+              configuration: str = "3d_fullres") -> Pipeline:
     """The demo's synthetic dataset in ``output``, or the user's dataset ``dataset`` in their nnU-Net folders."""
     if dataset is not None:
-        return Pipeline.of_user_dataset(output, dataset_id(dataset), say=say, device=device)
-    pipeline = Pipeline(NnUNetWorkspace(output), DATASET_ID, say=say, device=device)
+        return Pipeline.of_user_dataset(output, dataset_id(dataset), say=say, device=device,
+                                        configuration=configuration)
+    pipeline = Pipeline(NnUNetWorkspace(output), DATASET_ID, say=say, device=device, configuration=configuration)
     pipeline.make_dataset(DEMO_DATASET)
     pipeline.require_test_cases()
     return pipeline
 
 
-def _dataset_text(name: str, dataset_json: dict, cases: tuple[int, int], device: str = "cpu") -> str:
+def _dataset_text(name: str, dataset_json: dict, cases: tuple[int, int], device: str = "cpu",
+                  configuration: str = "3d_fullres") -> str:
     made = dataset_json.get("generator")
     what = (f"Synthetic dataset {name} ({cases[0]} training / {cases[1]} test cases, "
             f"{'x'.join(map(str, made['shape']))}, classes with overlapping intensities)" if made else
             f"Dataset {name} ({cases[0]} training / {cases[1]} test cases)")
     where = "CPU" if device == "cpu" else f"{device} (GPU)"
-    return f"{what}, 3d_fullres, fold 0, {where}, every command a stock `nnUNetv2_*` one (see commands.log)."
+    return f"{what}, {configuration}, fold 0, {where}, every command a stock `nnUNetv2_*` one (see commands.log)."
 
 
 def chance_dice(labels_folder: str) -> dict:

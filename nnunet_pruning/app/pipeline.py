@@ -27,8 +27,8 @@ from nnunet_pruning.app.workspace import NnUNetWorkspace
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import atomic_write_text, write_json
 
-__all__ = ["SyntheticDataset", "Pipeline", "TRAINING_PROGRESS", "TRAIN_SECONDS", "DEVICES", "check_device",
-           "require_test_cases"]
+__all__ = ["SyntheticDataset", "Pipeline", "TRAINING_PROGRESS", "TRAIN_SECONDS", "DEVICES", "CONFIGURATIONS",
+           "check_device", "require_test_cases"]
 
 #: nnU-Net log lines worth showing while a model trains
 TRAINING_PROGRESS = re.compile(r": (Epoch \d+|Pseudo dice|pruning step|Mean Validation Dice)")
@@ -70,13 +70,18 @@ class Pipeline:
         dataset_id: the dataset's id.
         log: append every command and its output to this file (default ``ws.root/commands.log``).
         say: progress lines go here (default: none).
-        configuration: nnU-Net configuration to plan, train and predict (default 3d_fullres).
+        configuration: nnU-Net configuration to plan, train and predict (default 3d_fullres; one of
+            :data:`CONFIGURATIONS`); its test predictions go to ``predictions/`` (3d_fullres) or
+            ``predictions_<configuration>/``.
         device: what ``nnUNetv2_train`` and ``nnUNetv2_predict`` run on (their ``-device``: cpu, cuda or mps;
             default cpu); :func:`check_device` first.
     """
 
     def __init__(self, ws: NnUNetWorkspace, dataset_id: int, log: str | None = None,
                  say: Callable[[str], None] | None = None, configuration: str = "3d_fullres", device: str = "cpu"):
+        if configuration not in CONFIGURATIONS:
+            raise PruningError(f"configuration {configuration!r} is not one of {', '.join(CONFIGURATIONS)} (the cascade's "
+                               f"second stage needs the first one's predictions: train it with nnUNetv2_train)")
         self.ws, self.dataset_id, self.configuration, self.device = ws, dataset_id, configuration, device
         self.log = log or os.path.join(ws.root, "commands.log")
         self.say = say or (lambda line: None)
@@ -114,12 +119,13 @@ class Pipeline:
 
     @classmethod
     def of_user_dataset(cls, output: str, dataset_id: int, threads: int = 2, say=None,
-                        device: str = "cpu") -> "Pipeline":
+                        device: str = "cpu", configuration: str = "3d_fullres") -> "Pipeline":
         """A dataset of the user's nnU-Net folders (``$nnUNet_raw`` ...); checked before ``output`` is created."""
         from nnunet_pruning.adapter.environment import require_path_variable
 
         require_test_cases(require_path_variable("nnUNet_raw"), dataset_id)
-        return cls(NnUNetWorkspace.from_environment(output, threads), dataset_id, say=say, device=device)
+        return cls(NnUNetWorkspace.from_environment(output, threads), dataset_id, say=say, device=device,
+                   configuration=configuration)
 
     # ---- planning ----
     def _plan_marker(self, plans: str) -> str:
@@ -135,7 +141,14 @@ class Pipeline:
         ``trust_existing``: a dataset the user brought (``-d``) and planned before counts as planned.
         """
         marker = self._plan_marker(plans)
-        done = os.path.isfile(marker) or (trust_existing and os.path.isfile(self.plans_file(plans)))
+        done = os.path.isfile(marker) or (trust_existing and self._preprocessed(plans))
+        if not done and trust_existing and os.path.isfile(self.plans_file(plans)) and \
+                self.configuration in self._read_plans(plans)["configurations"]:
+            # the user's own plans, without this configuration's data: preprocess it, keep the plans as they are
+            self.say(f"preprocessing {self.name} ({self.configuration}) with its plans {plans}")
+            self.ws.run("nnUNetv2_preprocess", "-d", str(self.dataset_id), "-plans_name", plans, "-c",
+                        self.configuration, "-np", str(processes), log=self.log)
+            done = True
         if not done:
             self.say(f"planning and preprocessing {self.name} ({self.configuration})")
             command = ["nnUNetv2_plan_and_preprocess", "-d", str(self.dataset_id), "-c", self.configuration, "-np",
@@ -146,8 +159,27 @@ class Pipeline:
             self.ws.run(*command, extra_env={"nnUNet_n_proc_DA": str(processes)}, log=self.log)
             os.makedirs(os.path.dirname(marker), exist_ok=True)
             atomic_write_text(time.strftime("%Y-%m-%d %H:%M:%S"), marker)
+        found = self._read_plans(plans)
+        if self.configuration not in found["configurations"]:
+            raise PruningError(f"the plans {plans} of {self.name} have no configuration {self.configuration} (nnU-Net "
+                               f"made {', '.join(found['configurations'])}: it plans 3d_lowres only for large images)")
+        return found
+
+    def _read_plans(self, plans: str) -> dict:
         with open(self.plans_file(plans)) as f:
-            return json.load(f)
+            found = json.load(f)
+        if not isinstance(found, dict) or not isinstance(found.get("configurations"), dict):
+            raise PruningError(f"{self.plans_file(plans)} has no configurations: not nnU-Net plans (plan the dataset "
+                               f"again with nnUNetv2_plan_and_preprocess)")
+        return found
+
+    def _preprocessed(self, plans: str) -> bool:
+        """Whether the plans exist with this configuration and its preprocessed data folder."""
+        if not os.path.isfile(self.plans_file(plans)):
+            return False
+        configuration = self._read_plans(plans)["configurations"].get(self.configuration)
+        return configuration is not None and os.path.isdir(os.path.join(
+            self.ws.preprocessed, self.name, configuration.get("data_identifier", f"{plans}_{self.configuration}")))
 
     # ---- training, prediction, evaluation ----
     def model_folder(self, trainer: str, plans: str = "nnUNetPlans") -> str:
@@ -212,8 +244,14 @@ class Pipeline:
         with open(path) as f:
             return json.load(f)["seconds"]
 
+    @property
+    def predictions_root(self) -> str:
+        """Every trainer's and fold's test predictions (one folder per configuration)."""
+        return os.path.join(self.ws.root, "predictions" if self.configuration == "3d_fullres" else
+                            f"predictions_{self.configuration}")
+
     def predictions_folder(self, trainer: str, fold) -> str:
-        return os.path.join(self.ws.root, "predictions", trainer, f"fold_{fold}")
+        return os.path.join(self.predictions_root, trainer, f"fold_{fold}")
 
     def predict_and_evaluate(self, trainer: str, fold) -> dict:
         """The test cases predicted by one fold (``nnUNetv2_predict``, no mirroring; ``-npp 0 -nps 0``: in its own
@@ -246,7 +284,7 @@ class Pipeline:
     def scored_runs(self) -> list[tuple[str, str]]:
         """``(trainer, fold)`` of every run in this workspace whose test predictions are scored (by any command
         of this pipeline: demo or benchmark, any trainer, any fold), sorted."""
-        root = os.path.join(self.ws.root, "predictions")
+        root = self.predictions_root
         found = []
         trainers = sorted(os.listdir(root)) if os.path.isdir(root) else []
         for trainer in [t for t in trainers if os.path.isdir(os.path.join(root, t))]:
@@ -290,6 +328,8 @@ TRAIN_SECONDS = "pipeline_train_seconds.json"
 
 #: nnUNetv2_train's and nnUNetv2_predict's -device values
 DEVICES = ("cpu", "cuda", "mps")
+#: the configurations a pipeline trains (the cascade's 3d_cascade_fullres needs 3d_lowres's predictions first)
+CONFIGURATIONS = ("3d_fullres", "2d", "3d_lowres")
 
 
 def check_device(device: str) -> str:

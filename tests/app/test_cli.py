@@ -263,3 +263,14 @@ def test_a_cpu_runtime_backend_with_a_gpu_benchmark_is_one_line(tmp_path, monkey
     assert cli.main(["benchmark", "--device", "cuda", "--backend", "onnxruntime"]) == 2
     assert "--backend onnxruntime runs on the CPU here; drop it with --device cuda" in _error(capsys)
     assert os.listdir(tmp_path) == []
+
+
+def test_the_run_options_are_the_pipelines():
+    """benchmark's and demo's --device and -c choices are app/pipeline.py's (spelled in the parser, which imports
+    no pipeline)."""
+    from nnunet_pruning.app.pipeline import CONFIGURATIONS, DEVICES
+
+    for command in ("benchmark", "demo"):
+        sub = next(a for a in cli.build_parser()._actions if a.dest == "command").choices[command]
+        choices = {a.dest: a.choices for a in sub._actions}
+        assert tuple(choices["device"]) == DEVICES and tuple(choices["configuration"]) == CONFIGURATIONS

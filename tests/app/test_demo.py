@@ -58,24 +58,24 @@ def test_chance_dice_is_the_dice_of_labelling_every_voxel_as_the_class(tmp_path)
     assert chance["2"] == pytest.approx(2 / 65)  # only the cases that hold the class
 
 
-def test_the_demo_runs_on_the_device_it_is_given(monkeypatch):
-    """``demo --device cuda``: the pipeline (nnUNetv2_train / _predict -device) gets it, the report says so."""
+def test_the_demo_runs_on_the_device_and_configuration_it_is_given(monkeypatch):
+    """``demo --device cuda -c 2d``: the pipeline (nnUNetv2_train / _predict) gets both, the report says so."""
     import torch
 
     from nnunet_pruning.app import demo
 
     seen = {}
 
-    def stop(output, dataset, say, device):
-        seen["device"] = device
+    def stop(output, dataset, say, device, configuration):
+        seen.update(device=device, configuration=configuration)
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(demo, "_pipeline", stop)
     with pytest.raises(RuntimeError, match="stop here"):
-        demo.run_demo("unused", device="cuda")
-    assert seen["device"] == "cuda"
+        demo.run_demo("unused", device="cuda", configuration="2d")
+    assert seen == {"device": "cuda", "configuration": "2d"}
     made = {"numTraining": 4, "generator": {"shape": [16, 16, 16]}}
-    assert "16x16x16, classes with overlapping intensities), 3d_fullres, fold 0, cuda (GPU), every command" in \
-        demo._dataset_text("Dataset900_X", made, (4, 2), "cuda")
+    assert "16x16x16, classes with overlapping intensities), 2d, fold 0, cuda (GPU), every command" in \
+        demo._dataset_text("Dataset900_X", made, (4, 2), "cuda", "2d")
     assert "3d_fullres, fold 0, CPU, every command" in demo._dataset_text("Dataset900_X", made, (4, 2))

@@ -35,13 +35,15 @@ class FakeWorkspace(NnUNetWorkspace):
             with open(os.path.join(folder, "dataset.json"), "w") as f:
                 json.dump({"numTraining": 6, "generator": {"seed": 1, "shape": [16, 16, 16], "num_test": 2,
                                                            "task": "shapes"}}, f)
-        elif command[0] == "nnUNetv2_plan_and_preprocess":
+        elif command[0] in ("nnUNetv2_plan_and_preprocess", "nnUNetv2_preprocess"):
             folder = os.path.join(self.preprocessed, "Dataset905_Fake")
-            os.makedirs(folder, exist_ok=True)
-            with open(os.path.join(folder, "nnUNetPlans.json"), "w") as f:
-                json.dump({"configurations": {}}, f)
+            os.makedirs(os.path.join(folder, f"nnUNetPlans_{command[command.index('-c') + 1]}"), exist_ok=True)
+            if command[0] == "nnUNetv2_plan_and_preprocess":  # nnU-Net plans 3d_lowres for large images only
+                with open(os.path.join(folder, "nnUNetPlans.json"), "w") as f:
+                    json.dump({"configurations": {c: {"data_identifier": f"nnUNetPlans_{c}", "batch_size": 2}
+                                                  for c in ("2d", "3d_fullres")}}, f)
         elif command[0] == "nnUNetv2_train":
-            fold = os.path.join(self.model_folder(905, command[5]), f"fold_{command[3]}")
+            fold = os.path.join(self.model_folder(905, command[5], configuration=command[2]), f"fold_{command[3]}")
             os.makedirs(fold, exist_ok=True)
             open(os.path.join(fold, "checkpoint_final.pth"), "w").close()
         return ""
@@ -79,10 +81,11 @@ def test_plans_without_the_marker_are_planned_again(tmp_path):
     assert ws.names().count("nnUNetv2_plan_and_preprocess") == 1
     other = FakeWorkspace(str(tmp_path / "user"))  # a dataset the user brought (-d) and planned: used as it is
     Pipeline(other, 905).make_dataset(SPEC)
-    os.makedirs(os.path.join(other.preprocessed, "Dataset905_Fake"))
-    open(os.path.join(other.preprocessed, "Dataset905_Fake", "nnUNetPlans.json"), "w").write("{}")
+    os.makedirs(os.path.join(other.preprocessed, "Dataset905_Fake", "nnUNetPlans_3d_fullres"))
+    open(os.path.join(other.preprocessed, "Dataset905_Fake", "nnUNetPlans.json"), "w").write(json.dumps(
+        {"configurations": {"3d_fullres": {"data_identifier": "nnUNetPlans_3d_fullres"}}}))
     Pipeline(other, 905).plan(trust_existing=True)
-    assert "nnUNetv2_plan_and_preprocess" not in other.names()
+    assert "nnUNetv2_plan_and_preprocess" not in other.names() and "nnUNetv2_preprocess" not in other.names()
 
 
 def test_interrupted_planning_leaves_no_marker(tmp_path):
@@ -233,3 +236,41 @@ def test_every_command_runs_on_the_pipelines_device(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(PruningError, match="device mps asked for, but MPS is not available on this machine"):
         check_device("mps")
+
+
+def test_another_configuration_trains_predicts_and_keeps_its_own_predictions(tmp_path):
+    """benchmark -c 2d: every command gets the configuration; its test predictions do not mix with 3d_fullres's."""
+    ws = FakeWorkspace(str(tmp_path))
+    pipeline = Pipeline(ws, 905, configuration="2d")
+    pipeline.make_dataset(SPEC)
+    pipeline.plan()
+    assert ws.commands[-1][:5] == ("nnUNetv2_plan_and_preprocess", "-d", "905", "-c", "2d")
+    pipeline.train("nnUNetTrainerX", 0)
+    assert ws.commands[-1][:4] == ("nnUNetv2_train", "905", "2d", "0")
+    assert pipeline.fold_folder("nnUNetTrainerX", 0).endswith("nnUNetTrainerX__nnUNetPlans__2d/fold_0")
+    assert pipeline.predictions_folder("nnUNetTrainerX", 0) == os.path.join(ws.root, "predictions_2d", "nnUNetTrainerX",
+                                                                            "fold_0")
+    assert Pipeline(ws, 905).predictions_folder("nnUNetTrainerX", 0) == os.path.join(ws.root, "predictions",
+                                                                                     "nnUNetTrainerX", "fold_0")
+    with pytest.raises(PruningError, match="the plans nnUNetPlans of Dataset905_Fake have no configuration 3d_lowres "
+                                           r"\(nnU-Net made 2d, 3d_fullres: it plans 3d_lowres only for large images\)"):
+        Pipeline(ws, 905, configuration="3d_lowres").plan()
+    with pytest.raises(PruningError, match="configuration '3d_cascade_fullres' is not one of 3d_fullres, 2d, 3d_lowres"):
+        Pipeline(ws, 905, configuration="3d_cascade_fullres")
+
+
+def test_a_users_plans_without_the_configurations_data_are_preprocessed_not_planned_again(tmp_path):
+    """-d 4 -c 2d on a dataset planned and preprocessed for 3d_fullres only: nnUNetv2_preprocess -c 2d with the
+    user's own plans (planning again would overwrite them); a configuration already preprocessed runs nothing."""
+    ws = FakeWorkspace(str(tmp_path))
+    Pipeline(ws, 905).make_dataset(SPEC)
+    Pipeline(ws, 905).plan()  # the user's plans, 3d_fullres preprocessed
+    os.remove(os.path.join(ws.root, ".pipeline", "planned_Dataset905_Fake_nnUNetPlans_3d_fullres"))
+    before = len(ws.commands)
+    Pipeline(ws, 905).plan(trust_existing=True)
+    assert len(ws.commands) == before
+    Pipeline(ws, 905, configuration="2d").plan(trust_existing=True)
+    assert ws.commands[before:] == [("nnUNetv2_preprocess", "-d", "905", "-plans_name", "nnUNetPlans", "-c", "2d",
+                                     "-np", "2")]
+    Pipeline(ws, 905, configuration="2d").plan(trust_existing=True)
+    assert len(ws.commands) == before + 1

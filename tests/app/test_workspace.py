@@ -27,7 +27,7 @@ def test_silent_hanging_command_is_stopped_at_the_timeout(tmp_path):
 
 
 def test_demo_failure_is_one_line(monkeypatch, capsys):
-    def fail(output, trainers, dataset=None, device="cpu"):
+    def fail(output, trainers, dataset=None, device="cpu", configuration="3d_fullres"):
         raise CommandFailed(("nnUNetv2_train", "900", "3d_fullres", "0"), "failed with exit 1",
                             "Traceback ...\nRuntimeError: out of memory\n", "demo_output/commands.log")
 

@@ -109,6 +109,8 @@ MISUSES = [
      "must be one of the trainers after the baseline"),
     ("benchmark-backend-without-timing", ["nnunet-pruning", "benchmark", "--output", "{new}", "--backend",
                                           "openvino", "--no-time"], "drop --no-time or --backend"),
+    ("benchmark-cascade", ["nnunet-pruning", "benchmark", "--output", "{new}", "-c", "3d_cascade_fullres"],
+     "invalid choice"),
     ("trainers-unknown-option", ["nnunet-pruning", "trainers", "--bogus"], "unrecognized arguments"),
     ("pool-dice-no-results", ["nnunet-pruning", "pool-dice", "{new}"], "no benchmark results.json there"),
     ("pool-dice-one-trainer", ["nnunet-pruning", "pool-dice", "{scratch}", "--trainers", STOCK],
