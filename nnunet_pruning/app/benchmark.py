@@ -18,6 +18,7 @@ import statistics
 import time
 
 from nnunet_pruning.app.demo import THESIS_TRAINERS
+from nnunet_pruning.app.report import load_line
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import atomic_write_text, write_json
 
@@ -405,6 +406,7 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
               ", no mirroring; "
               "the networks on " + ", ".join(sorted({m.get("backend", "torch") for m in models.values()})) + "."
               if timing else "- s / case: not measured (run without --no-time to measure).",
+              *[line for line in [timing and load_line(timing)] if line],
               f"- cost: {setup['elapsed_seconds'] / 60:.1f} min for this invocation (finished runs are reused; "
               f"training took {sum(r['train_seconds'] for r in rows) / 60:.1f} min over all runs).", "",
               "![test Dice per run](dice.png)", ""]

@@ -10,7 +10,7 @@ from nnunet_pruning.app.machine import BUSY_CORES, BUSY_PEAK_CORES
 from nnunet_pruning.core.files import atomic_write_text, write_json
 from nnunet_pruning.core.measure import GFLOPS_UNIT
 
-__all__ = ["compiled_table", "ratios", "times_fewer", "markdown_table", "write_outputs"]
+__all__ = ["compiled_table", "load_line", "ratios", "times_fewer", "markdown_table", "write_outputs"]
 
 PLOTS = {"dice_vs_params": "dice_vs_params.png", "dice_vs_gflops": "dice_vs_gflops.png", "widths": "widths.png",
          "trajectories": "pruning_trajectories.png"}
@@ -98,6 +98,17 @@ def _csv(models: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def load_line(timing: dict) -> str | None:
+    """The markdown line on other processes' CPU use while a timing ran (``None`` where it was not measured)."""
+    other, peak = timing.get("other_cpu_cores"), timing.get("other_cpu_cores_peak")
+    if other is None:
+        return None
+    busy = other > BUSY_CORES or (peak or 0.0) > BUSY_PEAK_CORES
+    return (f"- other processes kept {other:.2f} CPU cores busy on average while timing"
+            + (f", {peak:.2f} in the busiest second" if peak is not None else "")
+            + (" (**suspect: rerun on an idle machine**)." if busy else " (idle enough)."))
+
+
 def compiled_table(models: list[dict], timing: dict) -> str:
     """Markdown: every model's predictor time eager and compiled (``compare --time --compile both``)."""
     base = models[0]["label"]
@@ -163,12 +174,7 @@ def write_outputs(models: list[dict], timing: dict | None, output: str, label_na
             lines += ["", compiled_table(models, timing), ""]
         elif s.get("compile") == "compiled":
             lines += ["- every network was compiled with `torch.compile` (as `nnUNet_compile=1 nnUNetv2_predict`)."]
-        other, peak = timing.get("other_cpu_cores"), timing.get("other_cpu_cores_peak")
-        if other is not None:
-            busy = other > BUSY_CORES or (peak or 0.0) > BUSY_PEAK_CORES
-            lines += [f"- other processes kept {other:.2f} CPU cores busy on average while timing"
-                      + (f", {peak:.2f} in the busiest second" if peak is not None else "")
-                      + (" (**suspect: rerun on an idle machine**)." if busy else " (idle enough).")]
+        lines += [line for line in [load_line(timing)] if line]
     else:
         lines += ["- inference time: not measured (add `--time` to time nnU-Net's predictor side by side)."]
     lines += [f"- {n}" for n in (notes or [])]
