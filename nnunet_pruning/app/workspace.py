@@ -79,12 +79,18 @@ class NnUNetWorkspace:
 
     @staticmethod
     def executable(name: str) -> str:
-        """A console script of the running interpreter's environment (the venv's ``bin``)."""
+        """A console script of the running interpreter's environment (the venv's ``bin``), else the one on ``PATH``
+        (``pip install --user`` puts them in ``~/.local/bin``, ``pip install --target DIR`` in ``DIR/bin``)."""
+        import shutil
+
         path = os.path.join(os.path.dirname(sys.executable), name)
-        if not os.path.exists(path):
-            raise PruningError(f"{name} not found beside {sys.executable}; install nnunetv2 and nnunet_pruning "
-                               f"into this environment (./run test does it)")
-        return path
+        if os.path.exists(path):
+            return path
+        found = shutil.which(name)
+        if found is None:
+            raise PruningError(f"{name} not found beside {sys.executable} nor on PATH; install nnunetv2 and "
+                               f"nnunet_pruning into this environment (./run test does it)")
+        return found
 
     def run(self, *command: str, timeout: float = 3600, extra_env: dict | None = None,
             log: str | None = None, progress: re.Pattern | None = None) -> str:

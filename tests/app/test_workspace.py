@@ -110,3 +110,23 @@ with sigterm_as_interrupt():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "the command itself: Terminated"
+
+
+def test_console_scripts_beside_the_interpreter_else_on_path(tmp_path, monkeypatch):
+    """The venv's bin first; a --user or --target install has its scripts elsewhere, on PATH."""
+    import sys
+
+    from nnunet_pruning.core.errors import PruningError
+
+    venv, elsewhere = tmp_path / "venv" / "bin", tmp_path / "local" / "bin"
+    for folder in (venv, elsewhere):
+        folder.mkdir(parents=True)
+    for path in (venv / "python", venv / "nnUNetv2_train", elsewhere / "nnUNetv2_train", elsewhere / "nnUNetv2_predict"):
+        path.write_text("#!/bin/sh\n")
+        path.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(venv / "python"))
+    monkeypatch.setenv("PATH", str(elsewhere))
+    assert NnUNetWorkspace.executable("nnUNetv2_train") == str(venv / "nnUNetv2_train")
+    assert NnUNetWorkspace.executable("nnUNetv2_predict") == str(elsewhere / "nnUNetv2_predict")
+    with pytest.raises(PruningError, match="nnUNetv2_evaluate_folder not found beside .* nor on PATH; install"):
+        NnUNetWorkspace.executable("nnUNetv2_evaluate_folder")
