@@ -117,7 +117,8 @@ def pool_dice(paths: list[str], trainers: list[str] | None = None, reference: st
     if plot:
         plot_dice_runs([{"trainer": r["trainer"], "dice_mean": r["mean"], "dice_sd": r["sd"]} for r in rows],
                        [{"trainer": t, "test_dice": d} for t in trainers for d in runs[t].values()], plot,
-                       f"test Dice per run (dots) over {len(results)} workspaces, mean +- sd")
+                       f"test Dice per run (dots) over {len(results)} workspace{'s' if len(results) > 1 else ''}, "
+                       "mean +- sd")
         say(f"wrote {plot}")
     return rows
 
