@@ -14,7 +14,8 @@ import os
 import statistics
 import time
 
-from nnunet_pruning.app.benchmark import paired_difference, plot_dice_runs
+from nnunet_pruning.app.benchmark_report import plot_dice_runs
+from nnunet_pruning.app.run_statistics import paired_difference
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import write_json
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from nnunet_pruning.app import pooling
-from nnunet_pruning.app.benchmark import paired_difference
+from nnunet_pruning.app.run_statistics import paired_difference
 from nnunet_pruning.app.cli import main
 
 
@@ -81,7 +81,7 @@ def test_every_misuse_is_one_line(tmp_path, capsys, case, argv, message):
 
 
 def test_plot_shows_every_pooled_run(tmp_path, monkeypatch):
-    from nnunet_pruning.app import benchmark
+    from nnunet_pruning.app import benchmark_report
 
     drawn = {}
     monkeypatch.setattr(pooling, "plot_dice_runs", lambda rows, runs, path, title: drawn.update(
@@ -94,7 +94,7 @@ def test_plot_shows_every_pooled_run(tmp_path, monkeypatch):
     assert drawn["rows"][1]["dice_mean"] == pytest.approx((0.75 + 0.79 + 0.58) / 3)
     assert "over 2 workspaces" in drawn["title"]
     # and the real plot is a PNG
-    benchmark.plot_dice_runs(drawn["rows"], drawn["runs"], str(tmp_path / "real.png"), drawn["title"])
+    benchmark_report.plot_dice_runs(drawn["rows"], drawn["runs"], str(tmp_path / "real.png"), drawn["title"])
     assert (tmp_path / "real.png").read_bytes()[:4] == b"\x89PNG"
 
 
