@@ -117,8 +117,8 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
                                         "test": len(os.listdir(os.path.join(pipeline.raw_folder, "labelsTs")))},
              "shape": dataset_json.get("generator", {}).get("shape"), "folds": folds, "trainers": trainers,
              "labels": {str(v): k for k, v in dataset_json["labels"].items() if isinstance(v, int) and v},
-             "synthetic": dataset_json.get("generator"), "elapsed_seconds": time.time() - started, "configuration": configuration, "device": device,
-             "device_name": _device_name(device)}
+             "synthetic": dataset_json.get("generator"), "elapsed_seconds": time.time() - started,
+             "configuration": configuration, "device": device, "device_name": _device_name(device)}
     written = write_benchmark_report(ws.root, runs, trainers, setup, timing, reference, other_runs)
     say(f"done: {written['report']}")
     return written

@@ -80,8 +80,9 @@ class Pipeline:
     def __init__(self, ws: NnUNetWorkspace, dataset_id: int, log: str | None = None,
                  say: Callable[[str], None] | None = None, configuration: str = "3d_fullres", device: str = "cpu"):
         if configuration not in CONFIGURATIONS:
-            raise PruningError(f"configuration {configuration!r} is not one of {', '.join(CONFIGURATIONS)} (the cascade's "
-                               f"second stage needs the first one's predictions: train it with nnUNetv2_train)")
+            raise PruningError(f"configuration {configuration!r} is not one of {', '.join(CONFIGURATIONS)} (the "
+                               f"cascade's second stage needs the first one's predictions: train it with "
+                               f"nnUNetv2_train)")
         self.ws, self.dataset_id, self.configuration, self.device = ws, dataset_id, configuration, device
         self.log = log or os.path.join(ws.root, "commands.log")
         self.say = say or (lambda line: None)

@@ -19,7 +19,8 @@ from nnunet_pruning.app.run_statistics import paired_difference
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import write_json
 
-__all__ = ["read_results", "pooled_runs", "summarise", "table_lines", "pool_dice", "add_parser"]
+__all__ = ["read_results", "pooled_runs", "summarise", "table_lines", "classes", "per_class_lines", "pool_dice",
+           "add_parser"]
 
 
 def read_results(path: str) -> dict:
@@ -38,18 +39,46 @@ def read_results(path: str) -> dict:
     return result
 
 
-def pooled_runs(results: list[dict], trainers: list[str]) -> dict[str, dict[str, float]]:
+def pooled_runs(results: list[dict], trainers: list[str], label: str | None = None) -> dict[str, dict[str, float]]:
     """``{trainer: {"<workspace index>/<fold>": test Dice}}`` over every results.json given: its invocation's runs
-    and every other run scored in that workspace (``other_runs``)."""
+    and every other run scored in that workspace (``other_runs``); with ``label``, that class's Dice (runs
+    without it are left out)."""
     runs: dict[str, dict[str, float]] = {t: {} for t in trainers}
     for i, result in enumerate(results):
         for run in result["runs"] + result.get("other_runs", []):
-            if run["trainer"] in runs and run.get("test_dice") is not None:
-                runs[run["trainer"]][f"{i}/{run['fold']}"] = float(run["test_dice"])
+            dice = run.get("test_dice") if label is None else run.get("test_dice_per_class", {}).get(label)
+            if run["trainer"] in runs and dice is not None:
+                runs[run["trainer"]][f"{i}/{run['fold']}"] = float(dice)
     missing = [t for t, values in runs.items() if not values]
     if missing:
-        raise PruningError(f"no run of {missing[0]} in any of the results given")
+        raise PruningError(f"no run of {missing[0]} in any of the results given" if label is None else
+                           f"no run of {missing[0]} in the results given has a Dice of class {label}")
     return runs
+
+
+def classes(results: list[dict]) -> dict[str, str]:
+    """``{label: name}`` of the classes the first workspace scored (its ``setup.labels``, else the label)."""
+    names = results[0].get("setup", {}).get("labels") or {}
+    found = {c for r in results[0]["runs"] for c in r.get("test_dice_per_class", {})}
+    return {c: names.get(c, f"class {c}") for c in sorted(found, key=lambda c: (len(c), c))}
+
+
+def per_class_lines(results: list[dict], trainers: list[str]) -> tuple[list[str], dict]:
+    """Per class, every trainer's pooled paired difference to the baseline: markdown lines and
+    ``{label: {trainer: difference}}``."""
+    labels = classes(results)
+    if not labels:
+        raise PruningError("--per-class: the results hold no per-class Dice (benchmarks before 2026-11-28 did not "
+                           "keep it)")
+    found = {}
+    for c in labels:
+        runs = pooled_runs(results, trainers, c)
+        found[c] = {row["trainer"]: row["vs_baseline"] for row in summarise(runs, trainers, None)[1:]}
+    lines = [f"Per class: test Dice minus {trainers[0]}'s, pooled pairs (95% CI), higher in:", "",
+             "| trainer |" + "".join(f" {name} ({c}) |" for c, name in labels.items()),
+             "|---|" + "---|" * len(labels)]
+    lines += [f"| {t} |" + "".join(f" {_diff_text(found[c][t])} |" for c in labels) for t in trainers[1:]]
+    return lines, found
 
 
 def summarise(runs: dict[str, dict[str, float]], trainers: list[str], reference: str | None) -> list[dict]:
@@ -79,7 +108,8 @@ def _diff_text(d: dict | None) -> str:
 def table_lines(rows: list[dict], trainers: list[str], reference: str | None) -> list[str]:
     """The pooled figures as a markdown table."""
     lines = [f"| trainer | runs | mean +- sd | vs {trainers[0]} (95% CI) |"
-             + (f" vs {reference} (95% CI) |" if reference else ""), "|---|---|---|---|" + ("---|" if reference else "")]
+             + (f" vs {reference} (95% CI) |" if reference else ""),
+             "|---|---|---|---|" + ("---|" if reference else "")]
     for r in rows:
         sd = f" +- {r['sd']:.3f}" if r["sd"] is not None else ""
         lines.append(f"| {r['trainer']} | {r['runs']} | {r['mean']:.3f}{sd} | {_diff_text(r.get('vs_baseline'))} |"
@@ -89,10 +119,10 @@ def table_lines(rows: list[dict], trainers: list[str], reference: str | None) ->
 
 def pool_dice(paths: list[str], trainers: list[str] | None = None, reference: str | None = None,
               json_path: str | None = None, plot: str | None = None, command: str = "nnunet-pruning pool-dice",
-              say=print) -> list[dict]:
+              say=print, per_class: bool = False) -> list[dict]:
     """Pool the benchmark workspaces (or their results.json) ``paths``; print the table, write ``json_path`` and the
     ``plot`` when given; returns the rows. ``trainers`` (the first is the baseline): default, the first
-    workspace's benchmarked trainers."""
+    workspace's benchmarked trainers. ``per_class``: also every class's pooled differences to the baseline."""
     if trainers is not None and len(trainers) < 2:
         raise PruningError("--trainers needs at least two trainers: the baseline first, then the ones to pool")
     if trainers is not None and len(set(trainers)) != len(trainers):
@@ -110,10 +140,15 @@ def pool_dice(paths: list[str], trainers: list[str] | None = None, reference: st
         "pairs: same workspace, same fold")
     for line in table_lines(rows, trainers, reference):
         say(line)
+    by_class = None
+    if per_class:
+        lines, by_class = per_class_lines(results, trainers)
+        for line in ["", *lines]:
+            say(line)
     if json_path:
         write_json({"command": command, "date": time.strftime("%Y-%m-%d"),
                     "workspaces": [os.path.abspath(p) for p in paths], "trainers": trainers, "reference": reference,
-                    "rows": rows}, json_path)
+                    "rows": rows, **({"per_class_vs_baseline": by_class} if by_class else {})}, json_path)
         say(f"wrote {json_path}")
     if plot:
         plot_dice_runs([{"trainer": r["trainer"], "dice_mean": r["mean"], "dice_sd": r["sd"]} for r in rows],
@@ -133,6 +168,8 @@ def add_parser(sub) -> None:
     p.add_argument("--trainers", nargs="+", metavar="TRAINER",
                    help="the first is the baseline (default: the trainers the first workspace's last benchmark ran)")
     p.add_argument("--reference", metavar="TRAINER", help="also pair every trainer with this one (default: none)")
+    p.add_argument("--per-class", action="store_true",
+                   help="also each class's pooled differences to the baseline (default: off)")
     p.add_argument("--json", help="write the pooled figures here (default: none)")
     p.add_argument("--plot", help="write a PNG of every run's test Dice (dots) and each mean +- sd here "
                                   "(default: none)")
@@ -140,5 +177,6 @@ def add_parser(sub) -> None:
 
 
 def _cmd_pool_dice(args) -> int:
-    pool_dice(args.results, args.trainers, args.reference, args.json, args.plot, args.command_line)
+    pool_dice(args.results, args.trainers, args.reference, args.json, args.plot, args.command_line,
+              per_class=args.per_class)
     return 0

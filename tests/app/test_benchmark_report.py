@@ -108,16 +108,19 @@ def test_the_report_names_the_device_it_ran_on(tmp_path):
     report = open(write_benchmark_report(str(tmp_path), hand_made_runs(), ["stock", "stamp"], setup)["report"]).read()
     assert "3d_fullres, CPU. Every trainer ran" in report  # results.json of before, without a device: the CPU
     gpu = dict(setup, device="cuda", device_name="NVIDIA H200")
-    report = open(write_benchmark_report(str(tmp_path), hand_made_runs(), ["stock", "stamp"], gpu, timing)["report"]).read()
+    report = open(write_benchmark_report(str(tmp_path), hand_made_runs(), ["stock", "stamp"], gpu,
+                                         timing)["report"]).read()
     assert "3d_fullres, GPU (NVIDIA H200). Every trainer ran" in report
     assert "fold 0, GPU (NVIDIA H200), no mirroring" in report and "| 1.000 (2.00x) |" in report
     assert "other processes" not in report  # a timing without the load measured says nothing of it
     timing.update(other_cpu_cores=0.004, other_cpu_cores_peak=0.02)
-    report = open(write_benchmark_report(str(tmp_path), hand_made_runs(), ["stock", "stamp"], gpu, timing)["report"]).read()
+    report = open(write_benchmark_report(str(tmp_path), hand_made_runs(), ["stock", "stamp"], gpu,
+                                         timing)["report"]).read()
     assert "- other processes kept 0.00 CPU cores busy on average while timing, 0.02 in the busiest second (idle " \
            "enough)." in report
     timing.update(other_cpu_cores=0.4)
-    report = open(write_benchmark_report(str(tmp_path), hand_made_runs(), ["stock", "stamp"], gpu, timing)["report"]).read()
+    report = open(write_benchmark_report(str(tmp_path), hand_made_runs(), ["stock", "stamp"], gpu,
+                                         timing)["report"]).read()
     assert "(**suspect: rerun on an idle machine**)" in report
     cpu = dict(setup, device="cpu", device_name="AMD EPYC 7B13")
     report = open(write_benchmark_report(str(tmp_path), hand_made_runs(), ["stock", "stamp"], cpu, timing)["report"]).read()

@@ -104,3 +104,30 @@ def test_the_script_docs_quote_runs_the_command(tmp_path, capsys):
     script = importlib.import_module("scripts.pool_dice")
     assert script.main([a, "--trainers", "stock", "stamp"]) == 0
     assert "| stamp | 2 | 0.770 +- 0.028 | -0.040 (" in capsys.readouterr().out
+
+
+def test_per_class_pools_each_class_pairwise(tmp_path, capsys):
+    """--per-class: each class's Dice paired like the overall one (same workspace, same fold), named as the first
+    workspace's labels."""
+    def results(path, dice):  # {trainer: [(class 1, class 2) per fold]}
+        runs = [{"trainer": t, "fold": str(f), "test_dice": sum(d) / 2, "test_dice_per_class": {"1": d[0], "2": d[1]}}
+                for t, values in dice.items() for f, d in enumerate(values)]
+        path.write_text(json.dumps({"runs": runs, "setup": {"trainers": list(dice), "labels": {"1": "blob",
+                                                                                                  "2": "shell"}}}))
+        return str(path)
+
+    a = results(tmp_path / "a.json", {"stock": [(0.8, 0.6), (0.9, 0.7)], "stamp": [(0.7, 0.6), (0.8, 0.8)]})
+    b = results(tmp_path / "b.json", {"stock": [(0.5, 0.5)], "stamp": [(0.6, 0.4)]})
+    out = tmp_path / "pooled.json"
+    assert main(["pool-dice", a, b, "--per-class", "--json", str(out)]) == 0
+    by_class = json.loads(out.read_text())["per_class_vs_baseline"]
+    assert by_class["1"]["stamp"]["mean"] == pytest.approx((-0.1 - 0.1 + 0.1) / 3)
+    assert by_class["2"]["stamp"]["mean"] == pytest.approx((0.0 + 0.1 - 0.1) / 3)
+    assert by_class["1"]["stamp"]["higher"] == 1 and by_class["1"]["stamp"]["n"] == 3
+    printed = capsys.readouterr().out
+    assert "| trainer | blob (1) | shell (2) |" in printed and "| stamp | -0.033 (" in printed
+    plain = tmp_path / "plain.json"
+    assert main(["pool-dice", a, "--json", str(plain)]) == 0 and "per_class_vs_baseline" not in plain.read_text()
+    old = _results(tmp_path / "old.json", {"stock": [0.8, 0.7], "stamp": [0.7, 0.7]}, setup={"trainers": ["stock", "stamp"]})
+    assert main(["pool-dice", old, "--per-class"]) == 2
+    assert "--per-class: the results hold no per-class Dice" in capsys.readouterr().err
