@@ -32,7 +32,7 @@ BENCHMARK_POINTS = [(re.escape(f"training {STOCK} fold 1"), 0.5, signal.SIGKILL)
 
 def _benchmark_argv(ws, out):
     return [ws.executable("nnunet-pruning"), "benchmark", "-d", str(DATASET_ID), "--output", str(out), "--trainers",
-            STOCK, PRUNED, "--folds", "0", "1", "--no-time", "--threads", "1"]
+            STOCK, PRUNED, "--folds", "0", "1", "--no-time", "--threads", "1", "-c", "3d_fullres", "--device", "cpu"]
 
 
 def _completed(log: str, command: str) -> int:
@@ -125,6 +125,7 @@ def test_demo_then_benchmark_reuse_every_finished_run(planned_dataset, trainings
     assert pruned["paired_difference"]["mean"] == pytest.approx(sum(diffs[f] - base[f] for f in "01") / 2)
     assert results["setup"]["dataset"] == ws.dataset_name(DATASET_ID) and results["setup"]["cases"]["test"] == 2
     assert results["other_runs"] == []  # the demo's runs are this benchmark's fold 0: none left beside it
+    assert (results["setup"]["configuration"], results["setup"]["device"]) == ("3d_fullres", "cpu")
     report = (out / "report.md").read_text()
     assert "test Dice mean +- sd" in report and "paired diff to baseline (95% CI)" in report
     assert f"{pruned['dice_mean']:.3f} +- {pruned['dice_sd']:.3f}" in report
