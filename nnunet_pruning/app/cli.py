@@ -1,4 +1,4 @@
-"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | trainers | benchmark | pool-dice | demo |
+"""``nnunet-pruning``: env | make-dataset | flat-plans | count | compare | trainers | benchmark | demo | pool-dice |
 export | predict.
 
 Every misuse ends in one line on stderr, ``nnunet-pruning: error: ...``, and exit status 2.
@@ -237,7 +237,8 @@ def _run_arguments(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="nnunet-pruning", description=__doc__.split("\n\n")[0].replace("\n", " "))
+    parser = OneLineParser(prog="nnunet-pruning",
+                           description=__doc__.split("\n\n")[0].replace("\n", " ").replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     p = sub.add_parser("env", help="print the shell lines that make nnU-Net find this package's trainers")
