@@ -92,6 +92,18 @@ def _per_class_table(rows: list[dict], labels: dict[str, str], key: str, against
     return lines + [""]
 
 
+def _per_fold_table(runs: list[dict], trainers: list[str], folds: list[str]) -> list[str]:
+    """Markdown lines: each fold's test Dice per trainer, the pairs behind the differences ("-": no run)."""
+    dice = {(r["trainer"], r["fold"]): r["test_dice"] for r in runs}
+    lines = ["Test Dice per fold (the pairs behind the paired differences):", "",
+             "| fold |" + "".join(f" {t.replace('nnUNetTrainer', '')} |" for t in trainers),
+             "|---|" + "---|" * len(trainers)]
+    for fold in folds:
+        lines.append(f"| {fold} |" + "".join(f" {dice[t, fold]:.3f} |" if (t, fold) in dice else " - |"
+                                               for t in trainers))
+    return lines + [""]
+
+
 def _other_runs_text(other_runs: list[dict]) -> list[str]:
     """Markdown lines naming the workspace's other scored runs per trainer: folds and test Dice."""
     if not other_runs:
@@ -175,6 +187,7 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
               f"- cost: {setup['elapsed_seconds'] / 60:.1f} min for this invocation (finished runs are reused; "
               f"training took {sum(r['train_seconds'] for r in rows) / 60:.1f} min over all runs).", "",
               "![test Dice per run](dice.png)", ""]
+    lines += _per_fold_table(runs, trainers, setup["folds"])
     per_class = [row for row in rows if row["paired_difference_per_class"]]
     if per_class and len(classes) > 1:  # where a method loses: one class's Dice, fold by fold against the baseline
         labels = {c: f"{names[c]} ({c})" if c in names else f"class {c}" for c in classes}

@@ -28,6 +28,8 @@ def test_report_shows_mean_sd_and_paired_differences(tmp_path):
     assert "Command: `nnunet-pruning benchmark -o out --task fine`" in report
     assert json.load(open(written["json"]))["setup"]["command"] == setup["command"]
     assert "| `stock` | 3 | 0.800 +- 0.020 | baseline |" in report
+    assert "| fold | stock | stamp |\n|---|---|---|\n| 0 | 0.800 | 0.790 |\n| 1 | 0.820 | 0.800 |\n| 2 | 0.780 | 0.760 |" \
+        in report  # the pairs behind the differences
     assert "| `stamp` (**target missed in fold 2**) | 3 | 0.783 +- 0.021 | -0.017 (-0.031 to -0.002) |" in report
     assert "Targets missed" not in report  # no reason recorded: nothing to list
     for r in runs:
