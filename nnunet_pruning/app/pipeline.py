@@ -162,8 +162,10 @@ class Pipeline:
             atomic_write_text(time.strftime("%Y-%m-%d %H:%M:%S"), marker)
         found = self._read_plans(plans)
         if self.configuration not in found["configurations"]:
+            why = {"3d_lowres": ": it plans 3d_lowres only for large images",
+                   "3d_fullres": ": a dataset of 2D images has 2d only"}.get(self.configuration, "")
             raise PruningError(f"the plans {plans} of {self.name} have no configuration {self.configuration} (nnU-Net "
-                               f"made {', '.join(found['configurations'])}: it plans 3d_lowres only for large images)")
+                               f"made {', '.join(found['configurations'])}{why}); choose one of those with -c")
         return found
 
     def _read_plans(self, plans: str) -> dict:

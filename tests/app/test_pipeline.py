@@ -253,7 +253,8 @@ def test_another_configuration_trains_predicts_and_keeps_its_own_predictions(tmp
     assert Pipeline(ws, 905).predictions_folder("nnUNetTrainerX", 0) == os.path.join(ws.root, "predictions",
                                                                                      "nnUNetTrainerX", "fold_0")
     with pytest.raises(PruningError, match="the plans nnUNetPlans of Dataset905_Fake have no configuration 3d_lowres "
-                                           r"\(nnU-Net made 2d, 3d_fullres: it plans 3d_lowres only for large images\)"):
+                                           r"\(nnU-Net made 2d, 3d_fullres: it plans 3d_lowres only for large images\); choose one of "
+                                           "those with -c"):
         Pipeline(ws, 905, configuration="3d_lowres").plan()
     with pytest.raises(PruningError, match="configuration '3d_cascade_fullres' is not one of 3d_fullres, 2d, 3d_lowres"):
         Pipeline(ws, 905, configuration="3d_cascade_fullres")
