@@ -103,7 +103,9 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     say(f"workspace {ws.root}; {len(trainers)} trainers x {len(folds)} folds, {configuration}, on {device}; full "
         f"command output in {pipeline.log}")
     pipeline.plan(trust_existing=dataset is not None)
-    runs = _test_runs(pipeline, trainers, folds, say, progress=TRAINING_PROGRESS)
+    todo = [(trainer, fold) for fold in folds for trainer in trainers]  # fold by fold: a stopped benchmark already
+    runs = pipeline.test_runs(todo, lambda trainer, fold: f"{trainer} fold {fold}",  # has complete pairs
+                              progress=TRAINING_PROGRESS)
     other_runs = _other_scored_runs(pipeline, runs, say)
     timing = None
     if time_inference:
@@ -118,25 +120,6 @@ def run_benchmark(output: str, trainers: list[str] | None = None, folds: list[st
     written = write_benchmark_report(ws.root, runs, trainers, setup, timing, reference, other_runs)
     say(f"done: {written['report']}")
     return written
-
-
-def _test_runs(pipeline, trainers: list[str], folds: list[str], say, progress=None, clock=time.time) -> list[dict]:
-    """Every trainer's run on every fold, fold by fold (a stopped benchmark already has complete pairs); after each,
-    its test Dice, how many runs are done and, from the pace of the runs this invocation made, the time left."""
-    todo = [(trainer, fold) for fold in folds for trainer in trainers]
-    pending = {run for run in todo if not pipeline.scored(*run)}  # to train and/or predict; the rest is read back
-    if len(pending) < len(todo):
-        say(f"{len(todo) - len(pending)} of the {len(todo)} runs scored before: reused")
-    runs, spent, made = [], 0.0, 0
-    for i, (trainer, fold) in enumerate(todo):
-        started = clock()
-        runs.append(pipeline.test_run(trainer, fold, progress=progress))
-        if (trainer, fold) in pending:
-            spent, made = spent + clock() - started, made + 1
-        left = sum(1 for run in todo[i + 1:] if run in pending)
-        pace = f", about {spent / made * left / 60:.0f} min left" if made and left else ""
-        say(f"{trainer} fold {fold}: test Dice {runs[-1]['test_dice']:.3f} (run {i + 1} of {len(todo)}{pace})")
-    return runs
 
 
 def _other_scored_runs(pipeline, runs: list[dict], say) -> list[dict]:

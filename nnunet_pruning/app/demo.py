@@ -60,11 +60,12 @@ def run_demo(output: str, trainers: list[tuple[str, str]] | None = None, dataset
     say(f"planned and preprocessed ({configuration})")
 
     rows = []
-    for label, trainer in trainers:
-        run = pipeline.test_run(trainer, 0, progress=TRAINING_PROGRESS)
+    labels = {trainer: label for label, trainer in trainers}
+    runs = pipeline.test_runs([(trainer, "0") for _, trainer in trainers], lambda trainer, fold: labels[trainer],
+                              progress=TRAINING_PROGRESS)
+    for (label, trainer), run in zip(trainers, runs):
         rows.append({"model": label, "trainer": trainer, "test_dice": run["test_dice"],
                      "test_dice_per_class": run["test_dice_per_class"]})
-        say(f"{label}: test Dice {rows[-1]['test_dice']:.3f}")
 
     say("comparing the models (validation Dice, size, GFLOPs, inference time through nnU-Net's predictor)")
     names = {str(v): k for k, v in dataset_json["labels"].items() if not isinstance(v, (list, tuple))}

@@ -303,6 +303,24 @@ class Pipeline:
         self.predict_and_evaluate(trainer, fold)
         return self.run_record(trainer, fold)
 
+    def test_runs(self, todo: list[tuple[str, str]], name: Callable[[str, str], str], progress=None,
+                  clock: Callable[[], float] = time.time) -> list[dict]:
+        """:meth:`test_run` of every ``(trainer, fold)`` in order; after each, its test Dice (``name(trainer, fold)``
+        says whose), how many runs are done and, from the pace of the runs made now, the time left."""
+        pending = {run for run in todo if not self.scored(*run)}  # to train and/or predict; the rest is read back
+        if len(pending) < len(todo):
+            self.say(f"{len(todo) - len(pending)} of the {len(todo)} runs scored before: reused")
+        runs, spent, made = [], 0.0, 0
+        for i, (trainer, fold) in enumerate(todo):
+            started = clock()
+            runs.append(self.test_run(trainer, fold, progress=progress))
+            if (trainer, fold) in pending:
+                spent, made = spent + clock() - started, made + 1
+            left = sum(1 for run in todo[i + 1:] if run in pending)
+            pace = f", about {spent / made * left / 60:.0f} min left" if made and left else ""
+            self.say(f"{name(trainer, fold)}: test Dice {runs[-1]['test_dice']:.3f} (run {i + 1} of {len(todo)}{pace})")
+        return runs
+
     def run_record(self, trainer: str, fold) -> dict:
         """The record of a scored run (:meth:`scored`): test Dice overall and per class, params, GFLOPs, training
         seconds, whether the pruning target was reached."""

@@ -275,3 +275,35 @@ def test_a_users_plans_without_the_configurations_data_are_preprocessed_not_plan
                                      "-np", "2")]
     Pipeline(ws, 905, configuration="2d").plan(trust_existing=True)
     assert len(ws.commands) == before + 1
+
+
+class _Runs(Pipeline):
+    """Runs that take 60 s each on a clock the test reads, but those scored before, which are read back at once."""
+
+    def __init__(self, ws, scored_before, said):
+        super().__init__(ws, 905, say=said.append)
+        self.before, self.now = scored_before, 0.0
+
+    def scored(self, trainer, fold):
+        return (trainer, fold) in self.before
+
+    def test_run(self, trainer, fold, progress=None):
+        if (trainer, fold) not in self.before:
+            self.now += 60.0
+        return {"trainer": trainer, "fold": fold, "test_dice": 0.8}
+
+
+def test_each_run_says_how_far_and_how_long_is_left(tmp_path):
+    said = []
+    pipeline = _Runs(FakeWorkspace(str(tmp_path)), {("stock", "0"), ("stamp", "0")}, said)
+    todo = [(t, f) for f in "012" for t in ("stock", "stamp")]
+    runs = pipeline.test_runs(todo, lambda t, f: f"{t} fold {f}", clock=lambda: pipeline.now)
+    assert [(r["trainer"], r["fold"]) for r in runs] == [("stock", "0"), ("stamp", "0"), ("stock", "1"),
+                                                          ("stamp", "1"), ("stock", "2"), ("stamp", "2")]
+    assert said == ["2 of the 6 runs scored before: reused",
+                    "stock fold 0: test Dice 0.800 (run 1 of 6)",
+                    "stamp fold 0: test Dice 0.800 (run 2 of 6)",
+                    "stock fold 1: test Dice 0.800 (run 3 of 6, about 3 min left)",
+                    "stamp fold 1: test Dice 0.800 (run 4 of 6, about 2 min left)",
+                    "stock fold 2: test Dice 0.800 (run 5 of 6, about 1 min left)",
+                    "stamp fold 2: test Dice 0.800 (run 6 of 6)"]
