@@ -208,6 +208,8 @@ def _cmd_demo(args) -> int:
         require_nnunet_version()
         if len(args.trainers) < 2:
             raise PruningError("--trainers needs at least two trainers: the baseline first, then the ones to compare")
+        if len(set(args.trainers)) != len(args.trainers):
+            raise PruningError(f"a trainer is listed twice ({' '.join(args.trainers)}); list each once")
         with contextlib.redirect_stdout(sys.stderr):
             for name in args.trainers:
                 resolve_trainer(name)

@@ -92,6 +92,8 @@ MISUSES = [
     ("demo-unknown-trainer", ["nnunet-pruning", "demo", "--output", "{new}", "--trainers", "nnUNetTrainer",
                               "nnUNetTrainerNope"], "trainer nnUNetTrainerNope not found"),
     ("demo-output-is-a-file", ["nnunet-pruning", "demo", "--output", "{file}"], "is a file, not a folder"),
+    ("demo-trainer-twice", ["nnunet-pruning", "demo", "--output", "{new}", "--trainers", STOCK, STOCK],
+     "a trainer is listed twice"),
     ("demo-unknown-dataset", ["nnunet-pruning", "demo", "--output", "{new}", "-d", "999"],
      "dataset 999 is not in nnUNet_raw="),
     ("benchmark-synthetic-options-with-dataset", ["nnunet-pruning", "benchmark", "--output", "{new}", "-d", D,
