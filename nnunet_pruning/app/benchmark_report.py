@@ -7,7 +7,7 @@ import os
 import statistics
 
 from nnunet_pruning.app.report import load_line
-from nnunet_pruning.app.run_statistics import summarise_runs
+from nnunet_pruning.app.run_statistics import difference_text, summarise_runs
 from nnunet_pruning.core.files import atomic_write_text, write_json
 
 __all__ = ["write_benchmark_report", "plot_dice_runs"]
@@ -75,20 +75,12 @@ def _device_text(setup: dict) -> str:
     return f"{kind} ({setup['device_name']})" if setup.get("device_name") else kind
 
 
-def _diff_text(diff: dict | None, none: str) -> str:
-    if diff is None:
-        return none
-    if diff["ci95"] is None:
-        return f"{diff['mean']:+.3f} (one run: no CI)"
-    return f"{diff['mean']:+.3f} ({diff['ci95'][0]:+.3f} to {diff['ci95'][1]:+.3f})"
-
-
 def _per_class_table(rows: list[dict], labels: dict[str, str], key: str, against: str) -> list[str]:
     """Markdown lines: per trainer and class, the paired difference ``row[key]`` (mean and 95% CI)."""
     lines = [f"Per class: the trainer's test Dice minus {against}, fold by fold; mean and 95% t interval over the "
              "folds:", "", "| trainer |" + "".join(f" {labels[c]} |" for c in labels), "|---|" + "---|" * len(labels)]
     for row in rows:
-        lines.append(f"| `{row['trainer']}` |" + "".join(f" {_diff_text(row[key].get(c), '-')} |" for c in labels))
+        lines.append(f"| `{row['trainer']}` |" + "".join(f" {difference_text(row[key].get(c), '-')} |" for c in labels))
     return lines + [""]
 
 
@@ -155,9 +147,9 @@ def write_benchmark_report(output: str, runs: list[dict], trainers: list[str], s
     reasons: list[str] = []  # why a run missed its target, one line per run under the table
     for row in rows:
         sd = f" +- {row['dice_sd']:.3f}" if row["dice_sd"] is not None else ""
-        diff_text = _diff_text(row["paired_difference"], "baseline")
+        diff_text = difference_text(row["paired_difference"], "baseline")
         if reference:
-            diff_text += " | " + _diff_text(row["paired_difference_to_reference"],
+            diff_text += " | " + difference_text(row["paired_difference_to_reference"],
                                             "reference" if row["trainer"] == reference else "-")
         for c in classes:
             value = row["dice_per_class_mean"].get(c)

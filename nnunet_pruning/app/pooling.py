@@ -15,7 +15,7 @@ import statistics
 import time
 
 from nnunet_pruning.app.benchmark_report import plot_dice_runs
-from nnunet_pruning.app.run_statistics import paired_difference
+from nnunet_pruning.app.run_statistics import difference_text, paired_difference
 from nnunet_pruning.core.errors import PruningError
 from nnunet_pruning.core.files import write_json
 
@@ -99,10 +99,8 @@ def summarise(runs: dict[str, dict[str, float]], trainers: list[str], reference:
 
 
 def _diff_text(d: dict | None) -> str:
-    if not d:
-        return "-"
-    ci = f" ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f})" if d["ci95"] else ""
-    return f"{d['mean']:+.3f}{ci}, higher in {d['higher']} of {d['n']}"
+    """A pooled difference: mean, 95% interval, and in how many pairs the trainer is higher."""
+    return "-" if not d else f"{difference_text(d)}, higher in {d['higher']} of {d['n']}"
 
 
 def table_lines(rows: list[dict], trainers: list[str], reference: str | None) -> list[str]:

@@ -9,7 +9,7 @@ import statistics
 
 from nnunet_pruning.core.errors import PruningError
 
-__all__ = ["paired_difference", "summarise_runs"]
+__all__ = ["paired_difference", "difference_text", "summarise_runs"]
 
 
 def _t_quantile(n: int) -> float:
@@ -34,6 +34,15 @@ def paired_difference(values: dict[str, float], baseline: dict[str, float]) -> d
     sd = statistics.stdev(diffs)
     half = _t_quantile(len(diffs)) * sd / math.sqrt(len(diffs))
     return {"folds": folds, "mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "n": len(diffs)}
+
+
+def difference_text(diff: dict | None, none: str = "-") -> str:
+    """A :func:`paired_difference` as the reports print it: mean and 95% interval (``none`` where there is none)."""
+    if diff is None:
+        return none
+    if diff["ci95"] is None:
+        return f"{diff['mean']:+.3f} (one run: no CI)"
+    return f"{diff['mean']:+.3f} ({diff['ci95'][0]:+.3f} to {diff['ci95'][1]:+.3f})"
 
 
 def _class_dice(folds: dict[str, dict], label: str) -> dict[str, float]:

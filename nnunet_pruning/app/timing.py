@@ -64,8 +64,11 @@ class TimingSettings:
             if self.backend not in ("torch", "auto") and (kind != "cpu" or self.compile != "eager"):
                 raise PruningError(f"backend {self.backend} runs eager on the CPU here; time it with --device cpu "
                                    f"--compile eager")
-        if kind not in ("cpu", "cuda", "mps"):
-            raise PruningError(f"device {self.device!r} is not one of cpu, cuda, mps (as nnUNetv2_predict -device)")
+        from nnunet_pruning.app.pipeline import DEVICES
+
+        if kind not in DEVICES:
+            raise PruningError(f"device {self.device!r} is not one of {', '.join(DEVICES)} (as nnUNetv2_predict "
+                               f"-device)")
         if kind == "cuda":
             import torch
 
