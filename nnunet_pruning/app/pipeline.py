@@ -142,9 +142,9 @@ class Pipeline:
         ``trust_existing``: a dataset the user brought (``-d``) and planned before counts as planned.
         """
         marker = self._plan_marker(plans)
-        done = os.path.isfile(marker) or (trust_existing and self._preprocessed(plans))
-        if not done and trust_existing and os.path.isfile(self.plans_file(plans)) and \
-                self.configuration in self._read_plans(plans)["configurations"]:
+        existing = self._read_plans(plans) if trust_existing and os.path.isfile(self.plans_file(plans)) else None
+        done = os.path.isfile(marker) or (existing is not None and self._preprocessed(existing))
+        if not done and existing is not None and self.configuration in existing["configurations"]:
             # the user's own plans, without this configuration's data: preprocess it, keep the plans as they are
             self.say(f"preprocessing {self.name} ({self.configuration}) with its plans {plans}")
             self.ws.run("nnUNetv2_preprocess", "-d", str(self.dataset_id), "-plans_name", plans, "-c",
@@ -176,13 +176,12 @@ class Pipeline:
                                f"again with nnUNetv2_plan_and_preprocess)")
         return found
 
-    def _preprocessed(self, plans: str) -> bool:
-        """Whether the plans exist with this configuration and its preprocessed data folder."""
-        if not os.path.isfile(self.plans_file(plans)):
-            return False
-        configuration = self._read_plans(plans)["configurations"].get(self.configuration)
+    def _preprocessed(self, plans: dict) -> bool:
+        """Whether ``plans`` have this configuration and its preprocessed data folder exists."""
+        configuration = plans["configurations"].get(self.configuration)
         return configuration is not None and os.path.isdir(os.path.join(
-            self.ws.preprocessed, self.name, configuration.get("data_identifier", f"{plans}_{self.configuration}")))
+            self.ws.preprocessed, self.name,
+            configuration.get("data_identifier", f"{plans.get('plans_name', 'nnUNetPlans')}_{self.configuration}")))
 
     # ---- training, prediction, evaluation ----
     def model_folder(self, trainer: str, plans: str = "nnUNetPlans") -> str:
@@ -300,8 +299,7 @@ class Pipeline:
     def test_run(self, trainer: str, fold, progress=None) -> dict:
         """Train (unless finished), predict and evaluate one fold of one trainer: its :meth:`run_record`."""
         self.train(trainer, fold, progress=progress)
-        self.predict_and_evaluate(trainer, fold)
-        return self.run_record(trainer, fold)
+        return self.run_record(trainer, fold, self.predict_and_evaluate(trainer, fold))
 
     def test_runs(self, todo: list[tuple[str, str]], name: Callable[[str, str], str], progress=None,
                   clock: Callable[[], float] = time.time) -> list[dict]:
@@ -321,15 +319,16 @@ class Pipeline:
             self.say(f"{name(trainer, fold)}: test Dice {runs[-1]['test_dice']:.3f} (run {i + 1} of {len(todo)}{pace})")
         return runs
 
-    def run_record(self, trainer: str, fold) -> dict:
-        """The record of a scored run (:meth:`scored`): test Dice overall and per class, params, GFLOPs, training
-        seconds, whether the pruning target was reached."""
+    def run_record(self, trainer: str, fold, summary: dict | None = None) -> dict:
+        """The record of a scored run (:meth:`scored`; ``summary``: its ``summary.json``, read here if not given):
+        test Dice overall and per class, params, GFLOPs, training seconds, whether the pruning target was reached."""
         from nnunet_pruning.adapter.pruning_logs import read_pruning_log, target_status
         from nnunet_pruning.app.count import count_model_folder
 
         fold_dir = self.fold_folder(trainer, fold)
-        with open(os.path.join(self.predictions_folder(trainer, fold), "summary.json")) as f:
-            summary = json.load(f)
+        if summary is None:
+            with open(os.path.join(self.predictions_folder(trainer, fold), "summary.json")) as f:
+                summary = json.load(f)
         counted = count_model_folder(self.model_folder(trainer), "checkpoint_final.pth", [str(fold)])
         counted = counted["networks"][f"fold_{fold}"]
         status = target_status(read_pruning_log(fold_dir))
